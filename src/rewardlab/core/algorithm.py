@@ -1,0 +1,56 @@
+"""The Algorithm contract: what the Run calls. An algorithm never writes files itself."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar
+
+from rewardlab.config import RunConfig
+
+
+class Algorithm(abc.ABC):
+    """One trainable agent. The Run drives it::
+
+        algo = Algo(config)
+        while algo.global_step < config.total_steps:
+            metrics = algo.step()            # one iteration: collect + update
+        result = algo.evaluate(config.eval_episodes)
+
+    ``state_dict()`` must hold everything needed to continue bit-for-bit on CPU: networks,
+    optimizers, buffers, RNG states (torch, numpy, python, env), schedules and counters.
+    """
+
+    #: the dataclass holding this algorithm's hyper-parameters (a RunConfig subclass)
+    config_class: ClassVar[type[RunConfig]] = RunConfig
+    #: the metric `rewardlab plot` draws by default, and which direction is better
+    curve_metric: ClassVar[str] = "episode_return_mean"
+    #: one line for `rewardlab list`
+    summary: ClassVar[str] = ""
+
+    def __init__(self, config: RunConfig):
+        self.config = config
+        #: progress in the unit of ``config.total_steps`` (env steps, rounds, optimizer steps)
+        self.global_step = 0
+
+    @abc.abstractmethod
+    def step(self) -> dict[str, float]:
+        """Run one iteration and return its metrics (plain floats)."""
+
+    @abc.abstractmethod
+    def evaluate(self, episodes: int) -> dict[str, Any]:
+        """Evaluate the current policy; must return ``mean_return``, ``std_return``, ``episodes``."""
+
+    @abc.abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue bit-for-bit (see class docstring)."""
+
+    @abc.abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned."""
+
+    def parameters_finite(self) -> str | None:
+        """Name of a parameter that is NaN/inf, or None. Override for algorithms with torch modules."""
+        return None
+
+    def close(self) -> None:
+        """Release environments and worker processes."""
