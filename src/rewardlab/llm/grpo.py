@@ -1,0 +1,250 @@
+"""GRPO: Group Relative Policy Optimization and its loss variants (Dr. GRPO, DAPO, GSPO, CISPO).
+
+Papers: Shao et al. 2024, "DeepSeekMath" (GRPO, arXiv 2402.03300); Liu et al. 2025, "Understanding
+R1-Zero-Like Training" (Dr. GRPO, arXiv 2503.20783); Yu et al. 2025, "DAPO" (arXiv 2503.14476);
+Zheng et al. 2025, "Group Sequence Policy Optimization" (GSPO, arXiv 2507.18071); MiniMax 2025,
+"MiniMax-M1" (CISPO, arXiv 2506.13585); INTELLECT-2 2025 (two-sided clip ``delta``).
+
+Reference code the numbers are checked against: TRL 1.16.0, ``trl/trainer/grpo_trainer.py``
+(``GRPOTrainer._generate_and_score_completions`` for the advantages, ``GRPOTrainer._compute_loss``
+for the loss) and ``trl/trainer/grpo_config.py`` for the defaults (tests/llm/test_loss_parity.py).
+
+One iteration (``GRPO.step``)::
+
+    prompts  <- next batch_size prompts of the task's train split
+    for each prompt: sample G = num_generations completions with the current policy
+    rewards  <- the task's Reward on every (prompt, completion)
+    A_i      <- (r_i - mean(group)) / (std(group) + 1e-4)            # group_advantages
+    repeat num_iterations (mu) times, over micro-batches:
+        loss <- grpo_loss(logp, old_logp, ref_logp, A, mask)          # one optimizer step per pass
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from rewardlab.errors import ConfigError
+
+LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo", "cispo")
+SCALE_REWARDS = ("group", "batch", "none")
+IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")
+
+#: added to the standard deviation (outside the square root), as TRL does
+STD_EPS = 1e-4
+
+
+def nanstd(x: torch.Tensor, dim: int | None = None) -> torch.Tensor:
+    """Bessel-corrected standard deviation ignoring NaNs; NaN where fewer than two values exist.
+
+    The operations are in TRL's order (``trl/trainer/utils.py::nanstd``) so results agree bit for bit.
+    """
+    mean = torch.nanmean(x, dim=dim, keepdim=True)
+    variance = torch.nanmean((x - mean) ** 2, dim=dim, keepdim=True)
+    count = torch.sum(~torch.isnan(x), dim=dim, keepdim=True)
+    correction = count / (count - 1)
+    correction = torch.where(count > 1, correction, torch.full_like(correction, float("nan")))
+    std = torch.sqrt(variance * correction)
+    return std.squeeze(dim) if dim is not None else std.squeeze()
+
+
+def group_advantages(
+    rewards: torch.Tensor, num_generations: int, scale_rewards: str = "group"
+) -> torch.Tensor:
+    """GRPO advantages ``(r - group mean) / (std + 1e-4)``.
+
+    ``rewards``: 1-D float tensor, the ``num_generations`` completions of each prompt consecutive.
+    ``scale_rewards``: ``"group"`` (std within each group, GRPO), ``"batch"`` (std over the whole
+    batch, mean still per group: Lite-PPO) or ``"none"`` (no division: Dr. GRPO). The std is
+    unbiased (Bessel), and NaN rewards (unscorable completions) are left out of the statistics and
+    get advantage 0, as in TRL.
+    """
+    if scale_rewards not in SCALE_REWARDS:
+        raise ConfigError(f"scale_rewards {scale_rewards!r} is not one of {', '.join(SCALE_REWARDS)}")
+    rewards = torch.as_tensor(rewards, dtype=torch.float32) if not torch.is_tensor(rewards) else rewards
+    if rewards.dim() != 1 or rewards.numel() % num_generations:
+        raise ConfigError(
+            f"rewards must be a 1-D tensor whose length is a multiple of num_generations={num_generations}; "
+            f"got shape {tuple(rewards.shape)}"
+        )
+    grouped = rewards.view(-1, num_generations)
+    mean = torch.nanmean(grouped, dim=1).repeat_interleave(num_generations)
+    advantages = rewards - mean
+    if scale_rewards != "none":
+        if scale_rewards == "group":
+            std = nanstd(grouped, dim=1).repeat_interleave(num_generations) if num_generations > 1 else None
+        else:
+            std = nanstd(rewards).expand_as(rewards) if rewards.numel() > 1 else None
+        if std is None:
+            std = torch.zeros_like(rewards)
+        advantages = advantages / (std + STD_EPS)
+    return torch.nan_to_num(advantages, nan=0.0)
+
+
+@dataclass
+class LossOutput:
+    """A micro-batch loss with the statistics worth logging (plain tensors, detached)."""
+
+    loss: torch.Tensor
+    kl: torch.Tensor  # masked token mean of the k3 estimate (0 when beta == 0)
+    clip_low: torch.Tensor  # fraction of tokens whose ratio fell below 1 - epsilon with A < 0
+    clip_high: torch.Tensor  # fraction above 1 + epsilon_high with A > 0
+    clip_fraction: torch.Tensor  # either
+
+
+def _masked_token_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    if x.shape[1] == 1:  # sequence-level quantities: one value per sequence
+        return x.float().mean()
+    return (x * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def grpo_loss_terms(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor | None,
+    ref_logprobs: torch.Tensor | None,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    loss_type: str = "dapo",
+    epsilon: float = 0.2,
+    epsilon_high: float | None = None,
+    beta: float = 0.0,
+    delta: float | None = None,
+    importance_sampling_level: str = "token",
+    max_completion_length: int | None = None,
+    num_items_in_batch: float | torch.Tensor | None = None,
+) -> LossOutput:
+    """:func:`grpo_loss` plus its clip fractions and KL (see there for the arguments)."""
+    if loss_type not in LOSS_TYPES:
+        raise ConfigError(f"loss_type {loss_type!r} is not one of {', '.join(LOSS_TYPES)}")
+    if importance_sampling_level not in IMPORTANCE_SAMPLING_LEVELS:
+        raise ConfigError(
+            f"importance_sampling_level {importance_sampling_level!r} is not one of "
+            f"{', '.join(IMPORTANCE_SAMPLING_LEVELS)}"
+        )
+    if beta != 0.0 and ref_logprobs is None:
+        raise ConfigError("beta != 0 needs ref_logprobs (the reference policy's per-token log-probs)")
+    mask = mask.to(logprobs.dtype)
+    eps_low = epsilon
+    eps_high = epsilon_high if epsilon_high is not None else epsilon
+    adv = advantages.unsqueeze(1) if advantages.dim() == 1 else advantages  # (B, 1)
+    # On-policy (one gradient step per batch) the old policy is the current one: the ratio is 1 in
+    # value but its gradient is the policy gradient.
+    if old_logprobs is None:
+        old_logprobs = logprobs.detach()
+
+    log_ratio = logprobs - old_logprobs  # (B, T)
+    if importance_sampling_level == "token":
+        log_weights = log_ratio
+    else:  # GSPO: length-normalised sequence log-ratio, broadcast over tokens
+        log_weights = ((log_ratio * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).unsqueeze(-1)
+    ratio = torch.exp(log_weights)  # no clamp of the log-ratio, as TRL
+
+    if beta != 0.0:
+        # k3 estimator of KL(pi || pi_ref) (Schulman 2020), always >= 0, unclamped
+        # (written with the difference twice, as TRL does, so even the gradients match bit for bit)
+        per_token_kl = torch.exp(ref_logprobs - logprobs) - (ref_logprobs - logprobs) - 1
+
+    if loss_type == "cispo":
+        # CISPO clips the (detached) importance weight, never the gradient of log pi
+        weight = torch.clamp(ratio, max=eps_high).detach()
+        per_token_loss = -weight * adv * logprobs
+    else:
+        clipped = torch.clamp(ratio, 1 - eps_low, 1 + eps_high)
+        unclipped = (
+            torch.clamp(ratio, max=delta) if delta is not None else ratio
+        )  # INTELLECT-2 two-sided clip
+        per_token_loss = -torch.min(unclipped * adv, clipped * adv)
+    if beta != 0.0:
+        per_token_loss = per_token_loss + beta * per_token_kl
+
+    if loss_type == "grpo":  # mean over each sequence's tokens, then over sequences
+        loss = ((per_token_loss * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)).mean()
+    elif loss_type == "bnpo":  # token mean over this micro-batch
+        loss = (per_token_loss * mask).sum() / mask.sum().clamp(min=1.0)
+    elif loss_type == "dr_grpo":  # a constant normaliser: no length bias
+        length = max_completion_length if max_completion_length is not None else mask.shape[1]
+        loss = (per_token_loss * mask).sum() / (per_token_loss.size(0) * length)
+    else:  # dapo, cispo: token mean over the whole generation batch
+        total = mask.sum() if num_items_in_batch is None else torch.as_tensor(num_items_in_batch)
+        loss = (per_token_loss * mask).sum() / total.clamp(min=1.0)
+
+    with torch.no_grad():
+        low = (ratio < 1 - eps_low) & (adv < 0)
+        high = (ratio > 1 + eps_high) & (adv > 0)
+        zero = torch.zeros((), dtype=logprobs.dtype)
+        return LossOutput(
+            loss=loss,
+            kl=_masked_token_mean(per_token_kl, mask) if beta != 0.0 else zero,
+            clip_low=_masked_token_mean(low.to(logprobs.dtype), mask),
+            clip_high=_masked_token_mean(high.to(logprobs.dtype), mask),
+            clip_fraction=_masked_token_mean((low | high).to(logprobs.dtype), mask),
+        )
+
+
+def grpo_loss(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor | None,
+    ref_logprobs: torch.Tensor | None,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    loss_type: str = "dapo",
+    epsilon: float = 0.2,
+    epsilon_high: float | None = None,
+    beta: float = 0.0,
+    delta: float | None = None,
+    importance_sampling_level: str = "token",
+    max_completion_length: int | None = None,
+    num_items_in_batch: float | torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The scalar GRPO-family loss of one micro-batch on one process.
+
+    Shapes: ``logprobs``, ``old_logprobs``, ``ref_logprobs``, ``mask``: (batch, tokens), per-token
+    log-probabilities of the completion tokens (``mask`` 1 on real completion tokens);
+    ``advantages``: (batch,). ``old_logprobs=None`` means on-policy (``logprobs.detach()``);
+    ``ref_logprobs`` may be None when ``beta == 0``.
+
+    ``loss_type``: ``grpo`` (sequence mean of token means), ``bnpo`` (token mean of the micro-batch),
+    ``dr_grpo`` (sum / (batch * max_completion_length), which defaults to the tensor's token
+    dimension), ``dapo`` (sum / ``num_items_in_batch``: pass the token count of the whole generation
+    batch when it is split into micro-batches, default this micro-batch's count) and ``cispo``
+    (clipped, detached importance weight times log pi; use ``epsilon_high`` about 5). ``epsilon`` /
+    ``epsilon_high``: lower / upper clip (DAPO clip-higher); ``delta``: cap on the unclipped ratio;
+    ``beta``: weight of the k3 KL to the reference; ``importance_sampling_level="sequence"`` is GSPO.
+    """
+    return grpo_loss_terms(
+        logprobs,
+        old_logprobs,
+        ref_logprobs,
+        advantages,
+        mask,
+        loss_type=loss_type,
+        epsilon=epsilon,
+        epsilon_high=epsilon_high,
+        beta=beta,
+        delta=delta,
+        importance_sampling_level=importance_sampling_level,
+        max_completion_length=max_completion_length,
+        num_items_in_batch=num_items_in_batch,
+    ).loss
+
+
+def overlong_penalty(lengths: torch.Tensor, max_completion_length: int, buffer: int) -> torch.Tensor:
+    """DAPO's soft overlong punishment (Yu et al. 2025, eq. 13): 0 up to ``L_max - buffer`` tokens,
+    then falling linearly to -1 at ``L_max``. ``lengths``: completion lengths in tokens."""
+    lengths = lengths.to(torch.float32)
+    start = max_completion_length - buffer
+    penalty = (start - lengths) / max(buffer, 1)
+    return torch.where(lengths <= start, torch.zeros_like(lengths), penalty.clamp(min=-1.0))
+
+
+__all__ = [
+    "LossOutput",
+    "group_advantages",
+    "grpo_loss",
+    "grpo_loss_terms",
+    "nanstd",
+    "overlong_penalty",
+]
