@@ -192,10 +192,8 @@ def to_toml(config: Any, algo: str) -> str:
             nones.append(key)
         else:
             data[key] = list(value) if isinstance(value, tuple) else value
-    text = tomli_w.dumps(data)
-    if nones:
-        text += "".join(f"# {k} = (unset)\n" for k in nones)
-    return text
+    header = f"# unset (None): {', '.join(nones)}\n" if nones else ""
+    return header + tomli_w.dumps(data)
 
 
 def build_config(

@@ -52,5 +52,5 @@ class Algorithm(abc.ABC):
         """Name of a parameter that is NaN/inf, or None. Override for algorithms with torch modules."""
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional hook: most algorithms have nothing to release)
         """Release environments and worker processes."""

@@ -1,0 +1,273 @@
+"""Parts shared by the deep-RL algorithms: vector envs, normalisation, networks, evaluation, RNG state.
+
+Episode semantics follow Gymnasium's same-step autoreset: when a sub-environment ends, ``step``
+returns the first observation of the next episode and puts the last one in ``info["final_obs"]``,
+so a truncated episode can be bootstrapped from ``V(final_obs)`` without wasting a step.
+"""
+
+from __future__ import annotations
+
+import functools
+import pickle
+import random
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+from gymnasium.wrappers.utils import RunningMeanStd
+from torch import nn
+
+from rewardlab.errors import ConfigError
+from rewardlab.registry import check_env_id
+
+# ---------------------------------------------------------------------------------------------
+# Environments
+
+
+class Snapshot(gym.Wrapper):
+    """Lets the vector env save and restore a sub-environment's whole state (dynamics, time limit
+    counter, RNG) through ``VectorEnv.call``, which works for sync and async vector envs alike."""
+
+    def __init__(self, env: gym.Env, index: int):
+        super().__init__(env)
+        self.index = index
+
+    def get_snapshot(self) -> bytes:
+        return pickle.dumps(self.env)
+
+    def set_snapshot(self, snapshots: list[bytes]) -> None:
+        self.env = pickle.loads(snapshots[self.index])
+
+
+def _make_env(env_id: str, index: int, env_kwargs: dict[str, Any]) -> gym.Env:
+    return Snapshot(gym.make(env_id, **env_kwargs), index)
+
+
+def make_vec_env(
+    env_id: str, num_envs: int, vectorization: str = "sync", env_kwargs: dict[str, Any] | None = None
+) -> gym.vector.VectorEnv:
+    """A Gymnasium vector env with same-step autoreset; ``vectorization`` is ``sync`` or ``async``."""
+    check_env_id(env_id, kinds=("gymnasium",))
+    if num_envs < 1:
+        raise ConfigError(f"config key 'num_envs': must be >= 1, got {num_envs}")
+    fns = [functools.partial(_make_env, env_id, i, dict(env_kwargs or {})) for i in range(num_envs)]
+    if vectorization == "sync":
+        return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    if vectorization == "async":
+        return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    raise ConfigError(f"config key 'vectorization': {vectorization!r} is not one of 'sync', 'async'")
+
+
+def env_state(envs: gym.vector.VectorEnv) -> list[bytes]:
+    return list(envs.call("get_snapshot"))
+
+
+def load_env_state(envs: gym.vector.VectorEnv, snapshots: list[bytes]) -> None:
+    envs.call("set_snapshot", list(snapshots))
+
+
+def final_observations(infos: dict[str, Any], done: np.ndarray) -> dict[int, np.ndarray]:
+    """{env index: last observation of the episode that just ended} from a same-step autoreset info."""
+    if not done.any():
+        return {}
+    final_obs = infos["final_obs"]
+    return {int(i): final_obs[i] for i in np.flatnonzero(done)}
+
+
+class ObsNormalizer:
+    """Running mean/std observation normalisation, as Gymnasium's NormalizeObservation and SB3's
+    VecNormalize (clip at 10). It lives outside the vector env because Gymnasium's vector
+    normalisation wrappers refuse same-step autoreset; the statistics are Gymnasium's RunningMeanStd."""
+
+    def __init__(self, shape: tuple[int, ...], clip: float = 10.0, epsilon: float = 1e-8):
+        self.rms = RunningMeanStd(shape=shape)
+        self.clip, self.epsilon = clip, epsilon
+
+    def __call__(self, obs: np.ndarray, update: bool = True) -> np.ndarray:
+        if update:
+            self.rms.update(obs)
+        return np.clip((obs - self.rms.mean) / np.sqrt(self.rms.var + self.epsilon), -self.clip, self.clip)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"mean": self.rms.mean.copy(), "var": self.rms.var.copy(), "count": self.rms.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rms.mean, self.rms.var, self.rms.count = state["mean"].copy(), state["var"].copy(), state["count"]
+
+
+class RewardNormalizer:
+    """Scale rewards by the running std of the discounted return (Gymnasium's NormalizeReward,
+    SB3's VecNormalize): the return estimate restarts at each episode end."""
+
+    def __init__(self, num_envs: int, gamma: float, clip: float = 10.0, epsilon: float = 1e-8):
+        self.rms = RunningMeanStd(shape=())
+        self.returns = np.zeros(num_envs)
+        self.gamma, self.clip, self.epsilon = gamma, clip, epsilon
+
+    def __call__(self, rewards: np.ndarray, done: np.ndarray) -> np.ndarray:
+        self.returns = self.returns * self.gamma + rewards
+        self.rms.update(self.returns)
+        self.returns[done] = 0.0
+        return np.clip(rewards / np.sqrt(self.rms.var + self.epsilon), -self.clip, self.clip)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"var": self.rms.var, "mean": self.rms.mean, "count": self.rms.count, "returns": self.returns.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.rms.var, self.rms.mean, self.rms.count = state["var"], state["mean"], state["count"]
+        self.returns = state["returns"].copy()
+
+
+class EpisodeStats:
+    """Undiscounted return and length of each finished episode (the raw environment reward, before
+    any normalisation); the mean of the last ``window`` episodes is what SB3 logs as ep_rew_mean."""
+
+    def __init__(self, num_envs: int, window: int = 100):
+        self.running_return = np.zeros(num_envs)
+        self.running_length = np.zeros(num_envs, dtype=np.int64)
+        self.returns: deque[float] = deque(maxlen=window)
+        self.lengths: deque[int] = deque(maxlen=window)
+
+    def update(self, rewards: np.ndarray, done: np.ndarray) -> None:
+        self.running_return += rewards
+        self.running_length += 1
+        if done.any():
+            for i in np.flatnonzero(done):
+                self.returns.append(float(self.running_return[i]))
+                self.lengths.append(int(self.running_length[i]))
+            self.running_return[done] = 0.0
+            self.running_length[done] = 0
+
+    def metrics(self) -> dict[str, float]:
+        if not self.returns:
+            return {}
+        return {
+            "episode_return_mean": float(np.mean(self.returns)),
+            "episode_length_mean": float(np.mean(self.lengths)),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, deque) else v.copy()) for k, v in vars(self).items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.running_return = state["running_return"].copy()
+        self.running_length = state["running_length"].copy()
+        self.returns = deque(state["returns"], maxlen=self.returns.maxlen)
+        self.lengths = deque(state["lengths"], maxlen=self.lengths.maxlen)
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
+
+
+def mlp(
+    in_dim: int,
+    hidden: tuple[int, ...] | list[int],
+    out_dim: int,
+    activation: str = "tanh",
+    *,
+    orthogonal: bool = False,
+    out_gain: float = 1.0,
+) -> nn.Sequential:
+    """A plain MLP. ``orthogonal=True`` uses the orthogonal init of SB3's ActorCriticPolicy and
+    CleanRL's PPO (gain sqrt(2) on hidden layers, ``out_gain`` on the last, zero biases)."""
+    if activation not in ACTIVATIONS:
+        raise ConfigError(f"config key 'activation': {activation!r} is not one of {sorted(ACTIVATIONS)}")
+    layers: list[nn.Module] = []
+    dims = [in_dim, *hidden]
+    for a, b in zip(dims[:-1], dims[1:]):
+        layers += [nn.Linear(a, b), ACTIVATIONS[activation]()]
+    layers.append(nn.Linear(dims[-1], out_dim))
+    if orthogonal:
+        linears = [m for m in layers if isinstance(m, nn.Linear)]
+        for i, layer in enumerate(linears):
+            nn.init.orthogonal_(layer.weight, gain=out_gain if i == len(linears) - 1 else np.sqrt(2))
+            nn.init.zeros_(layer.bias)
+    return nn.Sequential(*layers)
+
+
+def flat_dim(space: gym.Space) -> int:
+    if not isinstance(space, gym.spaces.Box):
+        raise ConfigError(f"observation space {space} is not supported: rewardlab's MLP policies need a Box")
+    return int(np.prod(space.shape))
+
+
+def first_non_finite(modules: dict[str, nn.Module]) -> str | None:
+    """Name of the first parameter holding NaN or inf, e.g. ``'actor.2.weight'``, or None."""
+    for prefix, module in modules.items():
+        for name, p in module.named_parameters():
+            if not torch.isfinite(p).all():
+                return f"{prefix}.{name}"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def evaluate_policy(
+    env_id: str,
+    act: Callable[[np.ndarray], np.ndarray],
+    episodes: int,
+    seed: int,
+    env_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run ``episodes`` episodes in parallel on fresh envs seeded ``seed, seed+1, ...``.
+
+    ``act`` maps a batch of raw observations to a batch of actions (deterministic policy)."""
+    envs = [gym.make(env_id, **dict(env_kwargs or {})) for _ in range(episodes)]
+    obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
+    returns = np.zeros(episodes)
+    lengths = np.zeros(episodes, dtype=np.int64)
+    active = list(range(episodes))
+    while active:
+        actions = act(np.stack([obs[i] for i in active]))
+        still = []
+        for i, a in zip(active, actions):
+            obs[i], r, terminated, truncated, _ = envs[i].step(a)
+            returns[i] += float(r)
+            lengths[i] += 1
+            if not (terminated or truncated):
+                still.append(i)
+        active = still
+    for env in envs:
+        env.close()
+    return {
+        "mean_return": float(returns.mean()),
+        "std_return": float(returns.std()),
+        "episodes": int(episodes),
+        "mean_length": float(lengths.mean()),
+        "returns": returns.tolist(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Schedules and RNG
+
+
+def linear_schedule(start: float, end: float, progress: float) -> float:
+    """``start`` at progress 0 -> ``end`` at progress 1 (clamped)."""
+    progress = min(max(progress, 0.0), 1.0)
+    return start + (end - start) * progress
+
+
+def rng_state(np_rng: np.random.Generator) -> dict[str, Any]:
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy_global": np.random.get_state(),
+        "numpy": np_rng.bit_generator.state,
+        "python": random.getstate(),
+    }
+
+
+def load_rng_state(state: dict[str, Any], np_rng: np.random.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy_global"])
+    np_rng.bit_generator.state = state["numpy"]
+    random.setstate(state["python"])

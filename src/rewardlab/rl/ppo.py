@@ -1,0 +1,401 @@
+"""Proximal Policy Optimization (Schulman et al., 2017, arXiv:1707.06347).
+
+Read top to bottom: the two pure functions (``compute_gae``, ``ppo_loss``) are the algorithm's math;
+the ``PPO`` class collects rollouts from a Gymnasium vector env and runs the clipped-surrogate
+updates. The update follows Stable-Baselines3's ``PPO.train`` (stable_baselines3/ppo/ppo.py):
+per-minibatch advantage normalisation, MSE value loss, optional value clipping, approx-KL early
+stop at 1.5 x target_kl, learning rate (and optionally clip range) annealed linearly on the
+fraction of steps remaining after each rollout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from rewardlab.config import RunConfig
+from rewardlab.core.algorithm import Algorithm
+from rewardlab.errors import ConfigError
+from rewardlab.rl.common import (
+    EpisodeStats,
+    ObsNormalizer,
+    RewardNormalizer,
+    env_state,
+    evaluate_policy,
+    final_observations,
+    first_non_finite,
+    flat_dim,
+    linear_schedule,
+    load_env_state,
+    load_rng_state,
+    make_vec_env,
+    mlp,
+    rng_state,
+)
+
+LOG_2PI = float(np.log(2 * np.pi))
+
+
+@dataclass
+class PPOConfig(RunConfig):
+    # Defaults: CleanRL ppo.py `Args` (4 envs x 128 steps, 4 minibatches, 4 epochs, lr 2.5e-4
+    # annealed, gamma 0.99, lambda 0.95, clip 0.2, ent 0.01, vf 0.5, grad-norm 0.5), which match the
+    # "37 implementation details of PPO" defaults. Names follow Stable-Baselines3's PPO.
+    env: str = "CartPole-v1"
+    total_steps: int = 500_000
+    num_envs: int = 4
+    vectorization: str = "sync"  # "sync" | "async" (Gymnasium SyncVectorEnv / AsyncVectorEnv)
+    n_steps: int = 128  # steps per env per rollout
+    batch_size: int = 128  # minibatch size (CleanRL: 512 / 4 minibatches)
+    n_epochs: int = 4
+    learning_rate: float = 2.5e-4
+    anneal_lr: bool = True  # linear to 0 over training (CleanRL / SB3 "lin_" schedules)
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    anneal_clip_range: bool = False  # rl-zoo3's "lin_0.2"
+    clip_range_vf: float | None = None  # None = no value clipping (SB3 default)
+    normalize_advantage: bool = True
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    target_kl: float | None = None  # early-stop the epoch loop when approx KL > 1.5 x target_kl
+    norm_obs: bool = False
+    norm_reward: bool = False
+    hidden_sizes: tuple[int, ...] = (64, 64)  # separate actor and critic MLPs (SB3 MlpPolicy)
+    activation: str = "tanh"
+    log_std_init: float = 0.0  # continuous actions: state-independent log std (SB3, CleanRL)
+    adam_eps: float = 1e-5  # SB3 ActorCriticPolicy / CleanRL
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        rollout = self.num_envs * self.n_steps
+        for key in ("num_envs", "n_steps", "batch_size", "n_epochs"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"config key {key!r}: must be >= 1, got {getattr(self, key)}")
+        if self.batch_size > rollout:
+            raise ConfigError(
+                f"config key 'batch_size': {self.batch_size} is larger than one rollout "
+                f"(num_envs x n_steps = {rollout}); use batch_size <= {rollout}"
+            )
+        if not 0 <= self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
+            raise ConfigError(f"config keys 'gamma'/'gae_lambda' must lie in [0, 1], got {self.gamma}, {self.gae_lambda}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The math, as pure functions
+
+
+def compute_gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_values: torch.Tensor,
+    terminations: torch.Tensor,
+    dones: torch.Tensor,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalized Advantage Estimation (Schulman et al., 2016), all tensors (T, num_envs).
+
+    ``next_values[t]`` is V of the state reached by step t: the next row's value inside an
+    episode, V(final_obs) when the episode was *truncated* there (so a time limit bootstraps), and
+    anything when it *terminated* (masked by ``1 - terminations``). ``dones`` = terminated or
+    truncated cuts the lambda-trace at episode boundaries. Returns (advantages, returns).
+    """
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[0])
+    not_terminal = 1.0 - terminations
+    not_done = 1.0 - dones
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        delta = rewards[t] + gamma * next_values[t] * not_terminal[t] - values[t]
+        last = delta + gamma * gae_lambda * not_done[t] * last
+        advantages[t] = last
+    return advantages, advantages + values
+
+
+def ppo_loss(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    values: torch.Tensor,
+    old_values: torch.Tensor,
+    returns: torch.Tensor,
+    entropy: torch.Tensor,
+    *,
+    clip_range: float,
+    clip_range_vf: float | None = None,
+    ent_coef: float = 0.0,
+    vf_coef: float = 0.5,
+    normalize_advantage: bool = True,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """PPO's clipped surrogate + value + entropy loss for one minibatch (1-D tensors).
+
+    loss = -mean(min(r A, clip(r, 1-eps, 1+eps) A)) + vf_coef * mean((R - V)^2) - ent_coef * mean(H)
+    with r = exp(logprobs - old_logprobs), as SB3's PPO.train. Returns (loss, detached statistics).
+    """
+    if normalize_advantage and advantages.numel() > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    log_ratio = logprobs - old_logprobs
+    ratio = log_ratio.exp()
+    surrogate = torch.min(advantages * ratio, advantages * ratio.clamp(1 - clip_range, 1 + clip_range))
+    policy_loss = -surrogate.mean()
+    if clip_range_vf is not None:
+        values = old_values + (values - old_values).clamp(-clip_range_vf, clip_range_vf)
+    value_loss = (returns - values).pow(2).mean()
+    entropy_loss = -entropy.mean()
+    loss = policy_loss + vf_coef * value_loss + ent_coef * entropy_loss
+    with torch.no_grad():
+        stats = {
+            "policy_loss": policy_loss.detach(),
+            "value_loss": value_loss.detach(),
+            "entropy": -entropy_loss.detach(),
+            # Schulman's low-variance KL estimator, as SB3 and CleanRL
+            "approx_kl": ((ratio - 1) - log_ratio).mean(),
+            "clip_fraction": ((ratio - 1).abs() > clip_range).float().mean(),
+        }
+    return loss, stats
+
+
+# ---------------------------------------------------------------------------------------------
+# The algorithm
+
+
+class PPO(Algorithm):
+    config_class = PPOConfig
+    summary = "Proximal Policy Optimization, discrete and continuous actions (Schulman et al. 2017)"
+
+    def __init__(self, config: PPOConfig):
+        super().__init__(config)
+        c = self.config = config
+        torch.manual_seed(c.seed)
+        self.np_rng = np.random.default_rng(c.seed)
+        self.envs = make_vec_env(c.env, c.num_envs, c.vectorization, c.env_kwargs)
+        obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
+        obs_dim = flat_dim(obs_space)
+        self.discrete = isinstance(act_space, gym.spaces.Discrete)
+        if self.discrete:
+            out_dim = int(act_space.n)
+            self.log_std = None
+        elif isinstance(act_space, gym.spaces.Box):
+            out_dim = int(np.prod(act_space.shape))
+            self.log_std = nn.Parameter(torch.full((out_dim,), float(c.log_std_init)))
+            self.action_low = act_space.low.reshape(-1)
+            self.action_high = act_space.high.reshape(-1)
+        else:
+            raise ConfigError(f"PPO supports Discrete and Box action spaces; {c.env} has {act_space}")
+        self.actor = mlp(obs_dim, c.hidden_sizes, out_dim, c.activation, orthogonal=True, out_gain=0.01)
+        self.critic = mlp(obs_dim, c.hidden_sizes, 1, c.activation, orthogonal=True, out_gain=1.0)
+        params = [*self.actor.parameters(), *self.critic.parameters()]
+        if self.log_std is not None:
+            params.append(self.log_std)
+        self.params = params
+        self.optimizer = torch.optim.Adam(params, lr=c.learning_rate, eps=c.adam_eps)
+
+        self.obs_norm = ObsNormalizer(obs_space.shape) if c.norm_obs else None
+        self.reward_norm = RewardNormalizer(c.num_envs, c.gamma) if c.norm_reward else None
+        self.stats = EpisodeStats(c.num_envs)
+        obs, _ = self.envs.reset(seed=c.seed)
+        self.next_obs = self._obs_tensor(obs)
+        self.iteration = 0
+
+        T, N = c.n_steps, c.num_envs
+        self.obs_buf = torch.zeros((T, N, obs_dim))
+        self.act_buf = torch.zeros((T, N), dtype=torch.long) if self.discrete else torch.zeros((T, N, out_dim))
+        self.logp_buf = torch.zeros((T, N))
+        self.value_buf = torch.zeros((T, N))
+
+    # -- policy ---------------------------------------------------------------------------------
+
+    def _obs_tensor(self, obs: np.ndarray, update: bool = True) -> torch.Tensor:
+        obs = obs.reshape(obs.shape[0], -1)
+        if self.obs_norm is not None:
+            obs = self.obs_norm(obs, update=update)
+        return torch.as_tensor(obs, dtype=torch.float32)
+
+    def _sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.actor(obs)
+        if self.discrete:
+            logp_all = torch.log_softmax(out, dim=-1)
+            action = torch.multinomial(logp_all.exp(), 1).squeeze(-1)
+            return action, logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1)
+        action = out + self.log_std.exp() * torch.randn_like(out)
+        return action, self._gaussian_logp(out, action)
+
+    def _gaussian_logp(self, mean: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        var = (2 * self.log_std).exp()
+        return (-0.5 * (action - mean).pow(2) / var - self.log_std - 0.5 * LOG_2PI).sum(-1)
+
+    def _logp_entropy(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.actor(obs)
+        if self.discrete:
+            logp_all = torch.log_softmax(out, dim=-1)
+            entropy = -(logp_all.exp() * logp_all).sum(-1)
+            return logp_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1), entropy
+        entropy = (0.5 + 0.5 * LOG_2PI + self.log_std).sum().expand(out.shape[0])
+        return self._gaussian_logp(out, actions), entropy
+
+    def _env_action(self, action: torch.Tensor) -> np.ndarray:
+        a = action.numpy()
+        if not self.discrete:  # the Gaussian is unbounded; the env gets the clipped action (SB3)
+            a = np.clip(a, self.action_low, self.action_high)
+        return a
+
+    def predict(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic actions (argmax / Gaussian mean) for a batch of raw observations."""
+        with torch.no_grad():
+            out = self.actor(self._obs_tensor(obs, update=False))
+            return out.argmax(-1).numpy() if self.discrete else self._env_action(out)
+
+    # -- one iteration: rollout + update ---------------------------------------------------------
+
+    def step(self) -> dict[str, float]:
+        c = self.config
+        T, N = c.n_steps, c.num_envs
+        rewards = np.zeros((T, N), dtype=np.float32)
+        terminations = np.zeros((T, N), dtype=np.float32)
+        dones = np.zeros((T, N), dtype=np.float32)
+        truncated_values = torch.zeros((T, N))
+        truncated_mask = np.zeros((T, N), dtype=bool)
+
+        with torch.no_grad():
+            for t in range(T):
+                obs_t = self.next_obs
+                action, logp = self._sample(obs_t)
+                self.obs_buf[t] = obs_t
+                self.act_buf[t] = action
+                self.logp_buf[t] = logp
+                self.value_buf[t] = self.critic(obs_t).squeeze(-1)
+
+                obs, reward, terminated, truncated, infos = self.envs.step(self._env_action(action))
+                done = terminated | truncated
+                self.stats.update(reward, done)
+                if self.reward_norm is not None:
+                    reward = self.reward_norm(reward, done)
+                rewards[t], terminations[t], dones[t] = reward, terminated, done
+                if truncated.any():  # bootstrap time limits from V(final observation)
+                    finals = final_observations(infos, truncated & ~terminated)
+                    if finals:
+                        idx = list(finals)
+                        final = self._obs_tensor(np.stack([finals[i] for i in idx]), update=False)
+                        truncated_values[t, idx] = self.critic(final).squeeze(-1)
+                        truncated_mask[t, idx] = True
+                self.next_obs = self._obs_tensor(obs)
+            last_value = self.critic(self.next_obs).squeeze(-1)
+
+        self.global_step += T * N
+        next_values = torch.cat([self.value_buf[1:], last_value.unsqueeze(0)])
+        next_values = torch.where(torch.from_numpy(truncated_mask), truncated_values, next_values)
+        advantages, returns = compute_gae(
+            torch.from_numpy(rewards), self.value_buf, next_values,
+            torch.from_numpy(terminations), torch.from_numpy(dones), c.gamma, c.gae_lambda,
+        )  # fmt: skip
+        metrics = self._update(advantages.reshape(-1), returns.reshape(-1))
+        self.iteration += 1
+        metrics.update(self.stats.metrics())
+        return metrics
+
+    def _update(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, float]:
+        c = self.config
+        # SB3 semantics: schedules read the fraction of steps remaining after this rollout.
+        progress = self.global_step / c.total_steps
+        lr = linear_schedule(c.learning_rate, 0.0, progress) if c.anneal_lr else c.learning_rate
+        clip_range = linear_schedule(c.clip_range, 0.0, progress) if c.anneal_clip_range else c.clip_range
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+        obs = self.obs_buf.reshape(-1, self.obs_buf.shape[-1])
+        actions = self.act_buf.reshape(-1) if self.discrete else self.act_buf.reshape(-1, self.act_buf.shape[-1])
+        old_logp = self.logp_buf.reshape(-1)
+        old_values = self.value_buf.reshape(-1)
+        n = obs.shape[0]
+        totals: dict[str, torch.Tensor] = {}
+        updates = 0
+        stop = False
+        for _ in range(c.n_epochs):
+            perm = torch.randperm(n)
+            for start in range(0, n, c.batch_size):
+                idx = perm[start : start + c.batch_size]
+                logp, entropy = self._logp_entropy(obs[idx], actions[idx])
+                values = self.critic(obs[idx]).squeeze(-1)
+                loss, stats = ppo_loss(
+                    logp, old_logp[idx], advantages[idx], values, old_values[idx], returns[idx], entropy,
+                    clip_range=clip_range, clip_range_vf=c.clip_range_vf, ent_coef=c.ent_coef,
+                    vf_coef=c.vf_coef, normalize_advantage=c.normalize_advantage,
+                )  # fmt: skip
+                if c.target_kl is not None and stats["approx_kl"] > 1.5 * c.target_kl:
+                    stop = True
+                    break
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.params, c.max_grad_norm)
+                self.optimizer.step()
+                for k, v in stats.items():
+                    totals[k] = totals[k] + v if k in totals else v
+                totals["loss"] = totals["loss"] + loss.detach() if "loss" in totals else loss.detach()
+                updates += 1
+            if stop:
+                break
+        keys = list(totals)
+        values_ = torch.stack([totals[k] for k in keys]).div(max(updates, 1)).tolist() if keys else []
+        metrics = dict(zip(keys, values_))
+        var_returns = returns.var()
+        metrics["explained_variance"] = float(1 - (returns - old_values).var() / var_returns) if var_returns > 0 else 0.0
+        metrics.update(learning_rate=lr, clip_range=clip_range, n_updates=float(updates))
+        if self.log_std is not None:
+            metrics["action_std"] = float(self.log_std.detach().exp().mean())
+        return metrics
+
+    # -- evaluation, state ----------------------------------------------------------------------
+
+    def evaluate(self, episodes: int) -> dict[str, Any]:
+        return evaluate_policy(self.config.env, self.predict, episodes, seed=self.config.seed + 10_000,
+                               env_kwargs=self.config.env_kwargs)  # fmt: skip
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "log_std": None if self.log_std is None else self.log_std.detach().clone(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": rng_state(self.np_rng),
+            "envs": env_state(self.envs),
+            "next_obs": self.next_obs.clone(),
+            "obs_norm": None if self.obs_norm is None else self.obs_norm.state_dict(),
+            "reward_norm": None if self.reward_norm is None else self.reward_norm.state_dict(),
+            "episode_stats": self.stats.state_dict(),
+            "global_step": self.global_step,
+            "iteration": self.iteration,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        if self.log_std is not None:
+            with torch.no_grad():
+                self.log_std.copy_(state["log_std"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        load_rng_state(state["rng"], self.np_rng)
+        load_env_state(self.envs, state["envs"])
+        self.next_obs = state["next_obs"].clone()
+        if self.obs_norm is not None:
+            self.obs_norm.load_state_dict(state["obs_norm"])
+        if self.reward_norm is not None:
+            self.reward_norm.load_state_dict(state["reward_norm"])
+        self.stats.load_state_dict(state["episode_stats"])
+        self.global_step = state["global_step"]
+        self.iteration = state["iteration"]
+
+    def parameters_finite(self) -> str | None:
+        modules: dict[str, nn.Module] = {"actor": self.actor, "critic": self.critic}
+        bad = first_non_finite(modules)
+        if bad is None and self.log_std is not None and not torch.isfinite(self.log_std).all():
+            bad = "log_std"
+        return bad
+
+    def close(self) -> None:
+        self.envs.close()
