@@ -10,7 +10,6 @@ target_update_interval 10, train_freq 256, gradient_steps 128, exploration 0.16 
 from __future__ import annotations
 
 import gymnasium as gym
-
 from _peer import compare, parse_args, run_peer, run_rewardlab
 
 

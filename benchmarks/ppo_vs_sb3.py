@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gymnasium as gym
 import torch
-
 from _peer import compare, parse_args, run_peer, run_rewardlab
 
 
