@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from rewardlab.errors import ConfigError
+from rewardlab.llm.online import OnlineConfig, OnlineRL
 
 LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo", "cispo")
 SCALE_REWARDS = ("group", "batch", "none")
@@ -87,7 +88,7 @@ class LossOutput:
     """A micro-batch loss with the statistics worth logging (plain tensors, detached)."""
 
     loss: torch.Tensor
-    kl: torch.Tensor  # masked token mean of the k3 estimate (0 when beta == 0)
+    kl: torch.Tensor | None  # masked token mean of the KL estimate (None when not computed)
     clip_low: torch.Tensor  # fraction of tokens whose ratio fell below 1 - epsilon with A < 0
     clip_high: torch.Tensor  # fraction above 1 + epsilon_high with A > 0
     clip_fraction: torch.Tensor  # either
@@ -173,10 +174,9 @@ def grpo_loss_terms(
     with torch.no_grad():
         low = (ratio < 1 - eps_low) & (adv < 0)
         high = (ratio > 1 + eps_high) & (adv > 0)
-        zero = torch.zeros((), dtype=logprobs.dtype)
         return LossOutput(
             loss=loss,
-            kl=_masked_token_mean(per_token_kl, mask) if beta != 0.0 else zero,
+            kl=_masked_token_mean(per_token_kl, mask) if beta != 0.0 else None,
             clip_low=_masked_token_mean(low.to(logprobs.dtype), mask),
             clip_high=_masked_token_mean(high.to(logprobs.dtype), mask),
             clip_fraction=_masked_token_mean((low | high).to(logprobs.dtype), mask),
@@ -240,7 +240,95 @@ def overlong_penalty(lengths: torch.Tensor, max_completion_length: int, buffer: 
     return torch.where(lengths <= start, torch.zeros_like(lengths), penalty.clamp(min=-1.0))
 
 
+@dataclass
+class GRPOConfig(OnlineConfig):
+    """GRPO hyper-parameters. Defaults from TRL 1.16.0 ``trl/trainer/grpo_config.py`` unless noted."""
+
+    learning_rate: float = 1e-6  # TRL GRPOConfig.learning_rate
+    num_generations: int = 8  # TRL GRPOConfig.num_generations (G)
+    num_iterations: int = 1  # TRL GRPOConfig.num_iterations (mu)
+    beta: float = 0.0  # TRL GRPOConfig.beta (0 since TRL 0.19: no reference model needed)
+    epsilon: float = 0.2  # TRL GRPOConfig.epsilon
+    epsilon_high: float | None = None  # TRL GRPOConfig.epsilon_high (None = epsilon); DAPO uses 0.28
+    delta: float | None = None  # TRL GRPOConfig.delta (INTELLECT-2 two-sided clip; off)
+    loss_type: str = "dapo"  # TRL GRPOConfig.loss_type (default since TRL 0.22)
+    scale_rewards: str = "group"  # TRL GRPOConfig.scale_rewards
+    importance_sampling_level: str = "token"  # TRL GRPOConfig.importance_sampling_level ("sequence" = GSPO)
+    # DAPO options (Yu et al. 2025): soft overlong punishment and dynamic sampling, both off as in TRL
+    overlong_buffer: int = 0  # tokens before max_completion_length where the penalty starts; 0 = off
+    overlong_penalty_factor: float = 1.0  # DAPO's penalty weight
+    dynamic_sampling: bool = False  # drop groups whose rewards are all equal (zero advantage)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.loss_type not in LOSS_TYPES:
+            raise ConfigError(f"loss_type {self.loss_type!r} is not one of {', '.join(LOSS_TYPES)}")
+        if self.scale_rewards not in SCALE_REWARDS:
+            raise ConfigError(f"scale_rewards {self.scale_rewards!r} is not one of {', '.join(SCALE_REWARDS)}")
+        if self.importance_sampling_level not in IMPORTANCE_SAMPLING_LEVELS:
+            raise ConfigError(
+                f"importance_sampling_level {self.importance_sampling_level!r} is not one of "
+                f"{', '.join(IMPORTANCE_SAMPLING_LEVELS)}"
+            )
+        if self.overlong_buffer < 0 or self.overlong_buffer >= self.max_completion_length:
+            raise ConfigError(
+                f"overlong_buffer {self.overlong_buffer} must be in [0, max_completion_length="
+                f"{self.max_completion_length})"
+            )
+
+
+class GRPO(OnlineRL):
+    """GRPO with TRL's loss variants; see the module docstring for the iteration."""
+
+    config_class = GRPOConfig
+    summary = "GRPO / Dr. GRPO / DAPO / GSPO / CISPO on a causal LM (LoRA), group-relative advantages"
+    config: GRPOConfig
+
+    def shape_rewards(self, rewards: torch.Tensor, lengths: torch.Tensor, metrics: dict) -> torch.Tensor:
+        cfg = self.config
+        if cfg.overlong_buffer > 0:
+            penalty = cfg.overlong_penalty_factor * overlong_penalty(
+                lengths, cfg.max_completion_length, cfg.overlong_buffer
+            )
+            metrics["overlong_penalty"] = float(penalty.mean())
+            rewards = rewards + penalty
+        return rewards
+
+    def compute_advantages(self, rewards: torch.Tensor) -> torch.Tensor:
+        return group_advantages(rewards, self.config.num_generations, self.config.scale_rewards)
+
+    def keep_groups(self, rewards: torch.Tensor) -> torch.Tensor | None:
+        if not self.config.dynamic_sampling:
+            return None
+        grouped = rewards.view(-1, self.config.num_generations)
+        return ~torch.isclose(grouped.max(1).values, grouped.min(1).values)
+
+    def micro_batch_loss(self, logprobs, old_logprobs, ref_logprobs, advantages, mask, num_tokens, num_micro):
+        cfg = self.config
+        out = grpo_loss_terms(
+            logprobs,
+            old_logprobs,
+            ref_logprobs,
+            advantages,
+            mask,
+            loss_type=cfg.loss_type,
+            epsilon=cfg.epsilon,
+            epsilon_high=cfg.epsilon_high,
+            beta=cfg.beta,
+            delta=cfg.delta,
+            importance_sampling_level=cfg.importance_sampling_level,
+            max_completion_length=cfg.max_completion_length,
+            num_items_in_batch=num_tokens,
+        )
+        # dapo / cispo already divide by the whole batch's token count; the others are per-micro-batch
+        # means and are averaged over the micro-batches (TRL divides them by gradient accumulation).
+        loss = out.loss if cfg.loss_type in ("dapo", "cispo") else out.loss / num_micro
+        return loss, out
+
+
 __all__ = [
+    "GRPO",
+    "GRPOConfig",
     "LossOutput",
     "group_advantages",
     "grpo_loss",

@@ -19,10 +19,13 @@ One iteration (``RLOO.step``)::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from rewardlab.errors import ConfigError
 from rewardlab.llm.grpo import STD_EPS, LossOutput, nanstd
+from rewardlab.llm.online import OnlineConfig, OnlineRL
 
 
 def rloo_kl_penalty(
@@ -87,7 +90,7 @@ def rloo_loss_terms(
         high = ((ratio > 1 + eps_high) & (advantages > 0)).to(logprobs.dtype)
         return LossOutput(
             loss=loss,
-            kl=torch.zeros((), dtype=logprobs.dtype),
+            kl=None,
             clip_low=low.mean(),
             clip_high=high.mean(),
             clip_fraction=(low + high).clamp(max=1).mean(),
@@ -114,4 +117,50 @@ def rloo_loss(
     ).loss
 
 
-__all__ = ["rloo_advantages", "rloo_kl_penalty", "rloo_loss", "rloo_loss_terms"]
+
+
+@dataclass
+class RLOOConfig(OnlineConfig):
+    """RLOO hyper-parameters. Defaults from TRL 1.16.0 ``trl/trainer/rloo_config.py`` unless noted."""
+
+    learning_rate: float = 1e-6  # TRL RLOOConfig.learning_rate
+    num_generations: int = 2  # TRL RLOOConfig.num_generations
+    beta: float = 0.05  # TRL RLOOConfig.beta: weight of the k1 KL penalty subtracted from the reward
+    epsilon: float = 0.2  # TRL RLOOConfig.epsilon
+    epsilon_high: float | None = None  # TRL RLOOConfig.epsilon_high (None = epsilon)
+    normalize_advantages: bool = False  # TRL RLOOConfig.normalize_advantages
+
+
+class RLOO(OnlineRL):
+    """REINFORCE Leave-One-Out with TRL's sequence-level clipped loss; see the module docstring."""
+
+    config_class = RLOOConfig
+    summary = "RLOO (REINFORCE leave-one-out) on a causal LM (LoRA), KL as a reward penalty"
+    config: RLOOConfig
+
+    def needs_old_logprobs(self) -> bool:
+        return self.config.beta != 0.0  # the KL penalty is measured on the sampling policy
+
+    def adjust_rewards(self, rewards: torch.Tensor, parts: dict, metrics: dict) -> torch.Tensor:
+        if self.config.beta == 0.0:
+            return rewards
+        shaped, kl = rloo_kl_penalty(rewards, parts["old"], parts["ref"], parts["batch"].completion_mask, self.config.beta)
+        metrics["kl"] = float(kl.mean())
+        return shaped
+
+    def compute_advantages(self, rewards: torch.Tensor) -> torch.Tensor:
+        return rloo_advantages(rewards, self.config.num_generations, self.config.normalize_advantages)
+
+    def micro_batch_loss(self, logprobs, old_logprobs, ref_logprobs, advantages, mask, num_tokens, num_micro):
+        out = rloo_loss_terms(
+            logprobs, old_logprobs, advantages, mask, epsilon=self.config.epsilon, epsilon_high=self.config.epsilon_high
+        )
+        # a mean over sequences: weight each micro-batch by its share of the batch's sequences
+        share = len(advantages) / self.rollout_size()
+        return out.loss * share, out
+
+    def rollout_size(self) -> int:
+        return len(self.rollout.batch) if self.rollout is not None else 1
+
+
+__all__ = ["RLOO", "RLOOConfig", "rloo_advantages", "rloo_kl_penalty", "rloo_loss", "rloo_loss_terms"]

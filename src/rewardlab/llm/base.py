@@ -1,0 +1,236 @@
+"""What every LM algorithm shares: policy and optimizer set-up, RNG and checkpoint state,
+held-out evaluation on a task, and the samples the Run writes to ``samples.jsonl``."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from rewardlab.core.algorithm import Algorithm
+from rewardlab.errors import ConfigError, RewardlabError
+from rewardlab.llm.policy import Policy, PolicyConfig
+
+LR_SCHEDULERS = ("linear", "constant")
+
+
+@dataclass
+class LMTrainConfig(PolicyConfig):
+    """Optimizer settings shared by the LM algorithms. Defaults: Hugging Face ``TrainingArguments``
+    (transformers 5.23, which TRL's configs extend) unless the algorithm's config overrides them."""
+
+    total_steps: int = 200  # optimizer steps
+    learning_rate: float = 1e-6  # TRL GRPOConfig / RLOOConfig / DPOConfig.learning_rate
+    adam_beta1: float = 0.9  # TrainingArguments.adam_beta1
+    adam_beta2: float = 0.999  # TrainingArguments.adam_beta2
+    adam_epsilon: float = 1e-8  # TrainingArguments.adam_epsilon
+    weight_decay: float = 0.0  # TrainingArguments.weight_decay
+    max_grad_norm: float = 1.0  # TrainingArguments.max_grad_norm
+    lr_scheduler: str = "linear"  # TrainingArguments.lr_scheduler_type (linear decay to 0, no warm-up)
+    samples_every: int = 10  # steps between the samples the Run writes to samples.jsonl (0 = never)
+    eval_episodes: int = 200  # held-out problems scored greedily by evaluate()
+
+    def validate(self) -> None:
+        super().validate()
+        if self.lr_scheduler not in LR_SCHEDULERS:
+            raise ConfigError(f"lr_scheduler {self.lr_scheduler!r} is not one of {', '.join(LR_SCHEDULERS)}")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+
+
+def make_task(name: str, seed: int, params: dict[str, Any]) -> Any:
+    from rewardlab import tasks
+
+    return tasks.make(name, seed=seed, **params)
+
+
+def score(reward: Any, samples: list[Any]) -> Any:
+    """``reward.score(samples)`` checked: one finite value per sample, else an error naming the reward."""
+    result = reward.score(samples)
+    total = np.asarray(result.total, dtype=np.float64)
+    name = getattr(reward, "name", type(reward).__name__)
+    if total.shape != (len(samples),):
+        raise RewardlabError(
+            f"reward {name!r} returned {total.size} values for {len(samples)} completions; it must return one each"
+        )
+    bad = np.flatnonzero(~np.isfinite(total))
+    if bad.size:
+        raise RewardlabError(f"reward {name!r} returned {total[bad[0]]} for sample {int(bad[0])}")
+    return result
+
+
+class LMAlgorithm(Algorithm):
+    """Base of GRPO, RLOO and DPO. Subclasses implement ``step``."""
+
+    curve_metric = "reward/mean"
+    config: LMTrainConfig
+
+    def __init__(self, config: LMTrainConfig, *, policy: Policy | None = None, task: Any = None, reward: Any = None):
+        super().__init__(config)
+        if hasattr(config, "validate"):
+            config.validate()
+        torch.set_num_threads(config.num_threads)
+        random.seed(config.seed)
+        np.random.seed(config.seed % 2**32)
+        torch.manual_seed(config.seed)
+        self.np_rng = np.random.default_rng(config.seed)
+        self.policy = policy if policy is not None else Policy.from_config(config)
+        self.task = task
+        if self.task is None and config.env:
+            self.task = make_task(config.env, config.seed, getattr(config, "task_params", {}) or {})
+        self.reward = reward if reward is not None else (self.task.reward() if self.task is not None else None)
+        self.optimizer = torch.optim.AdamW(
+            self.policy.trainable_parameters(),
+            lr=config.learning_rate,
+            betas=(config.adam_beta1, config.adam_beta2),
+            eps=config.adam_epsilon,
+            weight_decay=config.weight_decay,
+        )
+        self._samples: list[dict[str, Any]] = []
+
+    # ---- learning-rate schedule (HF TrainingArguments: linear decay to 0, no warm-up) ---------
+    def current_lr(self) -> float:
+        cfg = self.config
+        if cfg.lr_scheduler == "constant":
+            return cfg.learning_rate
+        frac = min(self.global_step / max(cfg.total_steps, 1), 1.0)
+        return cfg.learning_rate * (1.0 - frac)
+
+    def optimizer_step(self) -> float:
+        """Clip, step with the scheduled learning rate, zero grads; returns the pre-clip grad norm."""
+        params = self.policy.trainable_parameters()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.current_lr()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.global_step += 1
+        return float(grad_norm)
+
+    # ---- samples for samples.jsonl ----------------------------------------------------------
+    def latest_samples(self, n: int = 4) -> list[dict[str, Any]]:
+        """A few (prompt, completion, reward) rows of the latest batch, JSON-ready, for samples.jsonl."""
+        return [dict(row, step=self.global_step) for row in self._samples[:n]]
+
+    def _record_samples(self, examples: list[Any], texts: list[str], result: Any) -> None:
+        rows = result.rows() if hasattr(result, "rows") else [{} for _ in texts]
+        self._samples = []
+        for ex, text, row in zip(examples, texts, rows):
+            prompt = ex.prompt if isinstance(ex.prompt, str) else ex.prompt[-1].get("content", "")
+            self._samples.append(
+                {
+                    "prompt": prompt,
+                    "completion": text,
+                    "reference": ex.reference if isinstance(ex.reference, str | int | float) else str(ex.reference),
+                    "reward": row.get(getattr(result, "name", ""), float("nan")),
+                    "components": row.get("components", {}),
+                    "note": row.get("note", ""),
+                }
+            )
+
+    # ---- evaluation -------------------------------------------------------------------------
+    def evaluate(self, episodes: int) -> dict[str, Any]:
+        """Greedy completions on the first ``episodes`` problems of the task's test split."""
+        return self.evaluate_task(split="test", limit=episodes)
+
+    def evaluate_task(self, split: str = "test", limit: int | None = None, batch_size: int = 50) -> dict[str, Any]:
+        if self.task is None or self.reward is None:
+            raise RewardlabError("this run has no task to evaluate on; set env = \"<task name>\"")
+        return evaluate_policy(
+            self.policy,
+            self.task,
+            self.reward,
+            split=split,
+            limit=limit,
+            max_new_tokens=getattr(self.config, "max_completion_length", 256),
+            batch_size=batch_size,
+        )
+
+    # ---- checkpoint state -------------------------------------------------------------------
+    def base_state(self) -> dict[str, Any]:
+        return {
+            "global_step": self.global_step,
+            "weights": self.policy.trainable_state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy_global": np.random.get_state(),
+                "numpy": self.np_rng.bit_generator.state,
+                "python": random.getstate(),
+            },
+            "truncated_prompts": self.policy.truncated_prompts,
+        }
+
+    def load_base_state(self, state: dict[str, Any]) -> None:
+        self.global_step = int(state["global_step"])
+        self.policy.load_trainable_state_dict(state["weights"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(rng["numpy_global"])
+        self.np_rng.bit_generator.state = rng["numpy"]
+        random.setstate(rng["python"])
+        self.policy.truncated_prompts = int(state.get("truncated_prompts", 0))
+
+    def parameters_finite(self) -> str | None:
+        return self.policy.parameters_finite()
+
+
+def evaluate_policy(
+    policy: Policy,
+    task: Any,
+    reward: Any,
+    *,
+    split: str = "test",
+    limit: int | None = None,
+    max_new_tokens: int = 256,
+    batch_size: int = 50,
+    num_samples: int = 5,
+) -> dict[str, Any]:
+    """Greedy decoding on a task split: mean reward, accuracy (full-marks fraction), a few samples."""
+    from rewardlab.rewards.base import Sample
+
+    examples = list(task.examples(split))
+    if limit is not None and limit > 0:
+        examples = examples[:limit]
+    if not examples:
+        raise RewardlabError(f"task {getattr(task, 'name', task)!r} split {split!r} has no examples")
+    totals: list[float] = []
+    samples_out: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    tokens = 0
+    full_marks = getattr(reward, "maximum", 1.0)
+    for i in range(0, len(examples), batch_size):
+        chunk = examples[i : i + batch_size]
+        prompt_ids, prompt_mask = policy.encode_prompts([ex.prompt for ex in chunk])
+        batch = policy.generate(prompt_ids, prompt_mask, max_new_tokens=max_new_tokens, greedy=True)
+        tokens += int(batch.completion_mask.sum())
+        texts = policy.decode(batch)
+        samples = [
+            Sample(prompt=ex.prompt, completion=t, reference=ex.reference, info=dict(ex.info))
+            for ex, t in zip(chunk, texts)
+        ]
+        result = score(reward, samples)
+        totals.extend(float(v) for v in result.total)
+        for ex, t, v in zip(chunk, texts, result.total):
+            if len(samples_out) < num_samples:
+                samples_out.append({"prompt": ex.prompt, "completion": t, "reference": ex.reference, "reward": float(v)})
+    arr = np.asarray(totals)
+    seconds = time.perf_counter() - start
+    accuracy = float(np.mean(arr >= full_marks)) if math.isfinite(full_marks) else float("nan")
+    return {
+        "mean_return": float(arr.mean()),
+        "std_return": float(arr.std()),
+        "episodes": len(arr),
+        "accuracy": accuracy,
+        "split": split,
+        "task": getattr(task, "name", str(task)),
+        "seconds": seconds,
+        "tokens_per_second": tokens / seconds if seconds > 0 else float("nan"),
+        "samples": samples_out,
+    }

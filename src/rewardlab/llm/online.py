@@ -1,0 +1,326 @@
+"""The online loop GRPO and RLOO share: sample G completions per prompt, score them, update.
+
+Subclasses supply the advantage estimator and the micro-batch loss (``grpo.py``, ``rloo.py``);
+everything else (prompt order, sampling, rewards, reference/old log-probs, micro-batching,
+``num_iterations`` reuse of a batch, metrics, checkpoint state) lives here once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from rewardlab.errors import ConfigError
+from rewardlab.llm.base import LMAlgorithm, LMTrainConfig, score
+from rewardlab.llm.policy import Batch
+
+
+@dataclass
+class OnlineConfig(LMTrainConfig):
+    """Sampling and batch settings of GRPO / RLOO. Defaults: TRL 1.16.0 (GRPOConfig) unless noted."""
+
+    env: str = "arithmetic"  # the task (rewardlab.tasks) prompts and rewards come from
+    task_params: dict = field(default_factory=dict)  # passed to the task, e.g. {digits = 2, ops = "+-"}
+    batch_size: int = 4  # prompts per generation batch (TRL: per_device_train_batch_size 8 / G ... here prompts)
+    num_generations: int = 8  # G completions per prompt
+    num_iterations: int = 1  # mu: optimizer steps on each generation batch
+    max_completion_length: int = 256  # TRL: 256
+    temperature: float = 1.0  # TRL: 1.0
+    top_p: float = 1.0  # TRL: 1.0
+    beta: float = 0.0  # KL weight; > 0 computes reference log-probs
+
+    def validate(self) -> None:
+        super().validate()
+        if self.num_generations < 2:
+            raise ConfigError(f"num_generations must be >= 2 (a group needs a baseline), got {self.num_generations}")
+        for key in ("batch_size", "num_iterations", "max_completion_length"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
+
+
+@dataclass
+class Rollout:
+    """One generation batch ready for ``num_iterations`` optimizer steps."""
+
+    batch: Batch
+    advantages: torch.Tensor  # (B,)
+    old_logprobs: torch.Tensor | None  # (B, T); None = on-policy (ratio exp(logp - logp.detach()))
+    ref_logprobs: torch.Tensor | None  # (B, T); None when beta == 0
+    metrics: dict[str, float]
+    uses: int = 0
+
+
+class OnlineRL(LMAlgorithm):
+    """GRPO-style online training. Subclasses implement :meth:`compute_advantages` and
+    :meth:`micro_batch_loss`; they may override :meth:`shape_rewards` and :meth:`keep_groups`."""
+
+    config: OnlineConfig
+    #: how many extra generation batches dynamic sampling may draw to fill a batch
+    max_resample_batches = 3
+
+    def __init__(self, config: OnlineConfig, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        if self.task is None or self.reward is None:
+            raise ConfigError("online RL needs a task: set env to a task name (see `rewardlab list tasks`)")
+        self.train_examples = list(self.task.examples("train"))
+        if not self.train_examples:
+            raise ConfigError(f"task {config.env!r} has no training examples")
+        self.data_order = self.np_rng.permutation(len(self.train_examples))
+        self.data_pos = 0
+        self.epoch = 0
+        self.rollout: Rollout | None = None
+        self.policy.check_context(config.max_completion_length)
+        self.memory_estimate = self.policy.memory_check(
+            sequences_per_pass=min(config.micro_batch_size, config.batch_size * config.num_generations),
+            completion_length=config.max_completion_length,
+            reference_copy=config.beta != 0.0 and not self.policy.lora,
+            knob="micro_batch_size (sequences per forward/backward), max_completion_length or max_prompt_length",
+        )
+
+    # ---- hooks --------------------------------------------------------------------------------
+    def compute_advantages(self, rewards: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def micro_batch_loss(self, logprobs, old_logprobs, ref_logprobs, advantages, mask, num_tokens, num_micro):
+        """Return ``(loss to backpropagate, LossOutput)`` for one micro-batch."""
+        raise NotImplementedError
+
+    def shape_rewards(self, rewards: torch.Tensor, lengths: torch.Tensor, metrics: dict) -> torch.Tensor:
+        return rewards
+
+    def keep_groups(self, rewards: torch.Tensor) -> torch.Tensor | None:
+        """Boolean mask over groups to train on (None = all)."""
+        return None
+
+    def adjust_rewards(self, rewards: torch.Tensor, rollout_parts: dict, metrics: dict) -> torch.Tensor:
+        """Last change to rewards before advantages (RLOO subtracts its KL penalty here)."""
+        return rewards
+
+    # ---- data ---------------------------------------------------------------------------------
+    def next_examples(self, n: int) -> list[Any]:
+        out = []
+        while len(out) < n:
+            if self.data_pos >= len(self.data_order):
+                self.data_order = self.np_rng.permutation(len(self.train_examples))
+                self.data_pos = 0
+                self.epoch += 1
+            out.append(self.train_examples[int(self.data_order[self.data_pos])])
+            self.data_pos += 1
+        return out
+
+    # ---- collection ---------------------------------------------------------------------------
+    def generate_groups(self, metrics: dict) -> tuple[list[Any], Batch, torch.Tensor, Any, list[str]]:
+        from rewardlab.rewards.base import Sample
+
+        cfg = self.config
+        G = cfg.num_generations
+        examples = self.next_examples(cfg.batch_size)
+        prompt_ids, prompt_mask = self.policy.encode_prompts([ex.prompt for ex in examples])
+        start = time.perf_counter()
+        batch = self.policy.generate(
+            prompt_ids.repeat_interleave(G, 0),
+            prompt_mask.repeat_interleave(G, 0),
+            max_new_tokens=cfg.max_completion_length,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+        )
+        metrics["time/generate"] = metrics.get("time/generate", 0.0) + time.perf_counter() - start
+        metrics["generated_tokens"] = metrics.get("generated_tokens", 0.0) + float(batch.completion_mask.sum())
+        texts = self.policy.decode(batch)
+        repeated = [ex for ex in examples for _ in range(G)]
+        samples = [
+            Sample(prompt=ex.prompt, completion=t, reference=ex.reference, info=dict(ex.info), completion_ids=ids)
+            for ex, t, ids in zip(repeated, texts, _completion_id_lists(batch))
+        ]
+        start = time.perf_counter()
+        result = score(self.reward, samples)
+        metrics["time/reward"] = metrics.get("time/reward", 0.0) + time.perf_counter() - start
+        rewards = torch.tensor(np.asarray(result.total), dtype=torch.float32)
+        return repeated, batch, rewards, result, texts
+
+    def collect(self) -> Rollout:
+        cfg = self.config
+        G = cfg.num_generations
+        metrics: dict[str, float] = {}
+        repeated, batch, rewards, result, texts = self.generate_groups(metrics)
+        self._record_samples(repeated, texts, result)
+        metrics.update({k: v for k, v in result.metrics("reward/").items()})
+        metrics["reward"] = float(rewards.mean())
+        grouped = rewards.view(-1, G)
+        metrics["reward_std"] = float(rewards.std()) if rewards.numel() > 1 else 0.0
+        metrics["frac_reward_zero_std"] = float(torch.isclose(grouped.std(1), torch.zeros(())).float().mean())
+        lengths = batch.completion_mask.sum(1)
+        metrics["completion_length"] = float(lengths.float().mean())
+        eos = self.policy.eos_token_id
+        ended = (batch.completion_ids == eos).any(1) if eos is not None else torch.zeros(len(batch), dtype=torch.bool)
+        metrics["clipped_ratio"] = float((~ended).float().mean())  # completions that hit max length
+
+        keep = self.keep_groups(rewards)
+        if keep is not None:
+            # DAPO dynamic sampling: draw more batches until batch_size informative groups or give up
+            tries = 0
+            parts = [(batch, rewards, keep)]
+            while int(sum(int(k.sum()) for _, _, k in parts)) < cfg.batch_size and tries < self.max_resample_batches:
+                tries += 1
+                _, b2, r2, _, _ = self.generate_groups(metrics)
+                parts.append((b2, r2, self.keep_groups(r2)))
+            kept_b, kept_r = [], []
+            for b, r, k in parts:
+                rows = k.repeat_interleave(G)
+                if rows.any():
+                    kept_b.append(b.rows(rows))
+                    kept_r.append(r[rows])
+            metrics["dynamic_sampling/kept_groups"] = float(sum(int(k.sum()) for _, _, k in parts))
+            metrics["dynamic_sampling/batches"] = float(len(parts))
+            if kept_b:
+                batch = _concat_batches(kept_b, self.policy.pad_token_id)
+                rewards = torch.cat(kept_r)
+                lengths = batch.completion_mask.sum(1)
+
+        rewards = self.shape_rewards(rewards, lengths, metrics)
+        need_old = cfg.num_iterations > 1 or self.needs_old_logprobs()
+        old_lp = self.no_grad_logprobs(batch, reference=False) if need_old else None
+        ref_lp = self.no_grad_logprobs(batch, reference=True) if cfg.beta != 0.0 else None
+        rewards = self.adjust_rewards(rewards, {"batch": batch, "old": old_lp, "ref": ref_lp}, metrics)
+        advantages = self.compute_advantages(rewards)
+        metrics["advantage_abs_mean"] = float(advantages.abs().mean())
+        return Rollout(batch, advantages, old_lp, ref_lp, metrics)
+
+    def needs_old_logprobs(self) -> bool:
+        return False
+
+    @torch.no_grad()
+    def no_grad_logprobs(self, batch: Batch, reference: bool) -> torch.Tensor:
+        out = []
+        for rows in self.micro_slices(len(batch)):
+            mb = _trim(batch.rows(rows))
+            lp = self.policy.logprobs(mb, self.config.temperature, reference=reference)
+            out.append(_pad_right(lp, batch.completion_ids.shape[1]))
+        return torch.cat(out)
+
+    def micro_slices(self, n: int) -> list[slice]:
+        m = self.config.micro_batch_size
+        return [slice(i, min(i + m, n)) for i in range(0, n, m)]
+
+    # ---- one iteration ------------------------------------------------------------------------
+    def step(self) -> dict[str, float]:
+        cfg = self.config
+        start = time.perf_counter()
+        if self.rollout is None or self.rollout.uses >= cfg.num_iterations:
+            self.rollout = self.collect()
+        ro = self.rollout
+        metrics = dict(ro.metrics) if ro.uses == 0 else {}
+        self.policy.model.train()
+        batch = ro.batch
+        num_tokens = batch.completion_mask.sum().float()
+        slices = self.micro_slices(len(batch))
+        totals: dict[str, float] = {"loss": 0.0, "clip_low": 0.0, "clip_high": 0.0, "clip_fraction": 0.0}
+        t0 = time.perf_counter()
+        for rows in slices:
+            mb = _trim(batch.rows(rows))
+            width = mb.completion_ids.shape[1]
+            logprobs = self.policy.logprobs(mb, cfg.temperature)
+            old = ro.old_logprobs[rows][:, :width] if ro.old_logprobs is not None else None
+            ref = ro.ref_logprobs[rows][:, :width] if ro.ref_logprobs is not None else None
+            loss, out = self.micro_batch_loss(
+                logprobs, old, ref, ro.advantages[rows], mb.completion_mask, num_tokens, len(slices)
+            )
+            loss.backward()
+            share = float(mb.completion_mask.sum() / num_tokens.clamp(min=1))
+            totals["loss"] += float(loss.detach())
+            for key in ("kl", "clip_low", "clip_high", "clip_fraction"):
+                value = getattr(out, key)
+                if value is not None:
+                    totals[key] = totals.get(key, 0.0) + float(value) * share
+        metrics["time/update"] = time.perf_counter() - t0
+        metrics["grad_norm"] = self.optimizer_step()
+        ro.uses += 1
+        metrics.update(totals)
+        metrics["lr"] = self.current_lr()
+        metrics["truncated_prompts"] = float(self.policy.truncated_prompts)
+        elapsed = time.perf_counter() - start
+        metrics["time/step"] = elapsed
+        if "generated_tokens" in metrics:
+            metrics["tokens_per_second"] = metrics["generated_tokens"] / max(metrics["time/generate"], 1e-9)
+        metrics["num_threads"] = float(cfg.num_threads)
+        metrics["epoch"] = float(self.epoch)
+        return metrics
+
+    # ---- checkpoint ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        state = self.base_state()
+        state["data"] = {"order": self.data_order.copy(), "pos": self.data_pos, "epoch": self.epoch}
+        ro = self.rollout
+        state["rollout"] = None if ro is None else {
+            "batch": vars(ro.batch).copy(),
+            "advantages": ro.advantages,
+            "old_logprobs": ro.old_logprobs,
+            "ref_logprobs": ro.ref_logprobs,
+            "metrics": ro.metrics,
+            "uses": ro.uses,
+        }
+        state["samples"] = list(self._samples)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.load_base_state(state)
+        data = state["data"]
+        self.data_order = np.asarray(data["order"])
+        self.data_pos = int(data["pos"])
+        self.epoch = int(data["epoch"])
+        ro = state.get("rollout")
+        self.rollout = None if ro is None else Rollout(
+            Batch(**ro["batch"]), ro["advantages"], ro["old_logprobs"], ro["ref_logprobs"], ro["metrics"], ro["uses"]
+        )
+        self._samples = list(state.get("samples", []))
+
+
+def _completion_id_lists(batch: Batch) -> list[list[int]]:
+    return [ids[mask.bool()].tolist() for ids, mask in zip(batch.completion_ids, batch.completion_mask)]
+
+
+def _trim(batch: Batch) -> Batch:
+    """Drop prompt columns that are padding in every row and completion columns past every end."""
+    keep_p = batch.prompt_mask.any(0).nonzero()
+    first = int(keep_p[0]) if len(keep_p) else batch.prompt_ids.shape[1] - 1
+    keep_c = batch.completion_mask.any(0).nonzero()
+    last = int(keep_c[-1]) + 1 if len(keep_c) else 1
+    return Batch(
+        batch.prompt_ids[:, first:],
+        batch.prompt_mask[:, first:],
+        batch.completion_ids[:, :last],
+        batch.completion_mask[:, :last],
+    )
+
+
+def _pad_right(x: torch.Tensor, width: int) -> torch.Tensor:
+    if x.shape[1] == width:
+        return x
+    return torch.nn.functional.pad(x, (0, width - x.shape[1]))
+
+
+def _concat_batches(batches: list[Batch], pad_id: int) -> Batch:
+    """Stack batches whose prompt / completion widths differ (prompts re-padded on the left)."""
+    pw = max(b.prompt_ids.shape[1] for b in batches)
+    cw = max(b.completion_ids.shape[1] for b in batches)
+
+    def left(x, w, v):
+        return torch.nn.functional.pad(x, (w - x.shape[1], 0), value=v)
+
+    def right(x, w, v):
+        return torch.nn.functional.pad(x, (0, w - x.shape[1]), value=v)
+
+    return Batch(
+        torch.cat([left(b.prompt_ids, pw, pad_id) for b in batches]),
+        torch.cat([left(b.prompt_mask, pw, 0) for b in batches]),
+        torch.cat([right(b.completion_ids, cw, pad_id) for b in batches]),
+        torch.cat([right(b.completion_mask, cw, 0) for b in batches]),
+    )

@@ -1,0 +1,75 @@
+"""The Task contract: prompts with references, split into train / test, and a default reward.
+
+A task is what an LM agent is trained and evaluated on (the LLM analogue of a Gymnasium env)::
+
+    task = rewardlab.tasks.make("arithmetic", seed=0, digits=2)
+    train = task.examples("train")          # a list of Example(prompt, reference, info)
+    reward = task.reward()                  # a rewardlab.rewards.Reward (built lazily)
+
+Trainers turn each example and completion into a ``rewardlab.rewards.Sample`` and call the reward.
+``reward=`` (a registered reward name, or a reward spec dict as ``rewardlab.rewards`` reads
+from TOML) replaces a task's default reward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rewardlab.errors import ConfigError
+
+SPLITS = ("train", "test")
+
+
+@dataclass
+class Example:
+    """One prompt (text, or chat ``messages``) with its ground truth and any extra columns."""
+
+    prompt: str | list[dict[str, Any]]
+    reference: Any = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def build_reward(spec: str | dict[str, Any], **params: Any) -> Any:
+    """A reward from the rewards registry: a name (with ``params``) or a spec dict."""
+    from rewardlab.rewards import registry
+
+    if isinstance(spec, dict):
+        return registry.build(spec)
+    return registry.get(spec, **params)
+
+
+class Task:
+    """Base class. Subclasses set ``name`` and implement :meth:`build` (the examples of a split)
+    and :meth:`default_reward`."""
+
+    name: str = "task"
+    description: str = ""
+
+    def __init__(self, seed: int = 0, reward: str | dict[str, Any] | None = None) -> None:
+        self.seed = seed
+        self.reward_spec = reward
+        self._cache: dict[str, list[Example]] = {}
+
+    def build(self, split: str) -> list[Example]:
+        raise NotImplementedError
+
+    def default_reward(self) -> Any:
+        raise NotImplementedError
+
+    def examples(self, split: str = "train") -> Sequence[Example]:
+        if split not in SPLITS:
+            raise ConfigError(f"task {self.name!r} has no split {split!r}; valid splits: {', '.join(SPLITS)}")
+        if split not in self._cache:
+            self._cache[split] = self.build(split)
+        return self._cache[split]
+
+    def reward(self) -> Any:
+        """The task's reward: ``reward=`` when given, else :meth:`default_reward`."""
+        if self.reward_spec is not None:
+            return build_reward(self.reward_spec)
+        return self.default_reward()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(seed={self.seed})"

@@ -1,0 +1,119 @@
+"""``jsonl``: the user's own prompts, one JSON object per line.
+
+Each line is ``{"prompt": "...", "reference": ...}`` or ``{"messages": [{"role": ..., "content":
+...}, ...], "reference": ...}``; every other key is passed to the reward as ``info``. A line that
+is not JSON, or lacks ``prompt`` / ``messages``, is an error naming the file and line number.
+The test split is ``test_path`` when given, else a seeded ``test_fraction`` of the file.
+
+:func:`read_preference_pairs` reads DPO data (``{"prompt", "chosen", "rejected"}`` per line) with
+the same line-numbered errors.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from rewardlab.errors import ConfigError, RewardlabError
+from rewardlab.tasks.base import Example, Task, build_reward
+
+
+def read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line; errors name the file and line."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise RewardlabError(f"data file {str(path)!r} does not exist")
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise RewardlabError(f"{path}:{number}: not valid JSON ({e.msg})") from None
+            if not isinstance(obj, dict):
+                raise RewardlabError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+            rows.append((number, obj))
+    if not rows:
+        raise RewardlabError(f"data file {str(path)!r} has no examples")
+    return rows
+
+
+def _prompt(path: Path | str, number: int, obj: dict[str, Any], key: str) -> str | list[dict[str, Any]]:
+    if key in obj:
+        if not isinstance(obj[key], str):
+            raise RewardlabError(f"{path}:{number}: {key!r} must be a string, got {type(obj[key]).__name__}")
+        return obj[key]
+    if "messages" in obj:
+        messages = obj["messages"]
+        if not (
+            isinstance(messages, list)
+            and messages
+            and all(isinstance(m, dict) and "role" in m and "content" in m for m in messages)
+        ):
+            raise RewardlabError(f"{path}:{number}: 'messages' must be a list of {{role, content}} objects")
+        return messages
+    raise RewardlabError(f"{path}:{number}: line has no {key!r} (or 'messages'); keys: {', '.join(obj) or 'none'}")
+
+
+def load_examples(path: str | Path, prompt_key: str = "prompt", reference_key: str = "reference") -> list[Example]:
+    out = []
+    for number, obj in read_jsonl(path):
+        prompt = _prompt(path, number, obj, prompt_key)
+        info = {k: v for k, v in obj.items() if k not in (prompt_key, "messages", reference_key)}
+        info["line"] = number
+        out.append(Example(prompt=prompt, reference=obj.get(reference_key), info=info))
+    return out
+
+
+def read_preference_pairs(path: str | Path) -> list[dict[str, Any]]:
+    """DPO pairs ``{"prompt", "chosen", "rejected"}`` (strings; prompt may be ``messages``)."""
+    pairs = []
+    for number, obj in read_jsonl(path):
+        prompt = _prompt(path, number, obj, "prompt")
+        for key in ("chosen", "rejected"):
+            if not isinstance(obj.get(key), str):
+                got = "missing" if key not in obj else f"a {type(obj[key]).__name__}"
+                raise RewardlabError(f"{path}:{number}: {key!r} must be a string completion ({got})")
+        pairs.append({"prompt": prompt, "chosen": obj["chosen"], "rejected": obj["rejected"], "line": number})
+    return pairs
+
+
+class JsonlTask(Task):
+    name = "jsonl"
+    description = "your own JSONL file of {prompt | messages, reference}; reward exact_match by default"
+
+    def __init__(
+        self,
+        seed: int = 0,
+        reward: str | dict[str, Any] | None = None,
+        *,
+        path: str = "",
+        test_path: str = "",
+        test_fraction: float = 0.1,
+        prompt_key: str = "prompt",
+        reference_key: str = "reference",
+    ) -> None:
+        super().__init__(seed, reward)
+        if not path:
+            raise ConfigError('task "jsonl" needs a file: set task_params = {path = "data.jsonl"}')
+        if not 0 <= test_fraction < 1:
+            raise ConfigError(f"jsonl: test_fraction must be in [0, 1), got {test_fraction}")
+        self.path, self.test_path, self.test_fraction = path, test_path, test_fraction
+        self.prompt_key, self.reference_key = prompt_key, reference_key
+
+    def build(self, split: str) -> list[Example]:
+        if self.test_path:
+            return load_examples(self.path if split == "train" else self.test_path, self.prompt_key, self.reference_key)
+        examples = load_examples(self.path, self.prompt_key, self.reference_key)
+        order = list(range(len(examples)))
+        random.Random(0).shuffle(order)  # a fixed split, whatever the run's seed
+        n_test = int(round(self.test_fraction * len(examples)))
+        chosen = sorted(order[:n_test]) if split == "test" else sorted(order[n_test:])
+        return [examples[i] for i in chosen]
+
+    def default_reward(self) -> Any:
+        return build_reward("exact_match")
