@@ -123,3 +123,20 @@ def test_dqn_huber_loss_by_hand():
     assert loss.item() == pytest.approx(1.6)
     # inside delta the loss is quadratic: 0.5 * 0.5^2 = 0.125
     assert dqn_loss(q, torch.tensor([0, 0]), torch.tensor([1.5, 3.0])).item() == pytest.approx(0.0625)
+
+
+@pytest.mark.parametrize("max_norm", [0.1, 1e6])
+def test_clip_grad_norm_equals_torch(max_norm):
+    from rewardlab.rl.common import clip_grad_norm, mlp
+
+    torch.manual_seed(0)
+    nets = [mlp(4, (16, 16), 2), mlp(4, (16, 16), 2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    x = torch.randn(8, 4)
+    for net in nets:
+        net(x).pow(2).sum().backward()
+    ours = clip_grad_norm(list(nets[0].parameters()), max_norm)
+    theirs = torch.nn.utils.clip_grad_norm_(nets[1].parameters(), max_norm)
+    assert torch.equal(ours, theirs)
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        assert torch.equal(a.grad, b.grad)

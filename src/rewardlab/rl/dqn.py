@@ -22,13 +22,13 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from rewardlab.config import RunConfig
 from rewardlab.core.algorithm import Algorithm
 from rewardlab.errors import ConfigError
 from rewardlab.rl.common import (
     EpisodeStats,
+    clip_grad_norm,
     env_state,
     evaluate_policy,
     final_observations,
@@ -176,7 +176,8 @@ class DQN(Algorithm):
         self.target_net = mlp(obs_dim, c.hidden_sizes, self.n_actions, c.activation)
         self.target_net.load_state_dict(self.q_net.state_dict())
         self.target_net.requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=c.learning_rate)
+        self.params = list(self.q_net.parameters())
+        self.optimizer = torch.optim.Adam(self.params, lr=c.learning_rate, fused=True)
         self.buffer = ReplayBuffer(c.buffer_size, (obs_dim,))
         self.stats = EpisodeStats(c.num_envs)
         obs, _ = self.envs.reset(seed=c.seed)
@@ -263,7 +264,7 @@ class DQN(Algorithm):
             loss = dqn_loss(q_values, batch["actions"][g], targets)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(self.q_net.parameters(), c.max_grad_norm)
+            clip_grad_norm(self.params, c.max_grad_norm)
             self.optimizer.step()
             losses[g] = loss.detach()
             q_means[g] = q_values.detach().mean()

@@ -25,6 +25,7 @@ from rewardlab.rl.common import (
     EpisodeStats,
     ObsNormalizer,
     RewardNormalizer,
+    clip_grad_norm,
     env_state,
     evaluate_policy,
     final_observations,
@@ -194,7 +195,7 @@ class PPO(Algorithm):
         if self.log_std is not None:
             params.append(self.log_std)
         self.params = params
-        self.optimizer = torch.optim.Adam(params, lr=c.learning_rate, eps=c.adam_eps)
+        self.optimizer = torch.optim.Adam(params, lr=c.learning_rate, eps=c.adam_eps, fused=True)
 
         self.obs_norm = ObsNormalizer(obs_space.shape) if c.norm_obs else None
         self.reward_norm = RewardNormalizer(c.num_envs, c.gamma) if c.norm_reward else None
@@ -332,7 +333,7 @@ class PPO(Algorithm):
                     break
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                nn.utils.clip_grad_norm_(self.params, c.max_grad_norm)
+                clip_grad_norm(self.params, c.max_grad_norm)
                 self.optimizer.step()
                 for k, v in stats.items():
                     totals[k] = totals[k] + v if k in totals else v
