@@ -78,6 +78,8 @@ class OnlineRL(LMAlgorithm):
         self.epoch = 0
         self.rollout: Rollout | None = None
         self.policy.check_context(config.max_completion_length)
+        if config.beta != 0.0:
+            self.policy.freeze_reference()  # before any update: the reference is the initial policy
         self.memory_estimate = self.policy.memory_check(
             sequences_per_pass=min(config.micro_batch_size, config.batch_size * config.num_generations),
             completion_length=config.max_completion_length,

@@ -218,7 +218,9 @@ def add_lora(model: Any, cfg: PolicyConfig) -> Any:
         target_modules=list(cfg.lora_target_modules),
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, lora)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)  # the adapter's initial weights depend on the run's seed only
+        return get_peft_model(model, lora)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,6 +400,14 @@ class Policy:
         return None
 
     # ---- reference policy -------------------------------------------------------------------
+    def freeze_reference(self) -> None:
+        """Without LoRA, keep a frozen copy of the current weights as the reference (call it
+        before training); with LoRA nothing is copied (the reference is the adapter disabled)."""
+        if not self.lora and self._reference is None:
+            self._reference = copy.deepcopy(self.model).eval()
+            for p in self._reference.parameters():
+                p.requires_grad_(False)
+
     @contextlib.contextmanager
     def reference(self) -> Iterator[Any]:
         """The reference model: the base with the adapter disabled (LoRA), else a frozen copy."""
@@ -405,10 +415,7 @@ class Policy:
             with self.model.disable_adapter():
                 yield self.model
             return
-        if self._reference is None:
-            self._reference = copy.deepcopy(self.model).eval()
-            for p in self._reference.parameters():
-                p.requires_grad_(False)
+        self.freeze_reference()
         yield self._reference
 
     # ---- prompts ----------------------------------------------------------------------------
