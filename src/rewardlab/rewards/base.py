@@ -235,9 +235,9 @@ class Reward:
             where += f" (completion {_preview(sample.completion)!r})"
         if self.on_error == "raise":
             msg = (
-                f"reward {self.name!r} {what} on {where}. This is a bug in the reward, not in the "
-                "model output; fix it, or construct the reward with on_error='zero' to score such "
-                "samples 0 and count them."
+                f"reward {self.name!r} {what} on {where}. This is a problem with the reward or its "
+                "inputs (reference, info), not with the model output; fix it, or construct the reward "
+                "with on_error='zero' to score such samples 0 and count them."
             )
             raise RewardlabError(msg) from cause
         return Scored(0.0, {p: 0.0 for p in self.part_bounds()}, note=f"error: {what}", error=True)

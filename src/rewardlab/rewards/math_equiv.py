@@ -34,6 +34,7 @@ import random
 import re
 import signal
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -129,7 +130,7 @@ def latex_to_python(s: str) -> str:
         raise _NotMath("unsupported LaTeX command")
     s = s.replace("{", "(").replace("}", ")").replace("^", "**")
     # implicit products: 2x, 2(, )(, )x, x( for one-letter symbols; 2pi
-    s = re.sub(r"(\d)\s*([a-zA-Z(])", r"\1*\2", s)
+    s = re.sub(r"(\d)\s*(?![eE][+-]?\d)([a-zA-Z(])", r"\1*\2", s)  # but not 1e5
     s = re.sub(r"\)\s*([\w(])", r")*\1", s)
     return s
 
@@ -267,7 +268,9 @@ class MathEquiv(Reward):
         import sympy  # lazy: keeps `import rewardlab.rewards` fast
 
         try:
-            tree = ast.parse(latex_to_python(text), mode="eval")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SyntaxWarning)
+                tree = ast.parse(latex_to_python(text), mode="eval")
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             raise _NotMath("not an expression") from None
         try:

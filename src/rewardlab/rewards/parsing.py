@@ -11,6 +11,7 @@ import ast
 import json
 import math
 import re
+import warnings
 from typing import Any
 
 from rewardlab.rewards.base import Malformed
@@ -66,7 +67,9 @@ def _literal(text: str) -> Any:
     except (ValueError, RecursionError):
         pass
     try:
-        return ast.literal_eval(text)
+        with warnings.catch_warnings():  # "invalid decimal literal" etc. from model output
+            warnings.simplefilter("ignore", SyntaxWarning)
+            return ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         raise Malformed(f"not JSON or a Python literal: {text[:60]!r}") from None
 
