@@ -103,3 +103,21 @@ def test_math_equiv_never_evaluates_and_bounds_work(tmp_path, monkeypatch):
     assert score("math_equiv", "<answer>9^9^9^9</answer>", "1")[0] == 0.0
     assert score("math_equiv", "<answer>" + "1+" * 500 + "1</answer>", "501")[0] == 0.0  # over max_chars
     assert time.perf_counter() - start < 5.0
+
+
+def test_math_equiv_time_limit_scores_zero_with_a_note(monkeypatch):
+    from rewardlab.rewards.math_equiv import MathEquiv, _time_limit, _TimedOut
+
+    with pytest.raises(_TimedOut):
+        with _time_limit(0.05):
+            while True:
+                pass
+
+    def spin(self, a, b):
+        while True:
+            pass
+
+    monkeypatch.setattr(MathEquiv, "equivalent", spin)
+    res = MathEquiv(time_limit=0.05).score([Sample(completion="<answer>1</answer>", reference="1")])
+    assert res.total.tolist() == [0.0]
+    assert res.notes == ["math_equiv: sympy comparison exceeded 0.05 s"]

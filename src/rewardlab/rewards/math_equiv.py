@@ -20,8 +20,9 @@ The rule-based math accuracy reward of the RLVR papers (DeepSeek-R1; in public c
 
 Time limit: SymPy cannot be interrupted from another thread, so the limit is a
 ``signal.setitimer`` alarm, which works in the main thread only (the failure behind verl PR
-#5635 and TRL PR #5281 was an alarm in a worker thread silently scoring 0). Off the main
-thread the limit is the size bounds instead: answers longer than ``max_chars`` characters or
+#5635 and TRL PR #5281 was an alarm in a worker thread silently scoring 0), and only when no
+other real-time timer is running (it is never overridden). Otherwise the limit is the size
+bounds instead: answers longer than ``max_chars`` characters or
 with powers above ``max_exponent`` are compared as strings only. SymPy is imported on first use.
 """
 
@@ -198,7 +199,12 @@ class _Builder:
 @contextlib.contextmanager
 def _time_limit(seconds: float) -> Iterator[None]:
     """SIGALRM-based limit in the main thread; no-op elsewhere (see the module docstring)."""
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+    if (
+        seconds <= 0
+        or not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+        or signal.getitimer(signal.ITIMER_REAL)[0] > 0  # someone else's timer is running: leave it alone
+    ):
         yield
         return
 
