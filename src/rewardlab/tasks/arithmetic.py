@@ -86,11 +86,9 @@ class Arithmetic(Task):
         ]
 
     def default_reward(self) -> Any:
-        correct = build_reward("math_equiv", name="correct")
+        correct = build_reward("math_equiv")
         if self.format_weight <= 0:
             return correct
-        from rewardlab.rewards.combinators import WeightedSum
+        from rewardlab.rewards import WeightedSum
 
-        return WeightedSum(
-            [correct, build_reward("format_tags", name="format")], [1.0, self.format_weight], name="arithmetic"
-        )
+        return WeightedSum([correct, build_reward("format_tags")], [1.0, self.format_weight], name="arithmetic")

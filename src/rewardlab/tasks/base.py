@@ -33,11 +33,11 @@ class Example:
 
 def build_reward(spec: str | dict[str, Any], **params: Any) -> Any:
     """A reward from the rewards registry: a name (with ``params``) or a spec dict."""
-    from rewardlab.rewards import registry
+    from rewardlab import rewards
 
     if isinstance(spec, dict):
-        return registry.build(spec)
-    return registry.get(spec, **params)
+        return rewards.build(spec)
+    return rewards.get(spec, **params)
 
 
 class Task:
