@@ -118,3 +118,13 @@ def test_combinators_equal_their_definitions(data):
     for comb in (WeightedSum([A_, B_, C_], w), Hierarchical([A_, B_, C_], w, t), Scale(A_, w[0], w[1])):
         v = comb(s)
         assert np.all(v >= comb.minimum - 1e-9) and np.all(v <= comb.maximum + 1e-9)
+
+
+def test_nested_name_clash_is_rejected_but_a_shared_instance_is_fine():
+    fmt = column("f")
+    with pytest.raises(ConfigError, match="both named 'f'"):
+        WeightedSum([Gate(fmt, A, name="g1"), Gate(column("f"), B, name="g2")])
+    shared = WeightedSum([Gate(fmt, A, name="g1"), Gate(fmt, B, name="g2")])
+    res = shared.score(samples_from(f=[1.0, 0.0], a=[0.5, 0.5], b=[0.25, 0.25]))
+    assert res.total.tolist() == [0.75, 0.0]
+    assert list(res.components) == ["g1", "f", "a", "g2", "b"]

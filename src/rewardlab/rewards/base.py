@@ -216,6 +216,10 @@ class Reward:
         """Declared (min, max) of each named part that :meth:`compute` returns (none by default)."""
         return {}
 
+    def children(self) -> list[Reward]:
+        """The rewards this one is made of (combinators); none for a leaf reward."""
+        return []
+
     # ---- the public API --------------------------------------------------------------------
     def __call__(self, samples: Sequence[Sample]) -> np.ndarray:
         return self.score(samples).total

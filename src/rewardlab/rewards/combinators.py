@@ -46,14 +46,23 @@ def _check_children(owner: str, rewards: Sequence[Reward]) -> list[Reward]:
     for r in rewards:
         if not isinstance(r, Reward):
             raise ConfigError(f"{owner}: {r!r} is not a Reward (wrap functions with @reward or from_trl)")
-    names = [r.name for r in rewards]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise ConfigError(
-            f"{owner}: two parts are both named {dupes[0]!r}; give one a distinct name=... so each "
-            "component is logged under its own name"
-        )
+    owners: dict[str, int] = {}
+    for r in rewards:
+        for name, ident in _subtree(r):
+            if owners.setdefault(name, ident) != ident:
+                raise ConfigError(
+                    f"{owner}: two parts are both named {name!r}; give one a distinct name=... so each "
+                    "component is logged under its own name"
+                )
     return rewards
+
+
+def _subtree(r: Reward) -> list[tuple[str, int]]:
+    """(name, id) of a reward and of every reward inside it; the same object may appear twice."""
+    out = [(r.name, id(r))]
+    for child in r.children():
+        out += _subtree(child)
+    return out
 
 
 def _weighted_range(weight: float, lo: float, hi: float) -> tuple[float, float]:
@@ -84,6 +93,9 @@ class WeightedSum(Reward):
         ranges = [_weighted_range(w, r.minimum, r.maximum) for w, r in zip(weights, self.rewards)]
         self.minimum = sum(lo for lo, _ in ranges)
         self.maximum = sum(hi for _, hi in ranges)
+
+    def children(self) -> list[Reward]:
+        return list(self.rewards)
 
     def score(self, samples: Sequence[Sample]) -> RewardResult:
         samples = as_samples(samples)
@@ -118,6 +130,9 @@ class Gate(Reward):
         self.minimum = min(reward.minimum, self.fail_value)
         self.maximum = max(reward.maximum, self.fail_value)
 
+    def children(self) -> list[Reward]:
+        return [self.gate, self.reward]
+
     def score(self, samples: Sequence[Sample]) -> RewardResult:
         samples = as_samples(samples)
         g, r = self.gate.score(samples), self.reward.score(samples)
@@ -139,6 +154,9 @@ class Clip(Reward):
         self.minimum = min(max(reward.minimum, self.low), self.high)
         self.maximum = max(min(reward.maximum, self.high), self.low)
 
+    def children(self) -> list[Reward]:
+        return [self.reward]
+
     def score(self, samples: Sequence[Sample]) -> RewardResult:
         samples = as_samples(samples)
         r = self.reward.score(samples)
@@ -156,6 +174,9 @@ class Scale(Reward):
         self.factor, self.offset = float(factor), float(offset)
         lo, hi = _weighted_range(self.factor, reward.minimum, reward.maximum)
         self.minimum, self.maximum = lo + self.offset, hi + self.offset
+
+    def children(self) -> list[Reward]:
+        return [self.reward]
 
     def score(self, samples: Sequence[Sample]) -> RewardResult:
         samples = as_samples(samples)
@@ -196,6 +217,9 @@ class Hierarchical(Reward):
         # A gated-off level contributes 0, so 0 joins every level's range but the first.
         self.minimum = ranges[0][0] + sum(min(lo, 0.0) for lo, _ in ranges[1:])
         self.maximum = ranges[0][1] + sum(max(hi, 0.0) for _, hi in ranges[1:])
+
+    def children(self) -> list[Reward]:
+        return list(self.levels)
 
     def score(self, samples: Sequence[Sample]) -> RewardResult:
         samples = as_samples(samples)
