@@ -37,15 +37,13 @@ def kl_bernoulli(p: np.ndarray, q: np.ndarray, eps: float = 1e-15) -> np.ndarray
     return p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q))
 
 
-def kl_ucb_index(
-    sums: np.ndarray, counts: np.ndarray, t: int, c: float = 0.0, iterations: int = 8
-) -> np.ndarray:
+def kl_ucb_index(sums: np.ndarray, counts: np.ndarray, t: int, c: float = 0.0) -> np.ndarray:
     """KL-UCB upper bound ``max {q in [mean, 1] : kl(mean, q) <= (ln t + c ln ln t) / n}``.
 
-    Solved by Newton's method from above: ``f(q) = kl(mean, q) - budget`` is convex and increasing
-    on [mean, 1], so Newton iterates started right of the root decrease monotonically onto it
-    (quadratic convergence; 8 steps reach ~1e-12 here). The start is Pinsker's bound
-    ``mean + sqrt(budget / 2)``, which lies right of the root. Unplayed arms get +inf.
+    ``f(q) = kl(mean, q) - budget`` is convex and increasing on [mean, 1]. Sixteen bisection steps
+    on [mean, Pinsker's bound mean + sqrt(budget / 2)] bracket the root; Newton steps from the
+    right end of the bracket then decrease monotonically onto it (convexity), converging
+    quadratically. Unplayed arms get +inf.
     """
     played = counts > 0
     n = np.where(played, counts, 1)
@@ -53,11 +51,20 @@ def kl_ucb_index(
     log_t = np.log(max(t, 1))
     budget = (log_t + (c * np.log(log_t) if c and log_t > 1 else 0.0)) / n
     neg_entropy = p * np.log(p) + (1 - p) * np.log1p(-p)
-    q = np.minimum(p + np.sqrt(budget / 2.0), 1 - 1e-12)
-    for _ in range(iterations):
-        f = neg_entropy - p * np.log(q) - (1 - p) * np.log1p(-q) - budget
+
+    def f(q: np.ndarray) -> np.ndarray:
+        return neg_entropy - p * np.log(q) - (1 - p) * np.log1p(-q) - budget
+
+    lo, hi = p, np.minimum(p + np.sqrt(budget / 2.0), 1 - 1e-12)
+    for _ in range(16):
+        mid = 0.5 * (lo + hi)
+        inside = f(mid) <= 0
+        lo, hi = np.where(inside, mid, lo), np.where(inside, hi, mid)
+    q = hi
+    for _ in range(3):
+        value = f(q)
         slope = (q - p) / (q * (1 - q))
-        q = np.maximum(q - np.where(f > 0, f / np.maximum(slope, 1e-300), 0.0), p)
+        q = np.maximum(q - np.where(value > 0, value / np.maximum(slope, 1e-300), 0.0), lo)
     return np.where(played, q, np.inf)
 
 

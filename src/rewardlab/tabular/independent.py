@@ -110,7 +110,10 @@ class IndependentLearners(Algorithm):
         return total, users / max(steps, 1)
 
     def step(self) -> dict[str, float]:
-        results = [self.run_episode() for _ in range(self.config.episodes_per_step)]
+        results = []
+        while len(results) < self.config.episodes_per_step and (
+                not results or self.global_step < self.config.total_steps):  # stop at the budget
+            results.append(self.run_episode())
         return {"episode_return_mean": float(np.mean([r for r, _ in results])),
                 "associated_users_mean": float(np.mean([u for _, u in results])),
                 "epsilon": self.epsilon(), "episodes": float(self.episodes)}

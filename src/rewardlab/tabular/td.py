@@ -140,7 +140,11 @@ class TabularTD(Algorithm):
         return total, length
 
     def step(self) -> dict[str, float]:
-        returns, lengths = zip(*(self.run_episode() for _ in range(self.config.episodes_per_step)))
+        results = []
+        while len(results) < self.config.episodes_per_step and (
+                not results or self.global_step < self.config.total_steps):  # stop at the budget
+            results.append(self.run_episode())
+        returns, lengths = zip(*results)
         return {"episode_return_mean": float(np.mean(returns)), "episode_length_mean": float(np.mean(lengths)),
                 "epsilon": self.epsilon(), "episodes": float(self.episodes)}
 
