@@ -140,13 +140,14 @@ class RewardResult:
         return out
 
     def rows(self) -> list[dict[str, Any]]:
-        """One JSON-ready dict per sample: index, total, components, note."""
-        comps = self.components
+        """One JSON-ready dict per sample (the lines of scores.jsonl): index, reward, total,
+        components, note."""
         return [
             {
                 "index": i,
-                self.name: float(self.total[i]),
-                "components": {k: float(v[i]) for k, v in comps.items()},
+                "reward": self.name,
+                "total": float(self.total[i]),
+                "components": {k: float(v[i]) for k, v in self.components.items()},
                 "note": self.notes[i] if self.notes else "",
             }
             for i in range(len(self.total))

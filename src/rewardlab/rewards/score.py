@@ -128,14 +128,7 @@ def write_scores(result: RewardResult, out: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for i in range(len(result)):
-                row = {
-                    "index": i,
-                    "reward": result.name,
-                    "total": float(result.total[i]),
-                    "components": {k: float(v[i]) for k, v in result.components.items()},
-                    "note": result.notes[i] if result.notes else "",
-                }
+            for row in result.rows():
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
         os.replace(tmp, out)
     except BaseException:
