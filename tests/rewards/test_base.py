@@ -94,7 +94,7 @@ def test_parts_become_prefixed_components_and_metrics():
     assert res.components["two/a"].tolist() == [1.0, 0.0]
     assert res.metrics() == {"reward/two": 1.0, "reward/two/a": 0.5, "reward/two/b": 0.5}
     rows = res.rows()
-    assert rows[0] == {"index": 0, "reward": "two", "total": 1.5, "components": {"two/a": 1.0, "two/b": 0.5}, "note": ""}
+    assert rows[0] == {"index": 0, "two": 1.5, "components": {"two/a": 1.0, "two/b": 0.5}, "note": ""}
 
 
 def test_sample_accepts_chat_completion_and_dicts():

@@ -140,13 +140,12 @@ class RewardResult:
         return out
 
     def rows(self) -> list[dict[str, Any]]:
-        """One JSON-ready dict per sample (the lines of scores.jsonl): index, reward, total,
-        components, note."""
+        """One JSON-ready dict per sample: ``index``, the total under the reward's name,
+        ``components`` and ``note`` (the LLM trainers' samples.jsonl reads this shape)."""
         return [
             {
                 "index": i,
-                "reward": self.name,
-                "total": float(self.total[i]),
+                self.name: float(self.total[i]),
                 "components": {k: float(v[i]) for k, v in self.components.items()},
                 "note": self.notes[i] if self.notes else "",
             }

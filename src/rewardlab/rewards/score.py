@@ -129,7 +129,9 @@ def write_scores(result: RewardResult, out: str | Path) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for row in result.rows():
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                line = {"index": row["index"], "reward": result.name, "total": row[result.name]}
+                line.update(components=row["components"], note=row["note"])
+                f.write(json.dumps(line, ensure_ascii=False) + "\n")
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
