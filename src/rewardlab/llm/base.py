@@ -3,9 +3,7 @@ held-out evaluation on a task, and the samples the Run writes to ``samples.jsonl
 
 from __future__ import annotations
 
-import math
 import random
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,13 +136,27 @@ class LMAlgorithm(Algorithm):
         """Greedy completions on the first ``episodes`` problems of the task's test split."""
         return self.evaluate_task(split="test", limit=episodes)
 
-    def evaluate_task(self, split: str = "test", limit: int | None = None, batch_size: int = 50) -> dict[str, Any]:
-        if self.task is None or self.reward is None:
-            raise RewardlabError("this run has no task to evaluate on; set env = \"<task name>\"")
+    def evaluate_task(
+        self,
+        split: str = "test",
+        limit: int | None = None,
+        batch_size: int = 50,
+        task: str | None = None,
+        task_params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Greedy evaluation on ``split`` of the run's task, or of another task named by ``task``."""
+        from rewardlab.llm.evaluate import evaluate_policy
+
+        the_task, reward = self.task, self.reward
+        if task is not None:
+            the_task = make_task(task, self.config.seed, task_params or {})
+            reward = the_task.reward()
+        if the_task is None or reward is None:
+            raise RewardlabError("this run has no task to evaluate on; pass --task NAME")
         return evaluate_policy(
             self.policy,
-            self.task,
-            self.reward,
+            the_task,
+            reward,
             split=split,
             limit=limit,
             max_new_tokens=getattr(self.config, "max_completion_length", 256),
@@ -179,58 +191,3 @@ class LMAlgorithm(Algorithm):
 
     def parameters_finite(self) -> str | None:
         return self.policy.parameters_finite()
-
-
-def evaluate_policy(
-    policy: Policy,
-    task: Any,
-    reward: Any,
-    *,
-    split: str = "test",
-    limit: int | None = None,
-    max_new_tokens: int = 256,
-    batch_size: int = 50,
-    num_samples: int = 5,
-) -> dict[str, Any]:
-    """Greedy decoding on a task split: mean reward, accuracy (full-marks fraction), a few samples."""
-    from rewardlab.rewards.base import Sample
-
-    examples = list(task.examples(split))
-    if limit is not None and limit > 0:
-        examples = examples[:limit]
-    if not examples:
-        raise RewardlabError(f"task {getattr(task, 'name', task)!r} split {split!r} has no examples")
-    totals: list[float] = []
-    samples_out: list[dict[str, Any]] = []
-    start = time.perf_counter()
-    tokens = 0
-    full_marks = getattr(reward, "maximum", 1.0)
-    for i in range(0, len(examples), batch_size):
-        chunk = examples[i : i + batch_size]
-        prompt_ids, prompt_mask = policy.encode_prompts([ex.prompt for ex in chunk])
-        batch = policy.generate(prompt_ids, prompt_mask, max_new_tokens=max_new_tokens, greedy=True)
-        tokens += int(batch.completion_mask.sum())
-        texts = policy.decode(batch)
-        samples = [
-            Sample(prompt=ex.prompt, completion=t, reference=ex.reference, info=dict(ex.info))
-            for ex, t in zip(chunk, texts)
-        ]
-        result = score(reward, samples)
-        totals.extend(float(v) for v in result.total)
-        for ex, t, v in zip(chunk, texts, result.total):
-            if len(samples_out) < num_samples:
-                samples_out.append({"prompt": ex.prompt, "completion": t, "reference": ex.reference, "reward": float(v)})
-    arr = np.asarray(totals)
-    seconds = time.perf_counter() - start
-    accuracy = float(np.mean(arr >= full_marks)) if math.isfinite(full_marks) else float("nan")
-    return {
-        "mean_return": float(arr.mean()),
-        "std_return": float(arr.std()),
-        "episodes": len(arr),
-        "accuracy": accuracy,
-        "split": split,
-        "task": getattr(task, "name", str(task)),
-        "seconds": seconds,
-        "tokens_per_second": tokens / seconds if seconds > 0 else float("nan"),
-        "samples": samples_out,
-    }

@@ -179,8 +179,9 @@ def load_model(name_or_path: str, *, dtype: str = "float32") -> tuple[Any, Any]:
         kwargs = {"local_files_only": True}
         where = str(path)
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(where, **kwargs)
-        model = transformers.AutoModelForCausalLM.from_pretrained(where, dtype=torch_dtype, **kwargs)
+        with _quiet_gguf_progress():
+            tokenizer = transformers.AutoTokenizer.from_pretrained(where, **kwargs)
+            model = transformers.AutoModelForCausalLM.from_pretrained(where, dtype=torch_dtype, **kwargs)
     except (OSError, ValueError) as e:
         raise RewardlabError(f"could not load model {name_or_path!r}: {e}") from None
     if "gguf_file" in kwargs:
@@ -189,6 +190,24 @@ def load_model(name_or_path: str, *, dtype: str = "float32") -> tuple[Any, Any]:
         model.hf_quantizer = None
         model.is_quantized = False
     return model, prepare_tokenizer(tokenizer)
+
+
+@contextlib.contextmanager
+def _quiet_gguf_progress() -> Iterator[None]:
+    """transformers draws a plain tqdm bar while de-quantizing GGUF tensors; the Run owns the terminal."""
+    import functools
+
+    try:
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:
+        yield
+        return
+    original = gguf_utils.tqdm
+    gguf_utils.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
 
 
 def prepare_tokenizer(tokenizer: Any) -> Any:
