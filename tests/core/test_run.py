@@ -145,3 +145,35 @@ def test_resume_with_contradicting_config_changes_nothing(tmp_path):
         Run.resume(out, {"learning_rate": "0.5"})
     after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert before == after
+
+
+class _ChattyPPO(registry.load("rewardlab.rl.ppo:PPO")):
+    """Emits one record per iteration (like an LM's samples.jsonl) and a warning every 4th."""
+
+    def step(self):
+        metrics = super().step()
+        self._pending = [{"step": self.global_step, "draw": float(torch.rand(()).item())}]
+        return metrics
+
+    def pop_records(self):
+        rows, self._pending = getattr(self, "_pending", []), []
+        return {"samples": rows}
+
+    def pop_warnings(self):
+        return [f"proxy reward diverges at {self.global_step}"] if self.iteration % 4 == 0 else []
+
+
+def test_records_and_warnings_are_written_and_cut_back_on_resume(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "get_algorithm", lambda name: _ChattyPPO)
+    full = tmp_path / "full"
+    _train("ppo", "CartPole-v1", 2048, SMALL_PPO, full)
+    samples = (full / "samples.jsonl").read_text().splitlines()
+    assert len(samples) == len(read_metrics(full)) == 8
+    log = (full / "run.log").read_text()
+    assert "started ppo on 'CartPole-v1'" in log and "WARNING proxy reward diverges at 1024" in log
+    cut = tmp_path / "cut"
+    shutil.copytree(full, cut)
+    shutil.rmtree(checkpoints(cut)[-1])
+    Run.resume(cut).train(progress=False)
+    assert (cut / "samples.jsonl").read_text().splitlines() == samples
+    assert "resumed from step_0000001024" in (cut / "run.log").read_text()

@@ -48,6 +48,16 @@ class Algorithm(abc.ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned."""
 
+    def pop_records(self) -> dict[str, list[dict[str, Any]]]:
+        """Records made since the last call, by file stem: ``{"samples": [...]}`` is appended to the
+        run's ``samples.jsonl`` (e.g. an LM's prompts, completions and rewards every N steps)."""
+        return {}
+
+    def pop_warnings(self) -> list[str]:
+        """Warnings raised since the last call (e.g. a reward-hacking monitor); the Run writes them to
+        ``run.log`` with the step and shows them above the progress bar."""
+        return []
+
     def parameters_finite(self) -> str | None:
         """Name of a parameter that is NaN/inf, or None. Override for algorithms with torch modules."""
         return None

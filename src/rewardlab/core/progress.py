@@ -13,6 +13,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 
 def _fmt(value: Any) -> str:
@@ -47,6 +48,10 @@ class TrainingProgress:
 
     def __exit__(self, *exc) -> None:
         self.progress.__exit__(*exc)
+
+    def warn(self, message: str) -> None:
+        """Print a warning above the live bar (always, even when the bar is disabled)."""
+        self.progress.console.print(Text.assemble(("warning: ", "yellow"), message))
 
     def update(self, step: int, record: dict[str, Any], curve_metric: str) -> None:
         shown = [curve_metric, "sps"]

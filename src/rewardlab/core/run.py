@@ -6,10 +6,12 @@ Layout of a run directory::
     metrics.jsonl        one JSON object per iteration: step, episode_return_mean, losses, sps, ...
     events.out.tfevents* TensorBoard events of the same metrics
     checkpoints/step_*/  state.pt (algorithm state_dict) + meta.json, each written atomically
+    run.log              start / resume / stop events and warnings, one timestamped line each
+    <name>.jsonl         records an algorithm emits besides metrics (e.g. samples.jsonl of an LM run)
     eval.json            {"mean_return", "std_return", "episodes", ...} after training
     curve.png            the learning curve
 
-Resuming truncates metrics.jsonl back to the newest checkpoint and continues from it; on CPU the
+Resuming truncates every .jsonl file back to the newest checkpoint and continues from it; on CPU the
 continued run writes exactly the values the uninterrupted run would have written.
 """
 
@@ -114,7 +116,9 @@ class Run:
         algo = algo_cls(config)  # may raise on bad config; nothing written yet
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_dir / "config.toml", to_toml(config, algo_name))
-        return cls(algo_name, config, run_dir, algo, console=console)
+        run = cls(algo_name, config, run_dir, algo, console=console)
+        run.log_event(f"started {algo_name} on {config.env!r}, seed {config.seed}, {config.num_threads} torch thread(s)")
+        return run
 
     @classmethod
     def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, *, console=None) -> Run:
@@ -150,8 +154,12 @@ class Run:
         run.next_checkpoint = meta["next_checkpoint"]
         run.steps_at_start = algo.global_step
         # Forget what was logged after the checkpoint: the resumed run logs it again.
-        lines = run.metrics_path.read_text().splitlines(keepends=True) if run.metrics_path.is_file() else []
-        write_text_atomic(run.metrics_path, "".join(lines[: meta["metrics_lines"]]))
+        for path in run_dir.glob("*.jsonl"):
+            keep = meta["jsonl_lines"].get(path.name, 0)
+            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+            if len(lines) != keep:
+                write_text_atomic(path, "".join(lines[:keep]))
+        run.log_event(f"resumed from {latest.name}")
         for stale in ("eval.json", "curve.png"):
             (run_dir / stale).unlink(missing_ok=True)
         return run
@@ -174,11 +182,23 @@ class Run:
             if key not in ("step", "iteration") and isinstance(value, int | float):
                 self.writer.add_scalar(key, value, step)
 
-    def _metrics_lines(self) -> int:
-        if not self.metrics_path.is_file():
-            return 0
-        with self.metrics_path.open("rb") as f:
-            return sum(1 for _ in f)
+    def _append_jsonl(self, name: str, rows: list[dict[str, Any]]) -> None:
+        with (self.run_dir / f"{name}.jsonl").open("a", encoding="utf-8") as f:
+            f.writelines(json.dumps(row) + "\n" for row in rows)
+
+    def log_event(self, message: str) -> None:
+        """A timestamped line in run.log (warnings, start/resume/stop)."""
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with (self.run_dir / "run.log").open("a", encoding="utf-8") as f:
+            f.write(f"{stamp} step={self.algo.global_step} {message}\n")
+
+    def _jsonl_lines(self) -> dict[str, int]:
+        """Line count of each .jsonl file, so a resume can cut them back to this checkpoint."""
+        counts = {}
+        for path in sorted(self.run_dir.glob("*.jsonl")):
+            with path.open("rb") as f:
+                counts[path.name] = sum(1 for _ in f)
+        return counts
 
     # -- checkpoints ----------------------------------------------------------------------------
 
@@ -189,7 +209,7 @@ class Run:
             "iteration": self.iteration,
             "elapsed": self.elapsed,
             "next_checkpoint": self.next_checkpoint,
-            "metrics_lines": self._metrics_lines(),
+            "jsonl_lines": self._jsonl_lines(),
             "algo": self.algo_name,
         }
         state = {"algo": self.algo.state_dict()}
@@ -220,6 +240,7 @@ class Run:
     def _stop_non_finite(self, what: str, step: int) -> None:
         ckpts = checkpoints(self.run_dir)
         last = f"the last good checkpoint is {ckpts[-1]}" if ckpts else "no checkpoint was saved before it"
+        self.log_event(f"STOPPED {what}")
         raise NonFiniteError(
             f"{what} at step {step} (iteration {self.iteration}); training stopped and nothing after the "
             f"previous checkpoint was saved: {last}. Lower the learning rate or check the reward."
@@ -244,6 +265,11 @@ class Run:
                     record["sps"] = steps_this_session / max(self.elapsed - elapsed_before, 1e-9)
                     record["time"] = self.elapsed
                     self._log(record)
+                    for name, rows in algo.pop_records().items():
+                        self._append_jsonl(name, rows)
+                    for warning in algo.pop_warnings():
+                        self.log_event(f"WARNING {warning}")
+                        bar.warn(f"step {algo.global_step}: {warning}")
                     bar.update(algo.global_step, record, algo.curve_metric)
                     if algo.global_step >= self.next_checkpoint or algo.global_step >= c.total_steps:
                         while self.next_checkpoint <= algo.global_step:
