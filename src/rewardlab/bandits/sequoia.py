@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from torch import nn
 
 from rewardlab.bandits.base import decode_state, encode_state, rng_state, set_rng_state
@@ -133,8 +133,33 @@ def interval_bounds(layers, state_features: np.ndarray, n_arms: int,
     return out
 
 
+def _lp_bounds(a: np.ndarray, lo_c, hi_c, lb, ub, prev: slice, w: np.ndarray, const: np.ndarray,
+               pre_lo: np.ndarray, pre_hi: np.ndarray, margin: float = 1e-7) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max of each ``w_j . v[prev] + const_j`` over the LP relaxation ``lo_c <= a v <= hi_c``,
+    intersected with the interval bounds (kept where an LP fails)."""
+    lo_c, hi_c = np.asarray(lo_c), np.asarray(hi_c)
+    up, down = np.isfinite(hi_c), np.isfinite(lo_c)
+    a_ub = np.concatenate([a[up], -a[down]])
+    b_ub = np.concatenate([hi_c[up], -lo_c[down]])
+    new_lo, new_hi = pre_lo.copy(), pre_hi.copy()
+    for j in range(len(w)):
+        c = np.zeros(a.shape[1])
+        c[prev] = w[j]
+        for sign in (1.0, -1.0):
+            res = linprog(sign * c, A_ub=a_ub, b_ub=b_ub, bounds=np.stack([lb, ub], axis=1), method="highs")
+            if res.status != 0:
+                continue
+            value = sign * res.fun + const[j]
+            if sign > 0:
+                new_lo[j] = max(new_lo[j], value - margin)
+            else:
+                new_hi[j] = min(new_hi[j], value + margin)
+    return new_lo, new_hi
+
+
 def milp_argmax(layers, state_features: np.ndarray, n_arms: int, budget: int,
-                constraints: list[Constraint] = (), time_limit: float = 60.0) -> tuple[np.ndarray, float]:
+                constraints: list[Constraint] = (), time_limit: float = 60.0,
+                tighten: bool = True) -> tuple[np.ndarray, float]:
     """``argmax_a Q(s, a)`` over binary a with ``sum a <= budget`` and ``constraints``, by MILP.
 
     Variables: [a (N) | for each hidden layer: x (H), z (H)]. The paper's slack ``s = x - pre``
@@ -142,7 +167,9 @@ def milp_argmax(layers, state_features: np.ndarray, n_arms: int, budget: int,
 
         x >= pre,   x <= pre - L (1 - z),   x <= U z,   x >= 0,   z in {0, 1}
 
-    Returns (a, Q(s, a)) with Q evaluated exactly in float64.
+    With ``tighten``, the bounds (L, U) of deeper layers come from the LP relaxation of the layers
+    before them (optimisation-based bound tightening), which cuts the branch-and-bound tree of
+    HiGHS several-fold on the paper's [16, 32] network. Returns (a, Q(s, a)), Q in float64.
     """
     bounds_per_layer = interval_bounds(layers, state_features, n_arms, budget)
     sizes = [w.shape[0] for w, _ in layers[:-1]]
@@ -173,6 +200,9 @@ def milp_argmax(layers, state_features: np.ndarray, n_arms: int, budget: int,
         const, w_prev = b, w
         if layer_idx == 0:  # state features are constants: fold them into the bias
             const, w_prev = b + w[:, n_arms:] @ state_features, w[:, :n_arms]
+        elif tighten:
+            pre_lo, pre_hi = _lp_bounds(np.array(rows)[:, :offset], lo_c, hi_c, lb[:offset], ub[:offset],
+                                        prev, w_prev, const, pre_lo, pre_hi)
         ub[xs] = np.maximum(pre_hi, 0.0)
         lb[zs] = (pre_lo >= 0).astype(float)  # provably active: z = 1
         ub[zs] = (pre_hi > 0).astype(float)  # provably inactive: z = 0
