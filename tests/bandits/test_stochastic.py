@@ -8,11 +8,11 @@ import pytest
 from rewardlab.bandits.base import simulate
 from rewardlab.bandits.envs import BernoulliBandit, GaussianBandit
 from rewardlab.bandits.stochastic import (
+    KLUCB,
     UCB1,
     BetaThompson,
     EpsilonGreedy,
     GaussianThompson,
-    KLUCB,
     kl_bernoulli,
     kl_ucb_index,
     ucb1_index,

@@ -50,7 +50,7 @@ def test_moves_are_clipped_and_observations_are_cells():
 def test_episode_truncates_and_agents_empty():
     env = UAVOffloadingEnv(episode_length=3)
     env.reset(seed=0)
-    for t in range(3):
+    for _ in range(3):
         _, _, _, truncs, _ = env.step({a: 0 for a in env.agents})
     assert all(truncs.values()) and env.agents == []
     with pytest.raises(ConfigError, match="finished episode"):

@@ -7,7 +7,12 @@ import pytest
 
 from rewardlab.config import build_config
 from rewardlab.errors import UnknownNameError
-from rewardlab.tabular.independent import IndependentConfig, IndependentQLearning, IndependentSarsa, RandomAgents
+from rewardlab.tabular.independent import (
+    IndependentConfig,
+    IndependentQLearning,
+    IndependentSarsa,
+    RandomAgents,
+)
 
 
 def _config(*sets):
