@@ -184,3 +184,19 @@ def test_reward_exception_names_the_reward(copy_task):
     algo = GRPO(cfg, policy=tiny_policy(cfg), task=copy_task, reward=explodes)
     with pytest.raises(RewardlabError, match="explodes"):
         algo.step()
+
+
+def test_records_for_samples_jsonl_and_truncation_warnings(copy_task):
+    cfg = GRPOConfig(**{**TOY, "max_prompt_length": 1}, samples_every=2, samples_per_log=3)
+    algo = GRPO(cfg, policy=tiny_policy(cfg), task=copy_task)
+    algo.step()
+    assert algo.pop_records() == {}  # step 1: not a multiple of samples_every
+    assert algo.pop_warnings() == [
+        "8 prompt(s) longer than max_prompt_length=1 tokens were truncated from the left (8 so far); "
+        'raise max_prompt_length or set prompt_truncation = "error"'
+    ]
+    assert algo.pop_warnings() == []
+    algo.step()
+    rows = algo.pop_records()["samples"]
+    assert len(rows) == 3 and all(r["step"] == 2 for r in rows)
+    assert set(rows[0]) >= {"prompt", "completion", "reward", "reference", "components"}

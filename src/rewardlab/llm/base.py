@@ -31,6 +31,7 @@ class LMTrainConfig(PolicyConfig):
     max_grad_norm: float = 1.0  # TrainingArguments.max_grad_norm
     lr_scheduler: str = "linear"  # TrainingArguments.lr_scheduler_type (linear decay to 0, no warm-up)
     samples_every: int = 10  # steps between the samples the Run writes to samples.jsonl (0 = never)
+    samples_per_log: int = 4  # (prompt, completion, reward) rows written each time
     eval_episodes: int = 200  # held-out problems scored greedily by evaluate()
 
     def validate(self) -> None:
@@ -90,6 +91,8 @@ class LMAlgorithm(Algorithm):
             weight_decay=config.weight_decay,
         )
         self._samples: list[dict[str, Any]] = []
+        self.policy.warn_on_truncation = False  # reported through pop_warnings() instead
+        self._reported_truncations = 0
 
     # ---- learning-rate schedule (HF TrainingArguments: linear decay to 0, no warm-up) ---------
     def current_lr(self) -> float:
@@ -114,6 +117,24 @@ class LMAlgorithm(Algorithm):
     def latest_samples(self, n: int = 4) -> list[dict[str, Any]]:
         """A few (prompt, completion, reward) rows of the latest batch, JSON-ready, for samples.jsonl."""
         return [dict(row, step=self.global_step) for row in self._samples[:n]]
+
+    def pop_records(self) -> dict[str, list[dict[str, Any]]]:
+        """``{"samples": rows}`` every ``samples_every`` optimizer steps, for the Run's samples.jsonl."""
+        every = self.config.samples_every
+        if every > 0 and self._samples and self.global_step % every == 0:
+            return {"samples": self.latest_samples(self.config.samples_per_log)}
+        return {}
+
+    def pop_warnings(self) -> list[str]:
+        n = self.policy.truncated_prompts
+        if n > self._reported_truncations:
+            new = n - self._reported_truncations
+            self._reported_truncations = n
+            return [
+                f"{new} prompt(s) longer than max_prompt_length={self.config.max_prompt_length} tokens were "
+                f"truncated from the left ({n} so far); raise max_prompt_length or set prompt_truncation = \"error\""
+            ]
+        return []
 
     def _record_samples(self, examples: list[Any], texts: list[str], result: Any) -> None:
         rows = result.rows() if hasattr(result, "rows") else [{} for _ in texts]
@@ -188,6 +209,7 @@ class LMAlgorithm(Algorithm):
         self.np_rng.bit_generator.state = rng["numpy"]
         random.setstate(rng["python"])
         self.policy.truncated_prompts = int(state.get("truncated_prompts", 0))
+        self._reported_truncations = self.policy.truncated_prompts
 
     def parameters_finite(self) -> str | None:
         return self.policy.parameters_finite()

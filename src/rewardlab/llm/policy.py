@@ -385,6 +385,8 @@ class Policy:
         self._reference: Any = None
         #: prompts truncated from the left so far (reported as a metric)
         self.truncated_prompts = 0
+        #: warn (warnings.warn) at the 1st, 10th, 100th... truncation; algorithms report through the Run instead
+        self.warn_on_truncation = True
         self.has_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
         self.eos_token_id = self.tokenizer.eos_token_id
         self.pad_token_id = self.tokenizer.pad_token_id
@@ -465,7 +467,7 @@ class Policy:
                         f"{texts[i][:80]!r}... Raise max_prompt_length or set prompt_truncation = \"left\"."
                     )
                 self.truncated_prompts += 1
-                if self.truncated_prompts in (1, 10, 100, 1000):
+                if self.warn_on_truncation and self.truncated_prompts in (1, 10, 100, 1000):
                     warnings.warn(
                         f"{self.truncated_prompts} prompt(s) longer than max_prompt_length={limit} tokens were "
                         "truncated from the left (keeping their end)",
