@@ -98,8 +98,8 @@ def test_long_prompts_truncated_left_with_count_or_refused():
     strict = tiny_policy(PolicyConfig(lora_r=0, max_prompt_length=4, prompt_truncation="error"), chars=PRINTABLE)
     with pytest.raises(RewardlabError, match="prompt 1 has 6 tokens, more than max_prompt_length=4"):
         strict.encode_prompts(["ab", "abcdef"])
-    with pytest.raises(ConfigError, match="exceeds the model's context of 512"):
-        strict.check_context(600)
+    with pytest.raises(ConfigError, match="exceeds the model's context of 2048"):
+        strict.check_context(2100)
 
 
 def test_chat_template_is_applied():

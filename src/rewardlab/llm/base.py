@@ -66,7 +66,7 @@ def score(reward: Any, samples: list[Any]) -> Any:
 class LMAlgorithm(Algorithm):
     """Base of GRPO, RLOO and DPO. Subclasses implement ``step``."""
 
-    curve_metric = "reward/mean"
+    curve_metric = "reward"
     config: LMTrainConfig
 
     def __init__(self, config: LMTrainConfig, *, policy: Policy | None = None, task: Any = None, reward: Any = None):

@@ -48,7 +48,7 @@ def tiny_llama(
         num_hidden_layers=num_layers,
         num_attention_heads=num_heads,
         num_key_value_heads=num_heads,
-        max_position_embeddings=512,
+        max_position_embeddings=2048,
         pad_token_id=0,
         eos_token_id=1,
         bos_token_id=2,
