@@ -136,6 +136,8 @@ class BanditAlgorithm(Algorithm):
     def evaluate(self, episodes: int) -> dict[str, Any]:
         """Greedy (no exploration, no learning) play: ``episodes`` fresh streams of eval_rounds rounds."""
         returns, regrets = [], []
+        # greedy() breaks ties with the policy's generator: evaluating must not shift training's stream
+        saved_rng = self.policy.rng.bit_generator.state
         for _ in range(episodes):
             env = make_env(self.config, seed=int(self._eval_rng.integers(2**63)))
             total = regret = 0.0
@@ -146,6 +148,7 @@ class BanditAlgorithm(Algorithm):
                 regret += float(g[0])
             returns.append(total)
             regrets.append(regret / self.config.eval_rounds)
+        self.policy.rng.bit_generator.state = saved_rng
         out = {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
                "episodes": episodes, "rounds_per_episode": self.config.eval_rounds}
         if self.has_regret:

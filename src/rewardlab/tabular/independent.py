@@ -80,21 +80,21 @@ class IndependentLearners(Algorithm):
             return c.epsilon
         return c.epsilon + min(1.0, self.global_step / c.epsilon_decay_steps) * (c.epsilon_end - c.epsilon)
 
-    def _act(self, obs: dict[str, int], epsilon: float) -> dict[str, int]:
+    def _act(self, obs: dict[str, int], epsilon: float, rng: np.random.Generator) -> dict[str, int]:
         if self.method == "random":
-            return {a: int(self.rng.integers(self.q[a].shape[1])) for a in self.agents}
-        return {a: epsilon_greedy_action(self.q[a][obs[a]], epsilon, self.rng) for a in self.agents}
+            return {a: int(rng.integers(self.q[a].shape[1])) for a in self.agents}
+        return {a: epsilon_greedy_action(self.q[a][obs[a]], epsilon, rng) for a in self.agents}
 
     def run_episode(self) -> tuple[float, float]:
         """One learning episode; returns (shared return, mean associated users per step)."""
         c = self.config
         obs, _ = self.env.reset(seed=self._env_seed + self.episodes)
-        actions = self._act(obs, self.epsilon())
+        actions = self._act(obs, self.epsilon(), self.rng)
         total, users, steps = 0.0, 0.0, 0
         while self.env.agents:
             next_obs, rewards, terms, truncs, infos = self.env.step(actions)
             eps = self.epsilon()
-            next_actions = self._act(next_obs, eps)
+            next_actions = self._act(next_obs, eps, self.rng)
             if self.method != "random":
                 for a in self.agents:
                     q = self.q[a]
@@ -126,7 +126,7 @@ class IndependentLearners(Algorithm):
             obs, _ = env.reset(seed=int(self._eval_rng.integers(2**31)))
             total, assoc, steps = 0.0, 0.0, 0
             while env.agents:
-                acts = self._act(obs, 0.0)
+                acts = self._act(obs, 0.0, self._eval_rng)  # never the training stream
                 obs, rewards, _, _, infos = env.step(acts)
                 total += rewards[self.agents[0]]
                 assoc += infos[self.agents[0]]["associated_users"]
