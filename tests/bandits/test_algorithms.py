@@ -111,3 +111,15 @@ def test_cli_unknown_config_key_fails(tmp_path, capsys):
     rc = main(["train", "ucb1", "--set", "armz=3", "--total-steps", "10", "--out", str(tmp_path / "r")])
     assert rc != 0
     assert "armz" in capsys.readouterr().err
+
+
+def test_cli_plot_draws_regret_of_several_seeds(tmp_path):
+    from rewardlab.cli import main
+
+    runs = []
+    for seed in range(3):
+        out = tmp_path / f"ucb1-{seed}"
+        assert main(["train", "ucb1", "--seed", str(seed), "--total-steps", "3000", "--out", str(out)]) == 0
+        runs.append(str(out))
+    assert main(["plot", *runs, "--out", str(tmp_path / "regret.png")]) == 0
+    assert (tmp_path / "regret.png").stat().st_size > 10_000
