@@ -54,7 +54,7 @@ def run_rewardlab(args) -> dict:
         num_generations=args.G,
         max_completion_length=args.max_new_tokens,
         max_prompt_length=128,
-        micro_batch_size=args.prompts * args.G,
+        micro_batch_size=args.micro_batch,
         loss_type="dapo",
         beta=0.0,
         total_steps=args.steps + 1,
@@ -88,10 +88,15 @@ def run_trl(args, variant: str) -> dict:
         return [float(v) for v in reward.score(samples).total]
 
     examples = arithmetic_examples(2000)
-    data = Dataset.from_list(
-        [{"prompt": [{"role": "user", "content": e.prompt}], "reference": e.reference} for e in examples]
-    )
     model, tok = load_model(args.model)  # GGUF de-quantized and marked trainable
+    # as rewardlab does: the chat template when the tokenizer has one, else the raw prompt
+    chat = bool(getattr(tok, "chat_template", None))
+    data = Dataset.from_list(
+        [
+            {"prompt": [{"role": "user", "content": e.prompt}] if chat else e.prompt, "reference": e.reference}
+            for e in examples
+        ]
+    )
     tmp = tempfile.mkdtemp(prefix="trl_bench_")
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
@@ -162,6 +167,7 @@ def main() -> None:
     p.add_argument("--G", type=int, default=8)
     p.add_argument("--max-new-tokens", type=int, default=20)
     p.add_argument("--lora-r", type=int, default=16)
+    p.add_argument("--micro-batch", type=int, default=8, help="rewardlab sequences per forward/backward")
     p.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 1)))
     p.add_argument("--only", default="rewardlab,trl:default,trl:fp32", help="comma-separated runs")
     p.add_argument("--worker", default="", help=argparse.SUPPRESS)

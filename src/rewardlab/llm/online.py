@@ -25,12 +25,14 @@ class OnlineConfig(LMTrainConfig):
 
     env: str = "arithmetic"  # the task (rewardlab.tasks) prompts and rewards come from
     task_params: dict = field(default_factory=dict)  # passed to the task, e.g. {digits = 2, ops = "+-"}
-    batch_size: int = 4  # prompts per generation batch (TRL: per_device_train_batch_size 8 / G ... here prompts)
+    # prompts per step. TRL counts completions instead (per_device_train_batch_size 8 = 1 prompt x G 8);
+    # 4 prompts is the calibration in shared/research/llm_rl_anchors.md section 7
+    batch_size: int = 4
     num_generations: int = 8  # G completions per prompt
     num_iterations: int = 1  # mu: optimizer steps on each generation batch
-    max_completion_length: int = 256  # TRL: 256
-    temperature: float = 1.0  # TRL: 1.0
-    top_p: float = 1.0  # TRL: 1.0
+    max_completion_length: int = 256  # TRL GRPOConfig: 512; halved so the default fits a 24 GB laptop
+    temperature: float = 1.0  # TRL GRPOConfig.temperature
+    top_p: float = 1.0  # TRL GRPOConfig.top_p (top_k 0: no top-k truncation, as TRL)
     beta: float = 0.0  # KL weight; > 0 computes reference log-probs
 
     def validate(self) -> None:
