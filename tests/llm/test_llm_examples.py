@@ -15,7 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize(
     "name, cls",
-    [("grpo_smollm2_arithmetic", GRPOConfig), ("rloo_smollm2_arithmetic", RLOOConfig), ("dpo_smollm2_arithmetic", DPOConfig)],
+    [
+        ("grpo_smollm2_arithmetic", GRPOConfig),
+        ("rloo_smollm2_arithmetic", RLOOConfig),
+        ("dpo_smollm2_arithmetic", DPOConfig),
+    ],
 )
 def test_example_config_resolves(name, cls):
     cfg = build_config(cls, files=[ROOT / "examples" / f"{name}.toml"])

@@ -106,3 +106,51 @@ def evaluate_policy(
         "tokens_per_second": tokens / seconds if seconds > 0 else float("nan"),
         "samples": samples_out,
     }
+
+
+def evaluate_run_or_model(
+    target: str,
+    *,
+    task: str | None = None,
+    split: str = "test",
+    limit: int | None = None,
+    task_params: dict[str, Any] | None = None,
+    num_threads: int | None = None,
+    **model_settings: Any,
+) -> dict[str, Any]:
+    """``rewardlab eval RUN_OR_MODEL --task T --split S --limit N``.
+
+    ``target`` is a run directory (its newest checkpoint is loaded; ``task`` defaults to the task it
+    was trained on) or a model (a name such as ``smollm2-135m-instruct``, a directory saved with
+    ``save_pretrained``, or a .gguf file; then ``task`` is required).
+    """
+    from pathlib import Path
+
+    if (Path(target) / "config.toml").is_file():
+        import dataclasses
+
+        import torch
+
+        from rewardlab import registry
+        from rewardlab.core.run import checkpoints, load_saved_config
+
+        algo_name, config = load_saved_config(target)
+        if num_threads is not None:
+            config = dataclasses.replace(config, num_threads=num_threads)
+        ckpts = checkpoints(target)
+        if not ckpts:
+            raise RewardlabError(f"{target} has no complete checkpoint to evaluate")
+        algo = registry.get_algorithm(algo_name)(config)
+        try:
+            algo.load_state_dict(torch.load(ckpts[-1] / "state.pt", weights_only=False)["algo"])
+            if not hasattr(algo, "evaluate_task"):
+                raise RewardlabError(f"{target} is a {algo_name} run, not a language-model run; use --episodes")
+            out = algo.evaluate_task(split=split, limit=limit, task=task, task_params=task_params)
+            return {"step": algo.global_step, "checkpoint": str(ckpts[-1]), **out}
+        finally:
+            algo.close()
+    if task is None:
+        raise RewardlabError(f"evaluating the model {target!r} needs a task: pass --task NAME (e.g. arithmetic)")
+    return evaluate_model(
+        target, task, split=split, limit=limit, task_params=task_params, num_threads=num_threads, **model_settings
+    )
