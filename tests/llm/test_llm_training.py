@@ -136,15 +136,30 @@ def test_step_metrics_and_samples(copy_task):
     assert rows[0]["reward"] == (1.0 if rows[0]["completion"][:1] == rows[0]["reference"] else 0.0)
 
 
-def test_grpo_options_dynamic_sampling_overlong_gspo_cispo(copy_task):
+def test_grpo_dynamic_sampling_keeps_only_informative_groups(copy_task):
+    cfg = GRPOConfig(**TOY, learning_rate=1e-3, dynamic_sampling=True)
+    algo = GRPO(cfg, policy=tiny_policy(cfg), task=copy_task)
+    keep = algo.keep_groups(torch.tensor([1.0, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0]))
+    assert keep.tolist() == [False, True]
+    m = algo.step()
+    kept = int(m["dynamic_sampling/kept_groups"])
+    assert 1 <= m["dynamic_sampling/batches"] <= 1 + algo.max_resample_batches
+    grouped = algo.rollout.advantages.view(-1, cfg.num_generations)
+    assert len(grouped) == kept and (grouped.abs().sum(1) > 0).all()  # no all-equal group was kept
+
+
+def test_grpo_overlong_penalty_gspo_cispo_options_run(copy_task):
     cfg = GRPOConfig(
-        **{**TOY, "max_completion_length": 4}, learning_rate=1e-3, dynamic_sampling=True, overlong_buffer=2,
+        **{**TOY, "max_completion_length": 4}, learning_rate=1e-3, overlong_buffer=2,
         importance_sampling_level="sequence", loss_type="cispo", epsilon_high=5.0,
     )
     algo = GRPO(cfg, policy=tiny_policy(cfg), task=copy_task)
     m = algo.step()
-    assert m["dynamic_sampling/batches"] >= 1 and "overlong_penalty" in m
-    assert m["overlong_penalty"] <= 0.0
+    lengths = algo.rollout.batch.completion_mask.sum(1).float()
+    from rewardlab.llm.grpo import overlong_penalty
+
+    assert m["overlong_penalty"] == pytest.approx(float(overlong_penalty(lengths, 4, 2).mean()))
+    assert math.isfinite(m["loss"]) and m["clip_fraction"] == 0.0  # on-policy: ratio 1, nothing clipped
 
 
 class _Broken(CopyDigit):
