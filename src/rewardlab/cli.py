@@ -3,6 +3,7 @@
     rewardlab train ppo --env CartPole-v1 --total-steps 100000 --seed 0 --out runs/x
     rewardlab train ppo --resume runs/x
     rewardlab eval runs/x --episodes 20
+    rewardlab eval smollm2-135m-instruct --task arithmetic --split test --limit 200
     rewardlab plot runs/a runs/b --out fig.png
     rewardlab list [algorithms|envs|rewards|tasks]
     rewardlab reward score REWARD_OR_CONFIG --input samples.jsonl
@@ -93,10 +94,32 @@ def _print_eval(console: Console, result: dict[str, Any]) -> None:
 # eval / plot / list
 
 
+def _is_lm_run(run_dir: Path) -> bool:
+    from rewardlab.core.run import load_saved_config
+    from rewardlab.llm import ALGORITHMS as LM_ALGORITHMS
+
+    return load_saved_config(run_dir)[0] in LM_ALGORITHMS
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from rewardlab.core.run import evaluate_run
 
-    result = evaluate_run(args.run, args.episodes)
+    target = Path(args.run)
+    is_run = (target / "config.toml").is_file()
+    if not is_run and args.task is None:
+        raise RewardlabError(
+            f"{args.run!r} is not a rewardlab run directory (it has no config.toml); to evaluate a "
+            f"language model by name or path, also give --task (e.g. --task arithmetic)"
+        )
+    if args.task is not None or _is_lm_run(target):
+        from rewardlab.config import parse_set_args
+        from rewardlab.llm.evaluate import evaluate_run_or_model
+
+        result = evaluate_run_or_model(
+            args.run, task=args.task, split=args.split, limit=args.limit, task_params=parse_set_args(args.set)
+        )
+    else:
+        result = evaluate_run(args.run, args.episodes)
     console = _console()
     _print_eval(console, result)
     if args.json:
@@ -209,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run directory")
     p.add_argument("--episodes", type=int, help="evaluation episodes (default: the run's eval_episodes)")
     p.add_argument("--json", action="store_true", help="also print the result as one JSON line")
+    p.add_argument("--task", help="LM evaluation: task name (default: the run's task)")
+    p.add_argument("--split", default="test", help="LM evaluation: task split (default test)")
+    p.add_argument("--limit", type=int, help="LM evaluation: number of problems")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="LM evaluation: task parameter")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("plot", help="overlay learning curves; seeds of one config become mean +- std")
