@@ -215,3 +215,17 @@ def test_records_for_samples_jsonl_and_truncation_warnings(copy_task):
     rows = algo.pop_records()["samples"]
     assert len(rows) == 3 and all(r["step"] == 2 for r in rows)
     assert set(rows[0]) >= {"prompt", "completion", "reward", "reference", "components"}
+
+
+def test_num_iterations_reuses_the_batch_with_stored_old_logprobs(copy_task):
+    cfg = GRPOConfig(**TOY, learning_rate=1e-2, num_iterations=3, epsilon=0.01)
+    algo = GRPO(cfg, policy=tiny_policy(cfg), task=copy_task)
+    m1 = algo.step()
+    rollout = algo.rollout
+    assert rollout.old_logprobs is not None and m1["clip_fraction"] == 0.0  # first pass: ratio 1
+    m2 = algo.step()
+    assert algo.rollout is rollout and m2["reward"] == m1["reward"] and "time/generate" not in m2
+    assert m2["clip_fraction"] > 0.0  # after an update the ratios moved past 1 +- 0.01 and are clipped
+    algo.step()
+    algo.step()
+    assert algo.rollout is not rollout and algo.global_step == 4  # mu = 3 passes, then a new batch

@@ -221,7 +221,10 @@ class OnlineRL(LMAlgorithm):
         if self.rollout is None or self.rollout.uses >= cfg.num_iterations:
             self.rollout = self.collect()
         ro = self.rollout
-        metrics = dict(ro.metrics) if ro.uses == 0 else {}
+        # rollout statistics on every step of its mu reuses (its sampling time only on the first)
+        metrics = dict(ro.metrics) if ro.uses == 0 else {
+            k: v for k, v in ro.metrics.items() if not k.startswith("time/") and k != "generated_tokens"
+        }
         self.policy.model.train()
         batch = ro.batch
         num_tokens = batch.completion_mask.sum().float()
