@@ -7,6 +7,9 @@ from rewardlab.errors import RewardlabError
 from rewardlab.llm.evaluate import evaluate_run_or_model
 from rewardlab.llm.grpo import GRPOConfig
 
+pytest.importorskip("transformers", reason="the llm extra is not installed (pip install 'rewardlab[llm]')")
+pytest.importorskip("peft", reason="the llm extra is not installed (pip install 'rewardlab[llm]')")
+
 TINY = [
     "model=tiny-random-llama",
     "num_threads=1",

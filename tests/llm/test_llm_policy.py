@@ -19,6 +19,9 @@ from rewardlab.llm.policy import (
 )
 from rewardlab.llm.tiny import PRINTABLE, tiny_llama
 
+pytest.importorskip("transformers", reason="the llm extra is not installed (pip install 'rewardlab[llm]')")
+pytest.importorskip("peft", reason="the llm extra is not installed (pip install 'rewardlab[llm]')")
+
 
 def slow_logprobs(model, prompt, completion, temperature=1.0):
     """One unpadded sequence at a time, full logits, log_softmax: the obvious definition."""

@@ -13,6 +13,9 @@ from rewardlab.llm.grpo import GRPO, GRPOConfig
 from rewardlab.llm.rloo import RLOO, RLOOConfig
 from rewardlab.rewards.base import reward as make_reward
 
+pytest.importorskip("transformers", reason="the llm extra is not installed (pip install 'rewardlab[llm]')")
+pytest.importorskip("peft", reason="the llm extra is not installed (pip install 'rewardlab[llm]')")
+
 TOY = dict(
     env="",
     num_threads=1,
