@@ -211,3 +211,85 @@ def test_grpo_refuses_a_config_that_cannot_fit(copy_task, monkeypatch):
     cfg = GRPOConfig(env="", lora_r=0, num_threads=1, max_prompt_length=8, max_completion_length=4)
     with pytest.raises(RewardlabError, match="Lower micro_batch_size"):
         GRPO(cfg, policy=tiny_policy(cfg), task=copy_task)
+
+
+def _groups(seed=0, G=3):
+    g = torch.Generator().manual_seed(seed)
+    prompts = [torch.randint(3, 90, (n,), generator=g).tolist() for n in (5, 2)]
+    P = max(map(len, prompts))
+    prompt_ids = torch.zeros(2, P, dtype=torch.long)
+    prompt_mask = torch.zeros(2, P, dtype=torch.long)
+    for i, p in enumerate(prompts):
+        prompt_ids[i, P - len(p) :], prompt_mask[i, P - len(p) :] = torch.tensor(p), 1
+    lengths = [4, 1, 6, 3, 6, 2]
+    T = max(lengths)
+    completion_ids = torch.randint(3, 90, (2 * G, T), generator=g)
+    completion_mask = (torch.arange(T)[None] < torch.tensor(lengths)[:, None]).long()
+    return prompt_ids, prompt_mask, completion_ids, completion_mask
+
+
+def test_shared_prompt_logprobs_equal_the_plain_ones_with_gradients():
+    from rewardlab.llm.policy import shared_prompt_logprobs
+
+    model, _ = tiny_llama()
+    prompt_ids, prompt_mask, completion_ids, completion_mask = _groups()
+    plain = completion_logprobs(
+        model, prompt_ids.repeat_interleave(3, 0), prompt_mask.repeat_interleave(3, 0), completion_ids,
+        completion_mask, temperature=0.8,
+    )
+    (plain * completion_mask).sum().backward()
+    grads_plain = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    shared = shared_prompt_logprobs(
+        model, prompt_ids, prompt_mask, completion_ids, completion_mask, group_size=3, temperature=0.8
+    )
+    (shared * completion_mask).sum().backward()
+    m = completion_mask.bool()
+    torch.testing.assert_close(shared[m], plain[m], atol=1e-5, rtol=1e-5)
+    for a, p in zip(grads_plain, model.parameters()):
+        torch.testing.assert_close(p.grad, a, atol=1e-5, rtol=1e-4)
+
+
+def test_sampler_matches_transformers_generate_greedy():
+    from rewardlab.llm.policy import sample_completions
+
+    model, tok = tiny_llama()
+    model.eval()
+    prompt_ids, prompt_mask, _, _ = _groups()
+    ours, mask = sample_completions(
+        model, prompt_ids, prompt_mask, num_generations=2, max_new_tokens=7, eos_token_id=1, pad_token_id=0,
+        greedy=True,
+    )
+    ref = model.generate(
+        input_ids=prompt_ids.repeat_interleave(2, 0), attention_mask=prompt_mask.repeat_interleave(2, 0),
+        max_new_tokens=7, do_sample=False, eos_token_id=1, pad_token_id=0,
+    )[:, prompt_ids.shape[1] :]
+    assert torch.equal(ours, ref)
+    assert torch.equal(mask, completion_mask_from_eos(ref, 1))
+
+
+def test_sampler_draws_from_the_tempered_distribution():
+    from rewardlab.llm.policy import sample_completions
+
+    model, _ = tiny_llama(chars="ab")  # 5 tokens: <pad> <eos> <bos> a b
+    prompt_ids, prompt_mask = torch.tensor([[3, 4]]), torch.ones(1, 2, dtype=torch.long)
+    torch.manual_seed(0)
+    ids, _ = sample_completions(
+        model, prompt_ids, prompt_mask, num_generations=4000, max_new_tokens=1, eos_token_id=None,
+        pad_token_id=0, temperature=0.5,
+    )
+    with torch.no_grad():
+        logits = model(input_ids=prompt_ids).logits[0, -1] / 0.5
+    expected = torch.softmax(logits, -1)
+    freq = torch.bincount(ids[:, 0], minlength=5).float() / 4000
+    torch.testing.assert_close(freq, expected, atol=0.03, rtol=0)
+
+
+def test_top_p_keeps_the_smallest_nucleus():
+    from rewardlab.llm.policy import top_p_filter
+
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    kept = torch.isfinite(top_p_filter(logits, 0.7))
+    assert kept.tolist() == [[True, True, False, False]]  # 0.5 < 0.7 <= 0.5 + 0.3
+    assert torch.isfinite(top_p_filter(logits, 0.5)).tolist() == [[True, False, False, False]]
+    assert torch.isfinite(top_p_filter(logits, 1.0)).all()

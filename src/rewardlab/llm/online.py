@@ -34,6 +34,9 @@ class OnlineConfig(LMTrainConfig):
     temperature: float = 1.0  # TRL GRPOConfig.temperature
     top_p: float = 1.0  # TRL GRPOConfig.top_p (top_k 0: no top-k truncation, as TRL)
     beta: float = 0.0  # KL weight; > 0 computes reference log-probs
+    # run each prompt through the model once per group (its key/value cache repeated for the G
+    # completions) when sampling and when scoring log-probs; same numbers up to float rounding
+    share_prompt: bool = True
 
     def validate(self) -> None:
         super().validate()
@@ -130,8 +133,9 @@ class OnlineRL(LMAlgorithm):
         prompt_ids, prompt_mask = self.policy.encode_prompts([ex.prompt for ex in examples])
         start = time.perf_counter()
         batch = self.policy.generate(
-            prompt_ids.repeat_interleave(G, 0),
-            prompt_mask.repeat_interleave(G, 0),
+            prompt_ids,
+            prompt_mask,
+            num_generations=G,
             max_new_tokens=cfg.max_completion_length,
             temperature=cfg.temperature,
             top_p=cfg.top_p,
@@ -206,12 +210,19 @@ class OnlineRL(LMAlgorithm):
         out = []
         for rows in self.micro_slices(len(batch)):
             mb = _trim(batch.rows(rows))
-            lp = self.policy.logprobs(mb, self.config.temperature, reference=reference)
+            lp = self.policy.logprobs(mb, self.config.temperature, reference=reference, group_size=self.group_size())
             out.append(_pad_right(lp, batch.completion_ids.shape[1]))
         return torch.cat(out)
 
+    def group_size(self) -> int:
+        return self.config.num_generations if self.config.share_prompt else 1
+
     def micro_slices(self, n: int) -> list[slice]:
+        """Row ranges of at most micro_batch_size rows (whole groups when prompts are shared)."""
         m = self.config.micro_batch_size
+        g = self.group_size()
+        if g > 1:
+            m = max(g, m // g * g)
         return [slice(i, min(i + m, n)) for i in range(0, n, m)]
 
     # ---- one iteration ------------------------------------------------------------------------
@@ -234,7 +245,7 @@ class OnlineRL(LMAlgorithm):
         for rows in slices:
             mb = _trim(batch.rows(rows))
             width = mb.completion_ids.shape[1]
-            logprobs = self.policy.logprobs(mb, cfg.temperature)
+            logprobs = self.policy.logprobs(mb, cfg.temperature, group_size=self.group_size())
             old = ro.old_logprobs[rows][:, :width] if ro.old_logprobs is not None else None
             ref = ro.ref_logprobs[rows][:, :width] if ro.ref_logprobs is not None else None
             loss, out = self.micro_batch_loss(

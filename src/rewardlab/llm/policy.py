@@ -289,6 +289,131 @@ def completion_logprobs(
     return picked - torch.logsumexp(logits, dim=-1)
 
 
+def shared_prompt_logprobs(
+    model: Any,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    completion_ids: torch.Tensor,
+    completion_mask: torch.Tensor | None = None,
+    *,
+    group_size: int,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """:func:`completion_logprobs` for ``group_size`` completions of each prompt, running each prompt
+    through the model once: its key/value cache is computed once per prompt (with gradients), then
+    repeated for the completions of its group. Same values as the plain function up to float
+    rounding, and a GRPO batch of G completions per prompt costs one prompt pass instead of G.
+
+    ``prompt_ids`` / ``prompt_mask``: (prompts, P), left-padded; ``completion_ids``: (prompts *
+    group_size, T), the completions of prompt ``i`` in rows ``i * group_size ... (i + 1) * group_size - 1``.
+    """
+    if completion_mask is None:
+        completion_mask = torch.ones_like(completion_ids)
+    P, T = prompt_ids.shape[1], completion_ids.shape[1]
+    out = model(
+        input_ids=prompt_ids,
+        attention_mask=prompt_mask,
+        position_ids=position_ids_from_mask(prompt_mask),
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    first = out.logits[:, -1:, :].repeat_interleave(group_size, dim=0)  # predicts completion token 0
+    if T > 1:
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(group_size)
+        full_mask = torch.cat([prompt_mask.repeat_interleave(group_size, dim=0), completion_mask], dim=1)
+        positions = position_ids_from_mask(full_mask)[:, P : P + T - 1]
+        rest = model(
+            input_ids=completion_ids[:, :-1],
+            attention_mask=full_mask[:, : P + T - 1],
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+        ).logits
+        logits = torch.cat([first, rest], dim=1).float()
+    else:
+        logits = first.float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    picked = torch.gather(logits, -1, completion_ids.unsqueeze(-1)).squeeze(-1)
+    return picked - torch.logsumexp(logits, dim=-1)
+
+
+def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Nucleus filtering (Holtzman et al. 2020): keep the most likely tokens whose probabilities sum
+    to at least ``top_p`` (always the most likely one); the others get -inf."""
+    if top_p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probs = torch.softmax(sorted_logits, dim=-1)
+    mass_before = torch.cumsum(probs, dim=-1) - probs  # probability of the tokens ranked above
+    drop_sorted = mass_before >= top_p
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+@torch.no_grad()
+def sample_completions(
+    model: Any,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    *,
+    num_generations: int,
+    max_new_tokens: int,
+    eos_token_id: int | None,
+    pad_token_id: int,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    greedy: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``num_generations`` completions of each (left-padded) prompt, with a key/value cache: each
+    prompt is encoded once and its cache repeated for its completions. Stops a row at EOS (pad
+    after it) and the batch when every row has stopped. Sampling uses the global torch RNG.
+
+    Returns ``(completion_ids, completion_mask)`` of shape (prompts * num_generations, steps); the
+    mask covers the tokens up to and including EOS.
+    """
+    out = model(
+        input_ids=prompt_ids,
+        attention_mask=prompt_mask,
+        position_ids=position_ids_from_mask(prompt_mask),
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    cache = out.past_key_values
+    if num_generations > 1:
+        cache.batch_repeat_interleave(num_generations)
+    logits = out.logits[:, -1, :].float().repeat_interleave(num_generations, dim=0)
+    mask = prompt_mask.repeat_interleave(num_generations, dim=0)
+    position = position_ids_from_mask(mask)[:, -1:] + 1
+    rows = logits.shape[0]
+    done = torch.zeros(rows, dtype=torch.bool)
+    tokens = []
+    for t in range(max_new_tokens):
+        if greedy:
+            token = logits.argmax(-1)
+        else:
+            probs = torch.softmax(top_p_filter(logits / temperature, top_p), dim=-1)
+            token = torch.multinomial(probs, 1).squeeze(-1)
+        token = torch.where(done, torch.full_like(token, pad_token_id), token)
+        tokens.append(token)
+        if eos_token_id is not None:
+            done = done | (token == eos_token_id)
+        if bool(done.all()) or t == max_new_tokens - 1:
+            break
+        mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype)], dim=1)
+        logits = model(
+            input_ids=token[:, None],
+            attention_mask=mask,
+            position_ids=position,
+            past_key_values=cache,
+            use_cache=True,
+        ).logits[:, -1, :].float()
+        position = position + 1
+    completion_ids = torch.stack(tokens, dim=1)
+    return completion_ids, completion_mask_from_eos(completion_ids, eos_token_id)
+
+
 # ---------------------------------------------------------------------------------------------
 # Memory estimate
 # ---------------------------------------------------------------------------------------------
@@ -499,35 +624,36 @@ class Policy:
         prompt_mask: torch.Tensor,
         *,
         max_new_tokens: int,
+        num_generations: int = 1,
         temperature: float = 1.0,
         top_p: float = 1.0,
         greedy: bool = False,
     ) -> Batch:
-        """Sample one completion per prompt row (repeat rows for several), stopping at EOS.
-
-        Uses the global torch RNG (seeded and checkpointed by the algorithm). The completion mask
-        covers the tokens up to and including the first EOS.
-        """
+        """``num_generations`` completions of each prompt (rows of a group consecutive), stopping at
+        EOS; see :func:`sample_completions`. The batch's prompt rows are repeated to match."""
         was_training = self.model.training
         self.model.eval()
-        # top_k=0: no top-k truncation (transformers' default is 50; TRL's GRPOConfig.top_k is 0)
-        sampling = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
         try:
-            out = self.model.generate(
-                input_ids=prompt_ids,
-                attention_mask=prompt_mask,
+            completion_ids, completion_mask = sample_completions(
+                self.model,
+                prompt_ids,
+                prompt_mask,
+                num_generations=num_generations,
                 max_new_tokens=max_new_tokens,
                 eos_token_id=self.eos_token_id,
                 pad_token_id=self.pad_token_id,
-                **sampling,
+                temperature=temperature,
+                top_p=top_p,
+                greedy=greedy,
             )
         finally:
             self.model.train(was_training)
-        completion_ids = out[:, prompt_ids.shape[1] :]
-        if completion_ids.shape[1] == 0:
-            completion_ids = torch.full((len(prompt_ids), 1), self.pad_token_id, dtype=torch.long)
-        completion_mask = completion_mask_from_eos(completion_ids, self.eos_token_id)
-        return Batch(prompt_ids, prompt_mask, completion_ids, completion_mask)
+        return Batch(
+            prompt_ids.repeat_interleave(num_generations, dim=0),
+            prompt_mask.repeat_interleave(num_generations, dim=0),
+            completion_ids,
+            completion_mask,
+        )
 
     def decode(self, batch: Batch) -> list[str]:
         texts = []
@@ -537,15 +663,30 @@ class Policy:
         return texts
 
     # ---- log-probabilities ------------------------------------------------------------------
-    def logprobs(self, batch: Batch, temperature: float = 1.0, *, reference: bool = False) -> torch.Tensor:
+    def logprobs(
+        self, batch: Batch, temperature: float = 1.0, *, reference: bool = False, group_size: int = 1
+    ) -> torch.Tensor:
+        """Per-token log-probs of the batch's completions (with gradients unless ``reference``).
+        ``group_size > 1``: rows come in groups sharing one prompt, which is run once per group."""
         if reference:
             with torch.no_grad(), self.reference() as ref:
-                return completion_logprobs(
-                    ref, batch.prompt_ids, batch.prompt_mask, batch.completion_ids, batch.completion_mask,
-                    temperature=temperature,
-                )
+                return self._logprobs(ref, batch, temperature, group_size)
+        return self._logprobs(self.model, batch, temperature, group_size)
+
+    @staticmethod
+    def _logprobs(model: Any, batch: Batch, temperature: float, group_size: int) -> torch.Tensor:
+        if group_size > 1:
+            return shared_prompt_logprobs(
+                model,
+                batch.prompt_ids[::group_size],
+                batch.prompt_mask[::group_size],
+                batch.completion_ids,
+                batch.completion_mask,
+                group_size=group_size,
+                temperature=temperature,
+            )
         return completion_logprobs(
-            self.model, batch.prompt_ids, batch.prompt_mask, batch.completion_ids, batch.completion_mask,
+            model, batch.prompt_ids, batch.prompt_mask, batch.completion_ids, batch.completion_mask,
             temperature=temperature,
         )
 
@@ -586,5 +727,8 @@ __all__ = [
     "free_cores",
     "load_model",
     "position_ids_from_mask",
+    "sample_completions",
+    "shared_prompt_logprobs",
     "smollm2_gguf_path",
+    "top_p_filter",
 ]
