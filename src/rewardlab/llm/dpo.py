@@ -206,7 +206,7 @@ class DPO(LMAlgorithm):
             **prefs,
         }
         if self.task is not None and self.reward is not None:
-            out["task"] = self.evaluate_task("test", episodes)
+            out["task_eval"] = self.evaluate_task("test", episodes)
         return out
 
     # ---- checkpoint ---------------------------------------------------------------------------
