@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rewardlab.rl.dqn import dqn_loss, dqn_targets
-from rewardlab.rl.ppo import compute_gae, ppo_loss
+from rewardlab.rl.ppo import compute_gae, ppo_diagnostics, ppo_loss
 
 
 def _col(values):
@@ -71,10 +71,22 @@ def test_ppo_clipped_loss_by_hand():
     assert loss.item() == pytest.approx(-0.2 + 7 / 3 - 0.05, abs=1e-6)
     assert stats["policy_loss"].item() == pytest.approx(-0.2, abs=1e-6)
     assert stats["value_loss"].item() == pytest.approx(14 / 3, abs=1e-6)
-    assert stats["clip_fraction"].item() == pytest.approx(2 / 3)
-    # approx KL = mean((r - 1) - log r)
-    r = torch.tensor([1.5, 0.5, 1.1])
-    assert stats["approx_kl"].item() == pytest.approx(((r - 1) - r.log()).mean().item(), abs=1e-6)
+    diagnostics = ppo_diagnostics(stats["log_ratio"], clip_range=0.2)
+    assert diagnostics["clip_fraction"].item() == pytest.approx(2 / 3)  # 1.5 and 0.5 lie outside 1 +- 0.2
+    # approx KL = mean((r - 1) - log r) = ((0.5 - ln 1.5) + (-0.5 - ln 0.5) + (0.1 - ln 1.1)) / 3
+    expected_kl = ((0.5 - math.log(1.5)) + (-0.5 - math.log(0.5)) + (0.1 - math.log(1.1))) / 3
+    assert diagnostics["approx_kl"].item() == pytest.approx(expected_kl, abs=1e-6)
+
+
+def test_ppo_entropy_bonus_enters_the_loss_only_with_a_coefficient():
+    args = (torch.zeros(2), torch.zeros(2), torch.ones(2), torch.zeros(2), torch.zeros(2), torch.zeros(2))
+    entropy = torch.tensor([0.3, 0.5], requires_grad=True)
+    loss, terms = ppo_loss(*args, entropy, clip_range=0.2, ent_coef=0.0, normalize_advantage=False)
+    assert loss.item() == pytest.approx(-1.0) and terms["entropy"].item() == pytest.approx(0.4)
+    loss, _ = ppo_loss(*args, entropy, clip_range=0.2, ent_coef=0.5, normalize_advantage=False)
+    assert loss.item() == pytest.approx(-1.0 - 0.5 * 0.4)
+    loss.backward()
+    assert entropy.grad.tolist() == pytest.approx([-0.25, -0.25])
 
 
 def test_ppo_value_clipping_by_hand():

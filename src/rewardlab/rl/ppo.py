@@ -137,7 +137,8 @@ def ppo_loss(
     """PPO's clipped surrogate + value + entropy loss for one minibatch (1-D tensors).
 
     loss = -mean(min(r A, clip(r, 1-eps, 1+eps) A)) + vf_coef * mean((R - V)^2) - ent_coef * mean(H)
-    with r = exp(logprobs - old_logprobs), as SB3's PPO.train. Returns (loss, detached statistics).
+    with r = exp(logprobs - old_logprobs), as SB3's PPO.train. Returns (loss, detached terms:
+    policy_loss, value_loss, entropy and the per-sample log_ratio for :func:`ppo_diagnostics`).
     """
     if normalize_advantage and advantages.numel() > 1:
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
@@ -148,18 +149,27 @@ def ppo_loss(
     if clip_range_vf is not None:
         values = old_values + (values - old_values).clamp(-clip_range_vf, clip_range_vf)
     value_loss = (returns - values).pow(2).mean()
-    entropy_loss = -entropy.mean()
-    loss = policy_loss + vf_coef * value_loss + ent_coef * entropy_loss
-    with torch.no_grad():
-        stats = {
-            "policy_loss": policy_loss.detach(),
-            "value_loss": value_loss.detach(),
-            "entropy": -entropy_loss.detach(),
-            # Schulman's low-variance KL estimator, as SB3 and CleanRL
-            "approx_kl": ((ratio - 1) - log_ratio).mean(),
-            "clip_fraction": ((ratio - 1).abs() > clip_range).float().mean(),
-        }
-    return loss, stats
+    entropy_mean = entropy.mean()
+    loss = policy_loss + vf_coef * value_loss
+    if ent_coef != 0.0:  # skipped when 0 so the entropy needs no gradient (same loss value)
+        loss = loss - ent_coef * entropy_mean
+    terms = {
+        "policy_loss": policy_loss.detach(),
+        "value_loss": value_loss.detach(),
+        "entropy": entropy_mean.detach(),
+        "log_ratio": log_ratio.detach(),
+    }
+    return loss, terms
+
+
+def ppo_diagnostics(log_ratio: torch.Tensor, clip_range: float) -> dict[str, torch.Tensor]:
+    """approx_kl = mean((r - 1) - log r) (Schulman's low-variance estimator, as SB3 and CleanRL) and
+    clip_fraction = mean(|r - 1| > clip_range) over the given log-ratios."""
+    ratio = log_ratio.exp()
+    return {
+        "approx_kl": ((ratio - 1) - log_ratio).mean(),
+        "clip_fraction": ((ratio - 1).abs() > clip_range).float().mean(),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,14 +241,17 @@ class PPO(Algorithm):
         var = (2 * self.log_std).exp()
         return (-0.5 * (action - mean).pow(2) / var - self.log_std - 0.5 * LOG_2PI).sum(-1)
 
-    def _logp_entropy(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _logp_entropy(
+        self, obs: torch.Tensor, actions: torch.Tensor, entropy_grad: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         out = self.actor(obs)
         if self.discrete:
             logp_all = torch.log_softmax(out, dim=-1)
-            entropy = -(logp_all.exp() * logp_all).sum(-1)
+            with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+                entropy = -(logp_all.exp() * logp_all).sum(-1)
             return logp_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1), entropy
         entropy = (0.5 + 0.5 * LOG_2PI + self.log_std).sum().expand(out.shape[0])
-        return self._gaussian_logp(out, actions), entropy
+        return self._gaussian_logp(out, actions), entropy if entropy_grad else entropy.detach()
 
     def _env_action(self, action: torch.Tensor) -> np.ndarray:
         a = action.numpy()
@@ -314,36 +327,42 @@ class PPO(Algorithm):
         old_logp = self.logp_buf.reshape(-1)
         old_values = self.value_buf.reshape(-1)
         n = obs.shape[0]
-        totals: dict[str, torch.Tensor] = {}
-        updates = 0
-        stop = False
+        terms: dict[str, list[torch.Tensor]] = {"loss": [], "policy_loss": [], "value_loss": [], "entropy": []}
+        log_ratios: list[torch.Tensor] = []
+        # The entropy only enters the loss when ent_coef != 0; otherwise it is computed for logging only.
+        need_entropy_grad = c.ent_coef != 0.0
         for _ in range(c.n_epochs):
             perm = torch.randperm(n)
             for start in range(0, n, c.batch_size):
                 idx = perm[start : start + c.batch_size]
-                logp, entropy = self._logp_entropy(obs[idx], actions[idx])
+                logp, entropy = self._logp_entropy(obs[idx], actions[idx], entropy_grad=need_entropy_grad)
                 values = self.critic(obs[idx]).squeeze(-1)
-                loss, stats = ppo_loss(
+                loss, mb = ppo_loss(
                     logp, old_logp[idx], advantages[idx], values, old_values[idx], returns[idx], entropy,
                     clip_range=clip_range, clip_range_vf=c.clip_range_vf, ent_coef=c.ent_coef,
                     vf_coef=c.vf_coef, normalize_advantage=c.normalize_advantage,
                 )  # fmt: skip
-                if c.target_kl is not None and stats["approx_kl"] > 1.5 * c.target_kl:
-                    stop = True
+                # SB3: stop before the update once the new policy has moved too far from the old one
+                if c.target_kl is not None and ppo_diagnostics(mb["log_ratio"], clip_range)["approx_kl"] > 1.5 * c.target_kl:
                     break
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 clip_grad_norm(self.params, c.max_grad_norm)
                 self.optimizer.step()
-                for k, v in stats.items():
-                    totals[k] = totals[k] + v if k in totals else v
-                totals["loss"] = totals["loss"] + loss.detach() if "loss" in totals else loss.detach()
-                updates += 1
-            if stop:
-                break
-        keys = list(totals)
-        values_ = torch.stack([totals[k] for k in keys]).div(max(updates, 1)).tolist() if keys else []
-        metrics = dict(zip(keys, values_))
+                terms["loss"].append(loss.detach())
+                for k in ("policy_loss", "value_loss", "entropy"):
+                    terms[k].append(mb[k])
+                log_ratios.append(mb["log_ratio"])
+            else:
+                continue
+            break  # the target-KL break left the minibatch loop: leave the epoch loop too
+        updates = len(log_ratios)
+        metrics: dict[str, float] = {}
+        if updates:
+            # one reduction per metric at the end instead of several small ops per minibatch
+            summary = {k: torch.stack(v).mean() for k, v in terms.items()}
+            summary.update(ppo_diagnostics(torch.cat(log_ratios), clip_range))
+            metrics = dict(zip(summary, torch.stack(list(summary.values())).tolist()))
         var_returns = returns.var()
         metrics["explained_variance"] = float(1 - (returns - old_values).var() / var_returns) if var_returns > 0 else 0.0
         metrics.update(learning_rate=lr, clip_range=clip_range, n_updates=float(updates))
