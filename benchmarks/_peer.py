@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rewardlab.config import to_dict
-from rewardlab.core.run import Run, new_config, read_metrics
+from rewardlab.core.run import Run, new_config
 from rewardlab.rl.common import evaluate_policy
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -29,18 +29,29 @@ def parse_args(description: str) -> argparse.Namespace:
     return p.parse_args()
 
 
+def _timed(train: Callable[[], int]) -> dict:
+    """Wall and CPU seconds of one training call (CPU time is steadier on a shared machine)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    steps = train()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {"sps": steps / wall, "cpu_sps": steps / cpu, "time": wall}
+
+
 def run_rewardlab(algo: str, example: str, seed: int, total_steps: int | None) -> dict:
-    """Train through the full Run (metrics, TensorBoard, checkpoints); time = training loop only."""
+    """Train through the full Run loop (metrics.jsonl, TensorBoard, checkpoints), as users do."""
     cli = {"seed": seed, "num_threads": 1, "total_steps": total_steps}
     config = new_config(algo, files=[EXAMPLES / example], cli={k: v for k, v in cli.items() if v is not None})
     with tempfile.TemporaryDirectory() as tmp:
         run = Run.start(algo, config, Path(tmp) / "run")
-        run.train(progress=False)
-        train_time = read_metrics(run.run_dir)[-1]["time"]
-        steps = run.algo.global_step
-        policy = run.algo.predict
-        ev = evaluate_policy(config.env, policy, EVAL_EPISODES, seed=10_000 + seed)
-    return {"sps": steps / train_time, "time": train_time, "return": ev["mean_return"]}
+
+        def train() -> int:
+            run.fit(progress=False)
+            return run.algo.global_step
+
+        result = _timed(train)
+        ev = evaluate_policy(config.env, run.algo.predict, EVAL_EPISODES, seed=10_000 + seed)
+        run.close()
+    return {**result, "return": ev["mean_return"]}
 
 
 def run_peer(make_model: Callable[[dict, int], object], algo: str, example: str, seed: int, total_steps: int | None):
@@ -48,16 +59,18 @@ def run_peer(make_model: Callable[[dict, int], object], algo: str, example: str,
     if total_steps:
         config["total_steps"] = total_steps
     model = make_model(config, seed)
-    start = time.perf_counter()
-    model.learn(total_timesteps=config["total_steps"])
-    train_time = time.perf_counter() - start
-    steps = model.num_timesteps
+
+    def train() -> int:
+        model.learn(total_timesteps=config["total_steps"])
+        return model.num_timesteps
+
+    result = _timed(train)
 
     def policy(obs: np.ndarray) -> np.ndarray:
         return model.predict(obs, deterministic=True)[0]
 
     ev = evaluate_policy(config["env"], policy, EVAL_EPISODES, seed=10_000 + seed)
-    return {"sps": steps / train_time, "time": train_time, "return": ev["mean_return"]}
+    return {**result, "return": ev["mean_return"]}
 
 
 def compare(title: str, peer_name: str, seeds: list[int], ours: Callable[[int], dict], peer: Callable[[int], dict]):
@@ -69,20 +82,24 @@ def compare(title: str, peer_name: str, seeds: list[int], ours: Callable[[int], 
         for name, fn in (("rewardlab", ours), (peer_name, peer)):
             r = fn(seed)
             rows.append((name, seed, r))
-            console.print(f"  {name:>10} seed {seed}: {r['sps']:,.0f} steps/s, {r['time']:.1f} s, eval return {r['return']:.1f}")
+            console.print(f"  {name:>10} seed {seed}: {r['sps']:,.0f} steps/s ({r['cpu_sps']:,.0f} per CPU-second), "
+                          f"{r['time']:.1f} s, eval return {r['return']:.1f}")  # fmt: skip
     table = Table(title=title)
-    for col in ("library", "median steps/s", "median train time (s)", "eval return per seed", "eval return mean +- std"):
+    for col in ("library", "median steps/s", "steps per CPU-s", "median train time (s)", "eval return per seed",
+                "eval return mean +- std"):  # fmt: skip
         table.add_column(col)
     summary = {}
     for name in ("rewardlab", peer_name):
         rs = [r for n, _, r in rows if n == name]
         sps = statistics.median(r["sps"] for r in rs)
-        summary[name] = sps
+        cpu_sps = statistics.median(r["cpu_sps"] for r in rs)
+        summary[name] = (sps, cpu_sps)
         returns = [r["return"] for r in rs]
         table.add_row(
-            name, f"{sps:,.0f}", f"{statistics.median(r['time'] for r in rs):.1f}",
+            name, f"{sps:,.0f}", f"{cpu_sps:,.0f}", f"{statistics.median(r['time'] for r in rs):.1f}",
             ", ".join(f"{x:.0f}" for x in returns), f"{np.mean(returns):.1f} +- {np.std(returns):.1f}",
         )  # fmt: skip
     console.print(table)
-    console.print(f"speed ratio rewardlab / {peer_name}: [bold]{summary['rewardlab'] / summary[peer_name]:.2f}x[/] "
-                  f"(median steps/s over seeds {seeds}, one torch thread each)")  # fmt: skip
+    ours, theirs = summary["rewardlab"], summary[peer_name]
+    console.print(f"speed ratio rewardlab / {peer_name}: [bold]{ours[0] / theirs[0]:.2f}x[/] wall-clock, "
+                  f"{ours[1] / theirs[1]:.2f}x per CPU-second (medians over seeds {seeds}, one torch thread each)")

@@ -247,39 +247,47 @@ class Run:
         )
 
     def train(self, *, progress: bool = True) -> dict[str, Any]:
-        """Train to ``total_steps``, evaluate, plot; returns the evaluation result."""
+        """Train to ``total_steps`` (:meth:`fit`), then evaluate and plot (:meth:`finish`)."""
+        try:
+            self.fit(progress=progress)
+            return self.finish()
+        finally:
+            self.close()
+
+    def fit(self, *, progress: bool = True) -> None:
+        """The training loop: step, log, check for NaN/inf, checkpoint, until ``total_steps``."""
         from rewardlab.core.progress import TrainingProgress
 
         c, algo = self.config, self.algo
         start = time.perf_counter()
         elapsed_before = self.elapsed
-        try:
-            with TrainingProgress(c.total_steps, algo.global_step, enabled=progress, console=self.console) as bar:
-                while algo.global_step < c.total_steps:
-                    metrics = algo.step()
-                    self.iteration += 1
-                    self._check_finite(metrics)
-                    self.elapsed = elapsed_before + time.perf_counter() - start
-                    steps_this_session = algo.global_step - self.steps_at_start
-                    record = {"step": algo.global_step, "iteration": self.iteration, **metrics}
-                    record["sps"] = steps_this_session / max(self.elapsed - elapsed_before, 1e-9)
-                    record["time"] = self.elapsed
-                    self._log(record)
-                    for name, rows in algo.pop_records().items():
-                        self._append_jsonl(name, rows)
-                    for warning in algo.pop_warnings():
-                        self.log_event(f"WARNING {warning}")
-                        bar.warn(f"step {algo.global_step}: {warning}")
-                    bar.update(algo.global_step, record, algo.curve_metric)
-                    if algo.global_step >= self.next_checkpoint or algo.global_step >= c.total_steps:
-                        while self.next_checkpoint <= algo.global_step:
-                            self.next_checkpoint += c.checkpoint_interval()
-                        self.save_checkpoint()
-            return self.finish()
-        finally:
-            if self._writer is not None:
-                self._writer.close()
-            algo.close()
+        with TrainingProgress(c.total_steps, algo.global_step, enabled=progress, console=self.console) as bar:
+            while algo.global_step < c.total_steps:
+                metrics = algo.step()
+                self.iteration += 1
+                self._check_finite(metrics)
+                self.elapsed = elapsed_before + time.perf_counter() - start
+                steps_this_session = algo.global_step - self.steps_at_start
+                record = {"step": algo.global_step, "iteration": self.iteration, **metrics}
+                record["sps"] = steps_this_session / max(self.elapsed - elapsed_before, 1e-9)
+                record["time"] = self.elapsed
+                self._log(record)
+                for name, rows in algo.pop_records().items():
+                    self._append_jsonl(name, rows)
+                for warning in algo.pop_warnings():
+                    self.log_event(f"WARNING {warning}")
+                    bar.warn(f"step {algo.global_step}: {warning}")
+                bar.update(algo.global_step, record, algo.curve_metric)
+                if algo.global_step >= self.next_checkpoint or algo.global_step >= c.total_steps:
+                    while self.next_checkpoint <= algo.global_step:
+                        self.next_checkpoint += c.checkpoint_interval()
+                    self.save_checkpoint()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self.algo.close()
 
     def finish(self) -> dict[str, Any]:
         from rewardlab.core.plot import plot_runs
