@@ -354,7 +354,7 @@ class SequoiaConfig(RestlessConfig):
     target_update: int = 300
     lr_decay: float = 0.9  # ExponentialLR gamma, stepped once per episode
     lr_decay_every: int = 20  # episode length H = 20 (the repo's README)
-    warm_start_updates: int = 300  # myopic pre-training minibatches (N_EPOCHS_MYOPIC = 300)
+    warm_start_updates: int = 3000  # myopic pre-training minibatches (the repo: 300 epochs of its data)
     min_active: int = 0  # extra constraint sum(a) >= min_active (combinatorial constraints demo)
     action_solver: str = "milp"  # "milp" (the paper) or "enumerate" (same argmax, fast for small N)
 

@@ -22,7 +22,9 @@ the budget ``sum a <= budget`` (plus any extra linear constraints). Departures, 
   brute-force enumeration).
 * Uniform replay instead of torchrl's prioritized replay; Q-learning targets take the max over the
   enumerated feasible set (equal to the MILP argmax, by the test) because 32 MILPs per update are
-  slow on a CPU; the realised next-round reward replaces its expectation.
+  slow on a CPU.
+* Myopic warm start: 3000 minibatches of random (state, action) pairs; the repo runs 300 epochs
+  over its whole pre-training set, many minibatches each.
 """
 
 from __future__ import annotations
@@ -243,7 +245,7 @@ class Sequoia:
                  gamma: float = 0.99, lr: float = 2.5e-4, adam_eps: float = 1.5e-4, eps_start: float = 0.9,
                  eps_end: float = 0.05, eps_decay: float = 1000.0, batch_size: int = 32,
                  target_update: int = 300, lr_decay: float = 0.9, lr_decay_every: int = 20,
-                 buffer_size: int = 10_000, gradient_clip: float = 5.0, warm_start_updates: int = 300,
+                 buffer_size: int = 10_000, gradient_clip: float = 5.0, warm_start_updates: int = 3000,
                  constraints: list[Constraint] = (), action_solver: str = "milp"):
         if env.n_runs != 1:
             raise RewardlabError(f"SEQUOIA trains one network per run; got n_runs={env.n_runs}")
@@ -321,12 +323,16 @@ class Sequoia:
         return self.greedy(states)
 
     def update(self, active: np.ndarray, rewards: np.ndarray, states: np.ndarray) -> None:
-        # The env pays r(s_t) before moving; the transition (s_{t-1}, a_{t-1}) -> s_t earns r(s_t),
-        # the repo's "next_state_expected" reward, so it completes one round later.
+        # The transition (s_{t-1}, a_{t-1}) -> s_t completes one round later. Its reward is the
+        # expected reward of the next state given (s_{t-1}, a_{t-1}) under the known model - the
+        # repo's info["next_state_expected"] (used as a cost) - rather than the noisy realised r(s_t).
         if self._pending is not None:
             s_prev, a_prev = self._pending
+            arms = np.arange(self.n_arms)
+            expected = float(np.einsum("it,it->", self.env.transitions[arms, a_prev.astype(int), s_prev.astype(int)],
+                                       self.env.rewards))
             i = self.buf_pos
-            self.buf_s[i], self.buf_a[i], self.buf_r[i], self.buf_s2[i] = s_prev, a_prev, rewards[0], states[0]
+            self.buf_s[i], self.buf_a[i], self.buf_r[i], self.buf_s2[i] = s_prev, a_prev, expected, states[0]
             self.buf_pos = (i + 1) % self.buffer_size
             self.buf_len = min(self.buf_len + 1, self.buffer_size)
         self._pending = (np.asarray(states[0], dtype=float).copy(), np.asarray(active[0], dtype=float))
