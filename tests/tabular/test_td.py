@@ -100,3 +100,13 @@ def test_cli_train_sarsa_cliff_walking(tmp_path):
     assert main(["train", "sarsa", "--env", "CliffWalking-v1", "--total-steps", "20000", "--out", str(out)]) == 0
     result = json.loads((out / "eval.json").read_text())
     assert -17.0 <= result["mean_return"] <= -15.0
+
+
+@pytest.mark.slow
+def test_qlearning_solves_taxi_and_frozen_lake():
+    taxi, _ = _train(QLearning, 0, "env=Taxi-v4", "alpha=0.5", "gamma=0.99", "total_steps=150000",
+                     "episodes_per_step=50")
+    assert taxi.evaluate(20)["mean_return"] > 5  # optimal greedy returns are about 8 on average
+    lake, _ = _train(QLearning, 0, "env=FrozenLake-v1", "alpha=0.1", "gamma=0.99", "total_steps=60000",
+                     "episodes_per_step=100")
+    assert lake.evaluate(100)["mean_return"] > 0.55  # slippery 4x4: the optimal policy succeeds ~74 %
