@@ -101,6 +101,7 @@ class DynLinConstants:
 class DynamicalLinearBandit(StatefulArrays):
     """Hidden-state linear system played with a finite action set; exact steady-state oracle."""
 
+    summary = "dynamical linear bandit, hidden state x' = Ax + Bu (DLB repo 3-D instance)"
     contextual = True  # observe() shows the (fixed) action vectors, so linear policies can run
     _state_fields = ("rng", "x")
 

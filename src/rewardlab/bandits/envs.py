@@ -55,6 +55,8 @@ class KArmedBandit(StatefulArrays):
 class BernoulliBandit(KArmedBandit):
     """K arms paying 1 with probability ``means[a]``, else 0."""
 
+    summary = "K-armed Bernoulli bandit (arms, means, instance_seed)"
+
     def __init__(self, means: np.ndarray, n_runs: int = 1, seed: int = 0):
         super().__init__(means, n_runs, seed)
         if np.any((self.means < 0) | (self.means > 1)):
@@ -66,6 +68,8 @@ class BernoulliBandit(KArmedBandit):
 
 class GaussianBandit(KArmedBandit):
     """K arms paying ``N(means[a], noise_std^2)``."""
+
+    summary = "K-armed Gaussian bandit (arms, means, noise_std)"
 
     def __init__(self, means: np.ndarray, noise_std: float = 1.0, n_runs: int = 1, seed: int = 0):
         super().__init__(means, n_runs, seed)
@@ -85,6 +89,7 @@ class LinearBandit(StatefulArrays):
     deterministic, non-linear function of the features bounded by ``epsilon`` exactly.
     """
 
+    summary = "linear contextual bandit, optionally sparse / misspecified / disjoint (arms, dim, sparsity, misspecification)"
     contextual = True
     _state_fields = ("rng", "_contexts")
 

@@ -69,6 +69,7 @@ def random_instance(n_arms: int, states: int, rng: np.random.Generator) -> tuple
 class RestlessBandit(StatefulArrays):
     """N Markov-chain arms, at most ``budget`` active per round; reward = sum of state rewards."""
 
+    summary = "restless bandit: N Markov-chain arms, at most budget active (arms, budget, states)"
     contextual = False
     _state_fields = ("rng", "states")
 

@@ -78,6 +78,7 @@ def associate(uav_snr_db: np.ndarray, bs_snr_db: np.ndarray, threshold_db: float
 class UAVOffloadingEnv(ParallelEnv):
     """Cooperative multi-UAV offloading on a grid (see module docstring)."""
 
+    summary = "PettingZoo: cooperative multi-UAV cellular offloading on a grid (shared reward)"
     metadata = {"name": "uav_offloading_v0", "render_modes": ["ansi"], "is_parallelizable": True}
 
     def __init__(self, grid_size: int = 10, n_uavs: int = 3, n_users: int = 50, *, max_speed: int = 1,

@@ -1,4 +1,5 @@
-"""Tabular TD control: Q-learning, SARSA and Expected SARSA on Gymnasium discrete environments.
+"""Tabular TD control: Q-learning, SARSA and Expected SARSA on Gymnasium discrete environments
+(CliffWalking-v1, FrozenLake-v1, Taxi-v4, ...).
 
 Sutton & Barto (2018), *Reinforcement Learning: An Introduction*, 2nd ed.:
 SARSA Sec. 6.4 (target ``r + gamma Q(s', a')``, a' the action actually taken next), Q-learning
