@@ -93,7 +93,10 @@ def run_trl(args, variant: str) -> dict:
     chat = bool(getattr(tok, "chat_template", None))
     data = Dataset.from_list(
         [
-            {"prompt": [{"role": "user", "content": e.prompt}] if chat else e.prompt, "reference": e.reference}
+            {
+                "prompt": [{"role": "user", "content": e.prompt}] if chat else e.prompt,
+                "reference": e.reference,
+            }
             for e in examples
         ]
     )
@@ -143,8 +146,13 @@ def run_trl(args, variant: str) -> dict:
     )
     timer = Timer()
     trainer = GRPOTrainer(
-        model=tmp, reward_funcs=accuracy, args=config, train_dataset=data, processing_class=tok,
-        peft_config=peft, callbacks=[timer],
+        model=tmp,
+        reward_funcs=accuracy,
+        args=config,
+        train_dataset=data,
+        processing_class=tok,
+        peft_config=peft,
+        callbacks=[timer],
     )
     trainer.train()
     return {"times": timer.times[1:], "tokens": timer.tokens[1:]}
@@ -184,7 +192,10 @@ def main() -> None:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if proc.returncode != 0 or line is None:
-            print(f"{name} failed after {time.perf_counter() - start:.0f} s:\n{proc.stderr[-3000:]}", file=sys.stderr)
+            print(
+                f"{name} failed after {time.perf_counter() - start:.0f} s:\n{proc.stderr[-3000:]}",
+                file=sys.stderr,
+            )
             continue
         res = json.loads(line[len("RESULT ") :])
         sec = sum(res["times"]) / max(len(res["times"]), 1)

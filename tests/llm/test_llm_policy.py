@@ -48,9 +48,13 @@ def test_completion_logprobs_match_slow_loop(temperature):
         prompt_ids[i, P - len(p) :], prompt_mask[i, P - len(p) :] = torch.tensor(p), 1
         completion_ids[i, : len(c)], completion_mask[i, : len(c)] = torch.tensor(c), 1
     with torch.no_grad():
-        fast = completion_logprobs(model, prompt_ids, prompt_mask, completion_ids, completion_mask, temperature=temperature)
+        fast = completion_logprobs(
+            model, prompt_ids, prompt_mask, completion_ids, completion_mask, temperature=temperature
+        )
     for i, (p, c) in enumerate(zip(prompts, completions)):
-        torch.testing.assert_close(fast[i, : len(c)], slow_logprobs(model, p, c, temperature), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            fast[i, : len(c)], slow_logprobs(model, p, c, temperature), atol=1e-5, rtol=1e-5
+        )
 
 
 def test_completion_mask_stops_after_first_eos():
@@ -98,7 +102,9 @@ def test_long_prompts_truncated_left_with_count_or_refused():
         warnings.simplefilter("ignore")
         pol.encode_prompts(["abcdefgh"])
     assert pol.truncated_prompts == 2
-    strict = tiny_policy(PolicyConfig(lora_r=0, max_prompt_length=4, prompt_truncation="error"), chars=PRINTABLE)
+    strict = tiny_policy(
+        PolicyConfig(lora_r=0, max_prompt_length=4, prompt_truncation="error"), chars=PRINTABLE
+    )
     with pytest.raises(RewardlabError, match="prompt 1 has 6 tokens, more than max_prompt_length=4"):
         strict.encode_prompts(["ab", "abcdef"])
     with pytest.raises(ConfigError, match="exceeds the model's context of 2048"):
@@ -177,7 +183,9 @@ def test_unsupported_gguf_architecture_is_named(tmp_path):
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    with pytest.raises(RewardlabError, match="architecture 'weirdnet', which transformers cannot load.*llama"):
+    with pytest.raises(
+        RewardlabError, match="architecture 'weirdnet', which transformers cannot load.*llama"
+    ):
         load_model(str(path))
 
 
@@ -234,8 +242,12 @@ def test_shared_prompt_logprobs_equal_the_plain_ones_with_gradients():
     model, _ = tiny_llama()
     prompt_ids, prompt_mask, completion_ids, completion_mask = _groups()
     plain = completion_logprobs(
-        model, prompt_ids.repeat_interleave(3, 0), prompt_mask.repeat_interleave(3, 0), completion_ids,
-        completion_mask, temperature=0.8,
+        model,
+        prompt_ids.repeat_interleave(3, 0),
+        prompt_mask.repeat_interleave(3, 0),
+        completion_ids,
+        completion_mask,
+        temperature=0.8,
     )
     (plain * completion_mask).sum().backward()
     grads_plain = [p.grad.clone() for p in model.parameters()]
@@ -257,12 +269,22 @@ def test_sampler_matches_transformers_generate_greedy():
     model.eval()
     prompt_ids, prompt_mask, _, _ = _groups()
     ours, mask = sample_completions(
-        model, prompt_ids, prompt_mask, num_generations=2, max_new_tokens=7, eos_token_id=1, pad_token_id=0,
+        model,
+        prompt_ids,
+        prompt_mask,
+        num_generations=2,
+        max_new_tokens=7,
+        eos_token_id=1,
+        pad_token_id=0,
         greedy=True,
     )
     ref = model.generate(
-        input_ids=prompt_ids.repeat_interleave(2, 0), attention_mask=prompt_mask.repeat_interleave(2, 0),
-        max_new_tokens=7, do_sample=False, eos_token_id=1, pad_token_id=0,
+        input_ids=prompt_ids.repeat_interleave(2, 0),
+        attention_mask=prompt_mask.repeat_interleave(2, 0),
+        max_new_tokens=7,
+        do_sample=False,
+        eos_token_id=1,
+        pad_token_id=0,
     )[:, prompt_ids.shape[1] :]
     assert torch.equal(ours, ref)
     assert torch.equal(mask, completion_mask_from_eos(ref, 1))
@@ -275,8 +297,14 @@ def test_sampler_draws_from_the_tempered_distribution():
     prompt_ids, prompt_mask = torch.tensor([[3, 4]]), torch.ones(1, 2, dtype=torch.long)
     torch.manual_seed(0)
     ids, _ = sample_completions(
-        model, prompt_ids, prompt_mask, num_generations=4000, max_new_tokens=1, eos_token_id=None,
-        pad_token_id=0, temperature=0.5,
+        model,
+        prompt_ids,
+        prompt_mask,
+        num_generations=4000,
+        max_new_tokens=1,
+        eos_token_id=None,
+        pad_token_id=0,
+        temperature=0.5,
     )
     with torch.no_grad():
         logits = model(input_ids=prompt_ids).logits[0, -1] / 0.5

@@ -26,7 +26,12 @@ def test_smollm2_loads_from_the_package_gguf(smollm2):
 
     assert smollm2_gguf_path().name == "SmolLM2-135M-Instruct.Q4_1.gguf"
     cfg = smollm2.model.config
-    assert (cfg.model_type, cfg.num_hidden_layers, cfg.hidden_size, cfg.vocab_size) == ("llama", 30, 576, 49152)
+    assert (cfg.model_type, cfg.num_hidden_layers, cfg.hidden_size, cfg.vocab_size) == (
+        "llama",
+        30,
+        576,
+        49152,
+    )
     n = sum(p.numel() for p in smollm2.model.parameters() if not p.requires_grad)
     assert 130e6 < n < 140e6  # 135M base weights, frozen under LoRA
     assert 0 < sum(p.numel() for p in smollm2.trainable_parameters()) < 5e6

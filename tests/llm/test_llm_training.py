@@ -62,8 +62,14 @@ def test_rloo_learns_copy_digit(copy_task):
 def test_dpo_raises_chosen_margin():
     pairs = [{"prompt": f"{d}=", "chosen": d, "rejected": str((int(d) + 1) % 10)} for d in DIGITS]
     cfg = DPOConfig(
-        data="<in memory>", num_threads=1, lora_r=0, learning_rate=1e-3, batch_size=10, lr_scheduler="constant",
-        max_prompt_length=8, total_steps=20,
+        data="<in memory>",
+        num_threads=1,
+        lora_r=0,
+        learning_rate=1e-3,
+        batch_size=10,
+        lr_scheduler="constant",
+        max_prompt_length=8,
+        total_steps=20,
     )
     algo = DPO(cfg, policy=tiny_policy(cfg), pairs=pairs)
     before = algo.evaluate(0)
@@ -82,13 +88,18 @@ def _run(algo_cls, cfg, task, steps, seed_policy=0):
 
 
 def _strip_times(metrics):
-    return [{k: v for k, v in m.items() if not k.startswith("time/") and k != "tokens_per_second"} for m in metrics]
+    return [
+        {k: v for k, v in m.items() if not k.startswith("time/") and k != "tokens_per_second"}
+        for m in metrics
+    ]
 
 
 @pytest.mark.parametrize("lora_r", [0, 4])
 def test_grpo_resume_is_bit_identical(copy_task, lora_r, tmp_path):
     # mu = 2 (a stored rollout with old log-probs spans the checkpoint), beta > 0 (reference pass)
-    cfg = GRPOConfig(**{**TOY, "lora_r": lora_r, "total_steps": 6}, learning_rate=1e-3, num_iterations=2, beta=0.04)
+    cfg = GRPOConfig(
+        **{**TOY, "lora_r": lora_r, "total_steps": 6}, learning_rate=1e-3, num_iterations=2, beta=0.04
+    )
     _, straight = _run(GRPO, cfg, copy_task, 6)
     first, metrics = _run(GRPO, cfg, copy_task, 3)
     path = tmp_path / "ckpt.pt"
@@ -111,7 +122,9 @@ def test_grpo_resume_is_bit_identical(copy_task, lora_r, tmp_path):
 
 def test_dpo_resume_is_bit_identical(tmp_path):
     pairs = [{"prompt": f"{d}=", "chosen": d, "rejected": str((int(d) + 3) % 10)} for d in DIGITS]
-    cfg = DPOConfig(data="<mem>", num_threads=1, lora_r=4, learning_rate=1e-3, batch_size=4, max_prompt_length=8)
+    cfg = DPOConfig(
+        data="<mem>", num_threads=1, lora_r=4, learning_rate=1e-3, batch_size=4, max_prompt_length=8
+    )
     straight = DPO(cfg, policy=tiny_policy(cfg), pairs=pairs)
     ms = [straight.step() for _ in range(4)]
     first = DPO(cfg, policy=tiny_policy(cfg), pairs=pairs)
@@ -130,8 +143,18 @@ def test_step_metrics_and_samples(copy_task):
     cfg = GRPOConfig(**TOY, learning_rate=1e-3)
     algo = GRPO(cfg, policy=tiny_policy(cfg), task=copy_task)
     m = algo.step()
-    for key in ("reward", "reward/copy", "loss", "clip_fraction", "grad_norm", "tokens_per_second", "completion_length",
-                "frac_reward_zero_std", "lr", "num_threads"):
+    for key in (
+        "reward",
+        "reward/copy",
+        "loss",
+        "clip_fraction",
+        "grad_norm",
+        "tokens_per_second",
+        "completion_length",
+        "frac_reward_zero_std",
+        "lr",
+        "num_threads",
+    ):
         assert key in m and math.isfinite(m[key]), key
     rows = algo.latest_samples(3)
     assert len(rows) == 3 and rows[0]["step"] == 1
@@ -153,8 +176,12 @@ def test_grpo_dynamic_sampling_keeps_only_informative_groups(copy_task):
 
 def test_grpo_overlong_penalty_gspo_cispo_options_run(copy_task):
     cfg = GRPOConfig(
-        **{**TOY, "max_completion_length": 4}, learning_rate=1e-3, overlong_buffer=2,
-        importance_sampling_level="sequence", loss_type="cispo", epsilon_high=5.0,
+        **{**TOY, "max_completion_length": 4},
+        learning_rate=1e-3,
+        overlong_buffer=2,
+        importance_sampling_level="sequence",
+        loss_type="cispo",
+        epsilon_high=5.0,
     )
     algo = GRPO(cfg, policy=tiny_policy(cfg), task=copy_task)
     m = algo.step()
@@ -232,3 +259,19 @@ def test_num_iterations_reuses_the_batch_with_stored_old_logprobs(copy_task):
     algo.step()
     algo.step()
     assert algo.rollout is not rollout and algo.global_step == 4  # mu = 3 passes, then a new batch
+
+
+@pytest.mark.parametrize("loss_type", ["dapo", "grpo"])
+def test_shared_prompt_update_equals_the_plain_one(copy_task, loss_type):
+    runs = {}
+    for share in (True, False):
+        cfg = GRPOConfig(
+            **{**TOY, "micro_batch_size": 16}, learning_rate=1e-3, share_prompt=share, loss_type=loss_type
+        )
+        algo = GRPO(cfg, policy=tiny_policy(cfg), task=copy_task)
+        runs[share] = (algo.step(), algo.policy.trainable_state_dict())
+    (m_shared, w_shared), (m_plain, w_plain) = runs[True], runs[False]
+    assert m_shared["reward"] == m_plain["reward"]  # the same samples
+    assert m_shared["grad_norm"] == pytest.approx(m_plain["grad_norm"], rel=1e-4)
+    for k in w_plain:
+        torch.testing.assert_close(w_shared[k], w_plain[k], atol=1e-5, rtol=1e-4)  # one Adam step

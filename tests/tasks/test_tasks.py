@@ -11,7 +11,9 @@ from rewardlab.tasks.countdown import CountdownReward, evaluate_expression, solv
 
 
 def score(reward, completion, reference, **info):
-    return float(reward.score([Sample(prompt="", completion=completion, reference=reference, info=info)]).total[0])
+    return float(
+        reward.score([Sample(prompt="", completion=completion, reference=reference, info=info)]).total[0]
+    )
 
 
 def test_registry_names_and_errors():
@@ -30,9 +32,12 @@ def test_arithmetic_splits_are_seeded_disjoint_and_correct():
     assert not {e.prompt for e in train} & {e.prompt for e in test}
     assert [e.prompt for e in test] == [e.prompt for e in b.examples("test")]  # the same held-out set
     assert [e.prompt for e in train] != [e.prompt for e in b.examples("train")]  # seeded training draws
-    assert [e.prompt for e in train] == [e.prompt for e in tasks.make("arithmetic", seed=0, digits=2,
-                                                                       ops="+-*", num_train=500,
-                                                                       num_test=100).examples("train")]
+    assert [e.prompt for e in train] == [
+        e.prompt
+        for e in tasks.make("arithmetic", seed=0, digits=2, ops="+-*", num_train=500, num_test=100).examples(
+            "train"
+        )
+    ]
     for e in train + list(test):
         a_, op, b_ = e.info["a"], e.info["op"], e.info["b"]
         assert 10 <= a_ <= 99 and 10 <= b_ <= 99
@@ -59,7 +64,15 @@ def test_arithmetic_reward_takes_the_final_number():
 def test_countdown_expression_is_walked_never_evaluated():
     value, numbers = evaluate_expression("(8 - 4) * 7 - 8 / 2")
     assert value == 24 and numbers == [8, 4, 7, 8, 2]
-    for bad in ("__import__('os').system('true')", "2 ** 10", "abs(-3)", "x + 1", "1; 2", "[1, 2]", "1.5 * 2"):
+    for bad in (
+        "__import__('os').system('true')",
+        "2 ** 10",
+        "abs(-3)",
+        "x + 1",
+        "1; 2",
+        "[1, 2]",
+        "1.5 * 2",
+    ):
         with pytest.raises(Malformed):
             evaluate_expression(bad)
     with pytest.raises(Malformed, match="division by zero"):
@@ -102,7 +115,9 @@ def test_gui_actions_screens_and_reward():
         x1, y1, x2, y2 = e.reference["bbox"]
         assert str(e.reference["bbox"]) in e.prompt  # the target box is on the screen
         inside = f'<think>tap it</think><answer>[{{"action": "click", "coordinate": [{(x1 + x2) // 2}, {(y1 + y2) // 2}]}}]</answer>'
-        outside = f'<think>t</think><answer>[{{"action": "click", "coordinate": [{x2 + 5}, {y2 + 5}]}}]</answer>'
+        outside = (
+            f'<think>t</think><answer>[{{"action": "click", "coordinate": [{x2 + 5}, {y2 + 5}]}}]</answer>'
+        )
         assert score(r, inside, e.reference) == 3.0
         assert score(r, outside, e.reference) == 2.0
     back = '<think>t</think><answer>[{"action": "navigate_back"}]</answer>'
@@ -140,5 +155,7 @@ def test_preference_pairs_errors_name_the_line(tmp_path):
 
     path = tmp_path / "pairs.jsonl"
     path.write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "p", "chosen": "a"}\n')
-    with pytest.raises(RewardlabError, match=r"pairs.jsonl:2: 'rejected' must be a string completion \(missing\)"):
+    with pytest.raises(
+        RewardlabError, match=r"pairs.jsonl:2: 'rejected' must be a string completion \(missing\)"
+    ):
         read_preference_pairs(path)

@@ -69,7 +69,9 @@ class LMAlgorithm(Algorithm):
     curve_metric = "reward"
     config: LMTrainConfig
 
-    def __init__(self, config: LMTrainConfig, *, policy: Policy | None = None, task: Any = None, reward: Any = None):
+    def __init__(
+        self, config: LMTrainConfig, *, policy: Policy | None = None, task: Any = None, reward: Any = None
+    ):
         super().__init__(config)
         if hasattr(config, "validate"):
             config.validate()
@@ -82,7 +84,9 @@ class LMAlgorithm(Algorithm):
         self.task = task
         if self.task is None and config.env:
             self.task = make_task(config.env, config.seed, getattr(config, "task_params", {}) or {})
-        self.reward = reward if reward is not None else (self.task.reward() if self.task is not None else None)
+        self.reward = (
+            reward if reward is not None else (self.task.reward() if self.task is not None else None)
+        )
         self.optimizer = torch.optim.AdamW(
             self.policy.trainable_parameters(),
             lr=config.learning_rate,
@@ -132,7 +136,7 @@ class LMAlgorithm(Algorithm):
             self._reported_truncations = n
             return [
                 f"{new} prompt(s) longer than max_prompt_length={self.config.max_prompt_length} tokens were "
-                f"truncated from the left ({n} so far); raise max_prompt_length or set prompt_truncation = \"error\""
+                f'truncated from the left ({n} so far); raise max_prompt_length or set prompt_truncation = "error"'
             ]
         return []
 
@@ -145,7 +149,9 @@ class LMAlgorithm(Algorithm):
                 {
                     "prompt": prompt,
                     "completion": text,
-                    "reference": ex.reference if isinstance(ex.reference, str | int | float) else str(ex.reference),
+                    "reference": ex.reference
+                    if isinstance(ex.reference, str | int | float)
+                    else str(ex.reference),
                     "reward": row.get(getattr(result, "name", ""), float("nan")),
                     "components": row.get("components", {}),
                     "note": row.get("note", ""),

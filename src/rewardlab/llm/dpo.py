@@ -47,8 +47,6 @@ def dpo_loss(
     return loss, (beta * chosen_logratios).detach(), (beta * rejected_logratios).detach()
 
 
-
-
 @dataclass
 class DPOConfig(LMTrainConfig):
     """DPO hyper-parameters. Defaults from TRL 1.16.0 ``trl/trainer/dpo_config.py`` unless noted."""
@@ -65,7 +63,9 @@ class DPOConfig(LMTrainConfig):
     def validate(self) -> None:
         super().validate()
         if not self.data:
-            raise ConfigError('DPO needs preference data: set data = "pairs.jsonl" ({prompt, chosen, rejected} per line)')
+            raise ConfigError(
+                'DPO needs preference data: set data = "pairs.jsonl" ({prompt, chosen, rejected} per line)'
+            )
         if self.batch_size < 1 or self.max_completion_length < 1:
             raise ConfigError("batch_size and max_completion_length must be >= 1")
 
@@ -78,7 +78,9 @@ class DPO(LMAlgorithm):
     curve_metric = "rewards/margins"
     config: DPOConfig
 
-    def __init__(self, config: DPOConfig, *, pairs: list[dict[str, Any]] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, config: DPOConfig, *, pairs: list[dict[str, Any]] | None = None, **kwargs: Any
+    ) -> None:
         if pairs is not None and not config.data:
             config.data = "<in memory>"
         super().__init__(config, **kwargs)
@@ -99,7 +101,8 @@ class DPO(LMAlgorithm):
         # update the policy *is* the reference (LoRA starts at zero), so no copy is needed.
         self.ref_chosen, self.ref_rejected = self.sequence_logprobs(self.pairs, reference=True)
         self.eval_ref = (
-            (self.ref_chosen, self.ref_rejected) if self.eval_pairs is self.pairs
+            (self.ref_chosen, self.ref_rejected)
+            if self.eval_pairs is self.pairs
             else self.sequence_logprobs(self.eval_pairs, reference=True)
         )
 
@@ -130,7 +133,9 @@ class DPO(LMAlgorithm):
         return seq[:n], seq[n:]
 
     @torch.no_grad()
-    def sequence_logprobs(self, pairs: list[dict[str, Any]], reference: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def sequence_logprobs(
+        self, pairs: list[dict[str, Any]], reference: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         chosen, rejected = [], []
         step = max(1, self.config.micro_batch_size // 2)
         ctx = self.policy.reference() if reference and self.policy.lora else contextlib.nullcontext()
@@ -163,7 +168,9 @@ class DPO(LMAlgorithm):
         for i in range(0, len(idx), step):
             chunk = idx[i : i + step]
             chosen, rejected = self.pair_logprobs([self.pairs[j] for j in chunk], grad=True)
-            loss, cr, rr = dpo_loss(chosen, rejected, self.ref_chosen[chunk], self.ref_rejected[chunk], beta=cfg.beta)
+            loss, cr, rr = dpo_loss(
+                chosen, rejected, self.ref_chosen[chunk], self.ref_rejected[chunk], beta=cfg.beta
+            )
             share = len(chunk) / len(idx)  # the batch loss is the mean over all its pairs
             (loss * share).backward()
             sums["loss"] += float(loss.detach()) * share
@@ -178,7 +185,11 @@ class DPO(LMAlgorithm):
         metrics["time/step"] = time.perf_counter() - start
         metrics["num_threads"] = float(cfg.num_threads)
         self._samples = [
-            {"prompt": self.pairs[j]["prompt"], "chosen": self.pairs[j]["chosen"], "rejected": self.pairs[j]["rejected"]}
+            {
+                "prompt": self.pairs[j]["prompt"],
+                "chosen": self.pairs[j]["chosen"],
+                "rejected": self.pairs[j]["rejected"],
+            }
             for j in idx[:4]
         ]
         return metrics

@@ -45,7 +45,12 @@ def evaluate_model(
     the_task = make_task(task, seed, task_params or {})
     policy = Policy.from_config(cfg)
     out = evaluate_policy(
-        policy, the_task, the_task.reward(), split=split, limit=limit, max_new_tokens=max_new_tokens,
+        policy,
+        the_task,
+        the_task.reward(),
+        split=split,
+        limit=limit,
+        max_new_tokens=max_new_tokens,
         batch_size=batch_size,
     )
     out["model"] = model
@@ -91,7 +96,9 @@ def evaluate_policy(
         totals.extend(float(v) for v in result.total)
         for ex, t, v in zip(chunk, texts, result.total):
             if len(samples_out) < num_samples:
-                samples_out.append({"prompt": ex.prompt, "completion": t, "reference": ex.reference, "reward": float(v)})
+                samples_out.append(
+                    {"prompt": ex.prompt, "completion": t, "reference": ex.reference, "reward": float(v)}
+                )
     arr = np.asarray(totals)
     seconds = time.perf_counter() - start
     accuracy = float(np.mean(arr >= full_marks)) if math.isfinite(full_marks) else float("nan")
@@ -144,13 +151,23 @@ def evaluate_run_or_model(
         try:
             algo.load_state_dict(torch.load(ckpts[-1] / "state.pt", weights_only=False)["algo"])
             if not hasattr(algo, "evaluate_task"):
-                raise RewardlabError(f"{target} is a {algo_name} run, not a language-model run; use --episodes")
+                raise RewardlabError(
+                    f"{target} is a {algo_name} run, not a language-model run; use --episodes"
+                )
             out = algo.evaluate_task(split=split, limit=limit, task=task, task_params=task_params)
             return {"step": algo.global_step, "checkpoint": str(ckpts[-1]), **out}
         finally:
             algo.close()
     if task is None:
-        raise RewardlabError(f"evaluating the model {target!r} needs a task: pass --task NAME (e.g. arithmetic)")
+        raise RewardlabError(
+            f"evaluating the model {target!r} needs a task: pass --task NAME (e.g. arithmetic)"
+        )
     return evaluate_model(
-        target, task, split=split, limit=limit, task_params=task_params, num_threads=num_threads, **model_settings
+        target,
+        task,
+        split=split,
+        limit=limit,
+        task_params=task_params,
+        num_threads=num_threads,
+        **model_settings,
     )

@@ -264,7 +264,9 @@ class GRPOConfig(OnlineConfig):
         if self.loss_type not in LOSS_TYPES:
             raise ConfigError(f"loss_type {self.loss_type!r} is not one of {', '.join(LOSS_TYPES)}")
         if self.scale_rewards not in SCALE_REWARDS:
-            raise ConfigError(f"scale_rewards {self.scale_rewards!r} is not one of {', '.join(SCALE_REWARDS)}")
+            raise ConfigError(
+                f"scale_rewards {self.scale_rewards!r} is not one of {', '.join(SCALE_REWARDS)}"
+            )
         if self.importance_sampling_level not in IMPORTANCE_SAMPLING_LEVELS:
             raise ConfigError(
                 f"importance_sampling_level {self.importance_sampling_level!r} is not one of "

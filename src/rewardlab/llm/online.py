@@ -41,7 +41,9 @@ class OnlineConfig(LMTrainConfig):
     def validate(self) -> None:
         super().validate()
         if self.num_generations < 2:
-            raise ConfigError(f"num_generations must be >= 2 (a group needs a baseline), got {self.num_generations}")
+            raise ConfigError(
+                f"num_generations must be >= 2 (a group needs a baseline), got {self.num_generations}"
+            )
         for key in ("batch_size", "num_iterations", "max_completion_length"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
@@ -141,11 +143,15 @@ class OnlineRL(LMAlgorithm):
             top_p=cfg.top_p,
         )
         metrics["time/generate"] = metrics.get("time/generate", 0.0) + time.perf_counter() - start
-        metrics["generated_tokens"] = metrics.get("generated_tokens", 0.0) + float(batch.completion_mask.sum())
+        metrics["generated_tokens"] = metrics.get("generated_tokens", 0.0) + float(
+            batch.completion_mask.sum()
+        )
         texts = self.policy.decode(batch)
         repeated = [ex for ex in examples for _ in range(G)]
         samples = [
-            Sample(prompt=ex.prompt, completion=t, reference=ex.reference, info=dict(ex.info), completion_ids=ids)
+            Sample(
+                prompt=ex.prompt, completion=t, reference=ex.reference, info=dict(ex.info), completion_ids=ids
+            )
             for ex, t, ids in zip(repeated, texts, _completion_id_lists(batch))
         ]
         start = time.perf_counter()
@@ -168,7 +174,11 @@ class OnlineRL(LMAlgorithm):
         lengths = batch.completion_mask.sum(1)
         metrics["completion_length"] = float(lengths.float().mean())
         eos = self.policy.eos_token_id
-        ended = (batch.completion_ids == eos).any(1) if eos is not None else torch.zeros(len(batch), dtype=torch.bool)
+        ended = (
+            (batch.completion_ids == eos).any(1)
+            if eos is not None
+            else torch.zeros(len(batch), dtype=torch.bool)
+        )
         metrics["clipped_ratio"] = float((~ended).float().mean())  # completions that hit max length
 
         keep = self.keep_groups(rewards)
@@ -176,7 +186,10 @@ class OnlineRL(LMAlgorithm):
             # DAPO dynamic sampling: draw more batches until batch_size informative groups or give up
             tries = 0
             parts = [(batch, rewards, keep)]
-            while int(sum(int(k.sum()) for _, _, k in parts)) < cfg.batch_size and tries < self.max_resample_batches:
+            while (
+                int(sum(int(k.sum()) for _, _, k in parts)) < cfg.batch_size
+                and tries < self.max_resample_batches
+            ):
                 tries += 1
                 _, b2, r2, _, _ = self.generate_groups(metrics)
                 parts.append((b2, r2, self.keep_groups(r2)))
@@ -210,7 +223,9 @@ class OnlineRL(LMAlgorithm):
         out = []
         for rows in self.micro_slices(len(batch)):
             mb = _trim(batch.rows(rows))
-            lp = self.policy.logprobs(mb, self.config.temperature, reference=reference, group_size=self.group_size())
+            lp = self.policy.logprobs(
+                mb, self.config.temperature, reference=reference, group_size=self.group_size()
+            )
             out.append(_pad_right(lp, batch.completion_ids.shape[1]))
         return torch.cat(out)
 
@@ -233,9 +248,13 @@ class OnlineRL(LMAlgorithm):
             self.rollout = self.collect()
         ro = self.rollout
         # rollout statistics on every step of its mu reuses (its sampling time only on the first)
-        metrics = dict(ro.metrics) if ro.uses == 0 else {
-            k: v for k, v in ro.metrics.items() if not k.startswith("time/") and k != "generated_tokens"
-        }
+        metrics = (
+            dict(ro.metrics)
+            if ro.uses == 0
+            else {
+                k: v for k, v in ro.metrics.items() if not k.startswith("time/") and k != "generated_tokens"
+            }
+        )
         self.policy.model.train()
         batch = ro.batch
         num_tokens = batch.completion_mask.sum().float()
@@ -277,14 +296,18 @@ class OnlineRL(LMAlgorithm):
         state = self.base_state()
         state["data"] = {"order": self.data_order.copy(), "pos": self.data_pos, "epoch": self.epoch}
         ro = self.rollout
-        state["rollout"] = None if ro is None else {
-            "batch": vars(ro.batch).copy(),
-            "advantages": ro.advantages,
-            "old_logprobs": ro.old_logprobs,
-            "ref_logprobs": ro.ref_logprobs,
-            "metrics": ro.metrics,
-            "uses": ro.uses,
-        }
+        state["rollout"] = (
+            None
+            if ro is None
+            else {
+                "batch": vars(ro.batch).copy(),
+                "advantages": ro.advantages,
+                "old_logprobs": ro.old_logprobs,
+                "ref_logprobs": ro.ref_logprobs,
+                "metrics": ro.metrics,
+                "uses": ro.uses,
+            }
+        )
         state["samples"] = list(self._samples)
         return state
 
@@ -295,8 +318,17 @@ class OnlineRL(LMAlgorithm):
         self.data_pos = int(data["pos"])
         self.epoch = int(data["epoch"])
         ro = state.get("rollout")
-        self.rollout = None if ro is None else Rollout(
-            Batch(**ro["batch"]), ro["advantages"], ro["old_logprobs"], ro["ref_logprobs"], ro["metrics"], ro["uses"]
+        self.rollout = (
+            None
+            if ro is None
+            else Rollout(
+                Batch(**ro["batch"]),
+                ro["advantages"],
+                ro["old_logprobs"],
+                ro["ref_logprobs"],
+                ro["metrics"],
+                ro["uses"],
+            )
         )
         self._samples = list(state.get("samples", []))
 

@@ -226,7 +226,9 @@ def add_lora(model: Any, cfg: PolicyConfig) -> Any:
     names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
     missing = [t for t in cfg.lora_target_modules if t not in names]
     if missing:
-        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+        linear = sorted(
+            {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+        )
         raise ConfigError(
             f"lora_target_modules {missing} are not modules of this model; its linear layers: {', '.join(linear)}"
         )
@@ -402,13 +404,17 @@ def sample_completions(
         if bool(done.all()) or t == max_new_tokens - 1:
             break
         mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype)], dim=1)
-        logits = model(
-            input_ids=token[:, None],
-            attention_mask=mask,
-            position_ids=position,
-            past_key_values=cache,
-            use_cache=True,
-        ).logits[:, -1, :].float()
+        logits = (
+            model(
+                input_ids=token[:, None],
+                attention_mask=mask,
+                position_ids=position,
+                past_key_values=cache,
+                use_cache=True,
+            )
+            .logits[:, -1, :]
+            .float()
+        )
         position = position + 1
     completion_ids = torch.stack(tokens, dim=1)
     return completion_ids, completion_mask_from_eos(completion_ids, eos_token_id)
@@ -495,7 +501,10 @@ class Batch:
 
     def rows(self, index: slice | torch.Tensor) -> Batch:
         return Batch(
-            self.prompt_ids[index], self.prompt_mask[index], self.completion_ids[index], self.completion_mask[index]
+            self.prompt_ids[index],
+            self.prompt_mask[index],
+            self.completion_ids[index],
+            self.completion_mask[index],
         )
 
 
@@ -579,7 +588,9 @@ class Policy:
             messages = [{"role": "system", "content": self.cfg.system_prompt}, *messages]
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
-    def encode_prompts(self, prompts: Sequence[str | list[dict[str, Any]]]) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_prompts(
+        self, prompts: Sequence[str | list[dict[str, Any]]]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-padded prompt ids and mask; over-long prompts truncated from the left or refused."""
         texts = [self.format_prompt(p) for p in prompts]
         ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
@@ -589,7 +600,7 @@ class Policy:
                 if self.cfg.prompt_truncation == "error":
                     raise RewardlabError(
                         f"prompt {i} has {len(row)} tokens, more than max_prompt_length={limit}: "
-                        f"{texts[i][:80]!r}... Raise max_prompt_length or set prompt_truncation = \"left\"."
+                        f'{texts[i][:80]!r}... Raise max_prompt_length or set prompt_truncation = "left".'
                     )
                 self.truncated_prompts += 1
                 if self.warn_on_truncation and self.truncated_prompts in (1, 10, 100, 1000):
@@ -686,12 +697,18 @@ class Policy:
                 temperature=temperature,
             )
         return completion_logprobs(
-            model, batch.prompt_ids, batch.prompt_mask, batch.completion_ids, batch.completion_mask,
+            model,
+            batch.prompt_ids,
+            batch.prompt_mask,
+            batch.completion_ids,
+            batch.completion_mask,
             temperature=temperature,
         )
 
     # ---- memory -----------------------------------------------------------------------------
-    def memory_check(self, *, sequences_per_pass: int, completion_length: int, reference_copy: bool, knob: str) -> dict:
+    def memory_check(
+        self, *, sequences_per_pass: int, completion_length: int, reference_copy: bool, knob: str
+    ) -> dict:
         parts = estimate_memory_bytes(
             self.model,
             sequences_per_pass=sequences_per_pass,

@@ -117,8 +117,6 @@ def rloo_loss(
     ).loss
 
 
-
-
 @dataclass
 class RLOOConfig(OnlineConfig):
     """RLOO hyper-parameters. Defaults from TRL 1.16.0 ``trl/trainer/rloo_config.py`` unless noted."""
@@ -144,7 +142,9 @@ class RLOO(OnlineRL):
     def adjust_rewards(self, rewards: torch.Tensor, parts: dict, metrics: dict) -> torch.Tensor:
         if self.config.beta == 0.0:
             return rewards
-        shaped, kl = rloo_kl_penalty(rewards, parts["old"], parts["ref"], parts["batch"].completion_mask, self.config.beta)
+        shaped, kl = rloo_kl_penalty(
+            rewards, parts["old"], parts["ref"], parts["batch"].completion_mask, self.config.beta
+        )
         metrics["kl"] = float(kl.mean())
         return shaped
 
@@ -153,7 +153,12 @@ class RLOO(OnlineRL):
 
     def micro_batch_loss(self, logprobs, old_logprobs, ref_logprobs, advantages, mask, num_tokens, num_micro):
         out = rloo_loss_terms(
-            logprobs, old_logprobs, advantages, mask, epsilon=self.config.epsilon, epsilon_high=self.config.epsilon_high
+            logprobs,
+            old_logprobs,
+            advantages,
+            mask,
+            epsilon=self.config.epsilon,
+            epsilon_high=self.config.epsilon_high,
         )
         # a mean over sequences: weight each micro-batch by its share of the batch's sequences
         share = len(advantages) / self.rollout_size()

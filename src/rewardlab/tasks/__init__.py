@@ -28,5 +28,7 @@ def make(name: str, seed: int = 0, **params: Any) -> Any:
     valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "seed")]
     unknown = sorted(set(params) - set(valid))
     if unknown:
-        raise ConfigError(f"task {name!r} has no parameter {unknown[0]!r}; valid parameters: {', '.join(valid)}")
+        raise ConfigError(
+            f"task {name!r} has no parameter {unknown[0]!r}; valid parameters: {', '.join(valid)}"
+        )
     return cls(seed=seed, **params)

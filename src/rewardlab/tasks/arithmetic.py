@@ -75,7 +75,9 @@ class Arithmetic(Task):
 
     def build(self, split: str) -> list[Example]:
         test = self._draw(random.Random(self.test_seed), self.num_test, set())
-        problems = test if split == "test" else self._draw(random.Random(self.seed), self.num_train, set(test))
+        problems = (
+            test if split == "test" else self._draw(random.Random(self.seed), self.num_train, set(test))
+        )
         return [
             Example(
                 prompt=self.template.format(a=a, op=op, b=b),
@@ -91,4 +93,6 @@ class Arithmetic(Task):
             return correct
         from rewardlab.rewards import WeightedSum
 
-        return WeightedSum([correct, build_reward("format_tags")], [1.0, self.format_weight], name="arithmetic")
+        return WeightedSum(
+            [correct, build_reward("format_tags")], [1.0, self.format_weight], name="arithmetic"
+        )

@@ -131,7 +131,9 @@ class Countdown(Task):
     ) -> None:
         super().__init__(seed, reward)
         if num_numbers < 2 or max_number < 1:
-            raise ConfigError(f"countdown: need num_numbers >= 2 and max_number >= 1, got {num_numbers}, {max_number}")
+            raise ConfigError(
+                f"countdown: need num_numbers >= 2 and max_number >= 1, got {num_numbers}, {max_number}"
+            )
         self.num_numbers, self.max_number, self.target = num_numbers, max_number, target
         self.num_train, self.num_test, self.test_seed = num_train, num_test, test_seed
 
@@ -164,7 +166,9 @@ class Countdown(Task):
 
     def build(self, split: str) -> list[Example]:
         test = self._draw(random.Random(self.test_seed), self.num_test, set())
-        problems = test if split == "test" else self._draw(random.Random(self.seed), self.num_train, set(test))
+        problems = (
+            test if split == "test" else self._draw(random.Random(self.seed), self.num_train, set(test))
+        )
         return [
             Example(
                 prompt=PROMPT.format(numbers=", ".join(map(str, nums)), target=target),

@@ -20,7 +20,19 @@ from rewardlab.tasks.base import Example, Task, build_reward
 
 WIDTH, HEIGHT = 1080, 1920
 ELEMENTS = {
-    "button": ["OK", "Cancel", "Submit", "Login", "Sign up", "Next", "Back", "Save", "Delete", "Share", "Buy now"],
+    "button": [
+        "OK",
+        "Cancel",
+        "Submit",
+        "Login",
+        "Sign up",
+        "Next",
+        "Back",
+        "Save",
+        "Delete",
+        "Share",
+        "Buy now",
+    ],
     "text_field": ["Search", "Email", "Password", "Username", "Message", "Address", "Phone number"],
     "checkbox": ["Remember me", "Accept terms", "Dark mode", "Notifications", "Subscribe"],
     "link": ["Forgot password?", "Privacy policy", "Help", "Terms of service", "More info"],
@@ -31,10 +43,10 @@ PROMPT = (
     "You are a GUI agent on a {w}x{h} phone screen with these elements (type, label, box [x1, y1, x2, y2]):\n"
     "{elements}\n"
     "Instruction: {instruction}\n"
-    "Actions: click (with \"coordinate\": [x, y]), input_text (with \"text\"), scroll (with \"direction\": "
+    'Actions: click (with "coordinate": [x, y]), input_text (with "text"), scroll (with "direction": '
     "up or down), navigate_back, navigate_home.\n"
     "First think inside <think>...</think>, then give the action as JSON inside <answer>...</answer>, e.g. "
-    "<answer>[{{\"action\": \"click\", \"coordinate\": [100, 200]}}]</answer>."
+    '<answer>[{{"action": "click", "coordinate": [100, 200]}}]</answer>.'
 )
 
 
@@ -59,17 +71,19 @@ def make_screen(rng: random.Random, n: int) -> list[dict[str, Any]]:
 
 def make_problem(rng: random.Random, num_elements: int) -> Example:
     screen = make_screen(rng, num_elements)
-    kind = rng.choices(["click", "input_text", "scroll", "navigate_back", "navigate_home"], [6, 2, 1, 1, 1])[0]
+    kind = rng.choices(["click", "input_text", "scroll", "navigate_back", "navigate_home"], [6, 2, 1, 1, 1])[
+        0
+    ]
     fields = [e for e in screen if e["type"] == "text_field"]
     if kind == "input_text" and not fields:
         kind = "click"
     if kind == "click":
         target = rng.choice(screen)
-        instruction = f"Tap the \"{target['label']}\" {target['type'].replace('_', ' ')}."
+        instruction = f'Tap the "{target["label"]}" {target["type"].replace("_", " ")}.'
         reference: dict[str, Any] = {"action": "click", "bbox": target["bbox"]}
     elif kind == "input_text":
         target, text = rng.choice(fields), rng.choice(WORDS)
-        instruction = f"Type \"{text}\" into the \"{target['label']}\" field."
+        instruction = f'Type "{text}" into the "{target["label"]}" field.'
         reference = {"action": "input_text", "text": text}
     elif kind == "scroll":
         direction = rng.choice(["up", "down"])
@@ -79,7 +93,7 @@ def make_problem(rng: random.Random, num_elements: int) -> Example:
         instruction, reference = "Go back to the previous screen.", {"action": "navigate_back"}
     else:
         instruction, reference = "Go to the home screen.", {"action": "navigate_home"}
-    elements = "\n".join(f"- {e['type']}, \"{e['label']}\", {e['bbox']}" for e in screen)
+    elements = "\n".join(f'- {e["type"]}, "{e["label"]}", {e["bbox"]}' for e in screen)
     prompt = PROMPT.format(w=WIDTH, h=HEIGHT, elements=elements, instruction=instruction)
     return Example(prompt=prompt, reference=reference, info={"screen": json.dumps(screen)})
 
@@ -104,11 +118,19 @@ class GuiActions(Task):
 
         if not 1 <= num_elements <= 16:
             raise ConfigError(f"gui_actions: num_elements must be in 1..16, got {num_elements}")
-        self.num_elements, self.num_train, self.num_test, self.test_seed = num_elements, num_train, num_test, test_seed
+        self.num_elements, self.num_train, self.num_test, self.test_seed = (
+            num_elements,
+            num_train,
+            num_test,
+            test_seed,
+        )
         self.check_args = check_args
 
     def build(self, split: str) -> list[Example]:
-        test = [make_problem(random.Random(f"{self.test_seed}-{i}"), self.num_elements) for i in range(self.num_test)]
+        test = [
+            make_problem(random.Random(f"{self.test_seed}-{i}"), self.num_elements)
+            for i in range(self.num_test)
+        ]
         if split == "test":
             return test
         held_out = {ex.prompt for ex in test}

@@ -56,10 +56,14 @@ def _prompt(path: Path | str, number: int, obj: dict[str, Any], key: str) -> str
         ):
             raise RewardlabError(f"{path}:{number}: 'messages' must be a list of {{role, content}} objects")
         return messages
-    raise RewardlabError(f"{path}:{number}: line has no {key!r} (or 'messages'); keys: {', '.join(obj) or 'none'}")
+    raise RewardlabError(
+        f"{path}:{number}: line has no {key!r} (or 'messages'); keys: {', '.join(obj) or 'none'}"
+    )
 
 
-def load_examples(path: str | Path, prompt_key: str = "prompt", reference_key: str = "reference") -> list[Example]:
+def load_examples(
+    path: str | Path, prompt_key: str = "prompt", reference_key: str = "reference"
+) -> list[Example]:
     out = []
     for number, obj in read_jsonl(path):
         prompt = _prompt(path, number, obj, prompt_key)
@@ -107,7 +111,9 @@ class JsonlTask(Task):
 
     def build(self, split: str) -> list[Example]:
         if self.test_path:
-            return load_examples(self.path if split == "train" else self.test_path, self.prompt_key, self.reference_key)
+            return load_examples(
+                self.path if split == "train" else self.test_path, self.prompt_key, self.reference_key
+            )
         examples = load_examples(self.path, self.prompt_key, self.reference_key)
         order = list(range(len(examples)))
         random.Random(0).shuffle(order)  # a fixed split, whatever the run's seed
