@@ -239,7 +239,9 @@ def add_lora(model: Any, cfg: PolicyConfig) -> Any:
         target_modules=list(cfg.lora_target_modules),
         task_type="CAUSAL_LM",
     )
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        # peft 0.21 calls a transformers method that transformers 5.23 marks deprecated
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         torch.manual_seed(cfg.seed)  # the adapter's initial weights depend on the run's seed only
         return get_peft_model(model, lora)
 
