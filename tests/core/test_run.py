@@ -18,7 +18,7 @@ SMALL_DQN = ["learning_starts=200", "train_freq=64", "gradient_steps=16", "targe
 
 
 def _strip_timing(rows):
-    return [{k: v for k, v in r.items() if k not in run_mod.TIMING_KEYS} for r in rows]
+    return [{k: v for k, v in r.items() if not run_mod.is_timing_metric(k)} for r in rows]
 
 
 def _train(algo, env, total, sets, out):

@@ -38,7 +38,13 @@ from rewardlab.errors import ConfigError, NonFiniteError, RewardlabError
 
 CHECKPOINT_RE = re.compile(r"^step_(\d+)$")
 #: metrics that measure the machine, not the algorithm: they differ between identical runs
-TIMING_KEYS = ("sps", "time")
+TIMING_KEYS = ("sps", "time", "tokens_per_second")
+
+
+def is_timing_metric(key: str) -> bool:
+    """True for wall-clock measurements (``sps``, ``time``, ``time/*``, ``tokens_per_second``), which a
+    resumed run cannot reproduce; every other metric must match the uninterrupted run exactly."""
+    return key in TIMING_KEYS or key.startswith("time/")
 
 
 def default_run_dir(algo: str, env: str) -> Path:
