@@ -275,3 +275,25 @@ def test_shared_prompt_update_equals_the_plain_one(copy_task, loss_type):
     assert m_shared["grad_norm"] == pytest.approx(m_plain["grad_norm"], rel=1e-4)
     for k in w_plain:
         torch.testing.assert_close(w_shared[k], w_plain[k], atol=1e-5, rtol=1e-4)  # one Adam step
+
+
+def test_hacking_monitor_scores_the_true_reward_and_warns_through_the_run_hooks(copy_task):
+    from rewardlab.rewards.base import Sample
+
+    cfg = GRPOConfig(**{**TOY, "total_steps": 5}, learning_rate=1e-3, true_reward="exact_match",
+                     hacking_window=3, hacking_min_correlation=0.5)  # fmt: skip
+    algo = GRPO(cfg, policy=tiny_policy(cfg), task=copy_task)
+    metrics = algo.step()
+    assert 0.0 <= metrics["true_reward"] <= 1.0  # exact_match scored on the same completions
+    # Three steps where the proxy rises while exact_match on the same samples falls.
+    algo.hacking.history.clear()
+    for step, (proxy, hits) in enumerate([([0.2, 0.2], 2), ([0.6, 0.6], 1), ([1.0, 1.0], 0)]):
+        algo._last_samples = [Sample(prompt="", completion="7" if i < hits else "x", reference="7") for i in range(2)]
+        algo.global_step = step
+        out = {}
+        algo.monitor_hacking(np.array(proxy), out)
+        assert out["true_reward"] == hits / 2
+    warnings = algo.pop_warnings()
+    assert any("divergence" in w and "rises" in w for w in warnings), warnings
+    assert any("low_correlation" in w for w in warnings), warnings
+    assert algo.pop_warnings() == []  # each warning is reported once

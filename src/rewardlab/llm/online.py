@@ -37,6 +37,13 @@ class OnlineConfig(LMTrainConfig):
     # run each prompt through the model once per group (its key/value cache repeated for the G
     # completions) when sampling and when scoring log-probs; same numbers up to float rounding
     share_prompt: bool = True
+    # Reward-hacking monitor (Correlated Proxies, 2024; rewardlab.rewards.diagnostics.HackingMonitor):
+    # a registered reward name scored on the same completions as a held-out "true" reward; the run
+    # log warns when its correlation with the training reward over the last `hacking_window` steps
+    # falls below `hacking_min_correlation`, or when the training reward rises while it falls.
+    true_reward: str = ""  # "" = no monitor
+    hacking_window: int = 10
+    hacking_min_correlation: float = 0.5
 
     def validate(self) -> None:
         super().validate()
@@ -87,6 +94,20 @@ class OnlineRL(LMAlgorithm):
         self.policy.check_context(config.max_completion_length)
         if config.beta != 0.0:
             self.policy.freeze_reference()  # before any update: the reference is the initial policy
+        self.true_reward = None
+        self.hacking = None
+        self._hacking_warnings: list[str] = []
+        if config.true_reward:
+            from rewardlab.rewards.diagnostics import HackingMonitor
+            from rewardlab.tasks.base import build_reward
+
+            self.true_reward = build_reward(config.true_reward)
+            self.hacking = HackingMonitor(
+                window=config.hacking_window,
+                min_correlation=config.hacking_min_correlation,
+                proxy_name=getattr(self.reward, "name", "reward"),
+                true_name=f"true:{config.true_reward}",
+            )
         self.memory_estimate = self.policy.memory_check(
             sequences_per_pass=min(config.micro_batch_size, config.batch_size * config.num_generations),
             completion_length=config.max_completion_length,
@@ -158,7 +179,17 @@ class OnlineRL(LMAlgorithm):
         result = score(self.reward, samples)
         metrics["time/reward"] = metrics.get("time/reward", 0.0) + time.perf_counter() - start
         rewards = torch.tensor(np.asarray(result.total), dtype=torch.float32)
+        self._last_samples = samples
         return repeated, batch, rewards, result, texts
+
+    def monitor_hacking(self, proxy: np.ndarray, metrics: dict) -> None:
+        """Score the held-out true reward on this batch and feed the hacking monitor."""
+        true = np.asarray(score(self.true_reward, self._last_samples).total, dtype=np.float64)
+        metrics["true_reward"] = float(true.mean())
+        for warning in self.hacking.update(self.global_step, proxy, true):
+            self._hacking_warnings.append(str(warning))
+        # a window whose rewards are all equal has no correlation (NaN): leave it out of the log
+        metrics.update({k: v for k, v in self.hacking.metrics().items() if np.isfinite(v)})
 
     def collect(self) -> Rollout:
         cfg = self.config
@@ -168,6 +199,8 @@ class OnlineRL(LMAlgorithm):
         self._record_samples(repeated, texts, result)
         metrics.update({k: v for k, v in result.metrics("reward/").items()})
         metrics["reward"] = float(rewards.mean())
+        if self.hacking is not None:
+            self.monitor_hacking(np.asarray(result.total, dtype=np.float64), metrics)
         grouped = rewards.view(-1, G)
         metrics["reward_std"] = float(rewards.std()) if rewards.numel() > 1 else 0.0
         metrics["frac_reward_zero_std"] = float(torch.isclose(grouped.std(1), torch.zeros(())).float().mean())
@@ -309,7 +342,13 @@ class OnlineRL(LMAlgorithm):
             }
         )
         state["samples"] = list(self._samples)
+        if self.hacking is not None:
+            state["hacking"] = {"history": list(self.hacking.history), "warnings": list(self._hacking_warnings)}
         return state
+
+    def pop_warnings(self) -> list[str]:
+        warnings, self._hacking_warnings = [*super().pop_warnings(), *self._hacking_warnings], []
+        return warnings
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.load_base_state(state)
@@ -331,6 +370,10 @@ class OnlineRL(LMAlgorithm):
             )
         )
         self._samples = list(state.get("samples", []))
+        if self.hacking is not None and "hacking" in state:
+            self.hacking.history.clear()
+            self.hacking.history.extend(state["hacking"]["history"])
+            self._hacking_warnings = list(state["hacking"]["warnings"])
 
 
 def _completion_id_lists(batch: Batch) -> list[list[int]]:
