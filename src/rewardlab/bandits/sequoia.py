@@ -302,6 +302,18 @@ class Sequoia:
             opt.zero_grad()
             loss.backward()
             opt.step()
+        # Seed the replay buffer with model transitions of random (state, action) pairs, up to 10 %
+        # of its size - "only fill 10% of storage to avoid flooding with bad samples" (the repo).
+        cum = np.cumsum(p, axis=-1)
+        for _ in range(self.buffer_size // 10):
+            state = self.rng.integers(self.env.n_states, size=self.n_arms)
+            act = self.actions[self.rng.integers(len(self.actions))]
+            u = self.rng.random((self.n_arms, 1))
+            nxt = np.minimum((u > cum[arms, act.astype(int), state]).sum(axis=-1), self.env.n_states - 1)
+            i = self.buf_pos
+            self.buf_s[i], self.buf_a[i], self.buf_s2[i] = state, act, nxt
+            self.buf_r[i] = (passive_next[arms, state] + act * gain[arms, state]).sum()
+            self.buf_pos, self.buf_len = (i + 1) % self.buffer_size, min(self.buf_len + 1, self.buffer_size)
 
     def epsilon(self) -> float:
         return self.eps_end + (self.eps_start - self.eps_end) * math.exp(-self.t / self.eps_decay)
