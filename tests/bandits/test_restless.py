@@ -9,6 +9,7 @@ from rewardlab.bandits.restless import (
     RestlessBandit,
     WhittleIndex,
     myopic_gains,
+    optimal_average_reward,
     solve_two_action_mdps,
     top_k_mask,
     two_type_instance,
@@ -79,3 +80,28 @@ def test_whittle_beats_myopic_where_they_differ():
         results[cls.__name__] = rewards[:, 200:].mean(axis=1)
     assert np.all(results["WhittleIndex"] > results["Myopic"]), results
     assert results["WhittleIndex"].mean() > results["Myopic"].mean() + 0.2
+
+
+def test_oracle_gain_of_an_uncontrolled_chain_is_its_stationary_reward():
+    chain = np.array([[0.9, 0.1], [0.2, 0.8]])
+    p = np.stack([chain, chain])[None]  # one arm, both actions alike
+    # stationary distribution (2/3, 1/3): gain = 1/3
+    assert optimal_average_reward(p, np.array([[0.0, 1.0]]), budget=1) == pytest.approx(1 / 3, abs=1e-8)
+
+
+def test_whittle_is_near_optimal_where_myopic_is_not():
+    p, r = two_type_instance(4)
+    optimum = optimal_average_reward(p, r, budget=1)
+    results = {}
+    for cls in (WhittleIndex, Myopic):
+        env = RestlessBandit(p, r, budget=1, n_runs=16, seed=0)
+        rewards, _ = simulate(env, cls(env, np.random.default_rng(0)), 4000)
+        results[cls.__name__] = rewards[:, 400:].mean()
+    assert results["WhittleIndex"] == pytest.approx(optimum, rel=0.01)
+    assert results["Myopic"] < 0.85 * optimum
+
+
+def test_oracle_refuses_large_instances():
+    p, r = two_type_instance(10)
+    with pytest.raises(ConfigError, match="2\\^10 = 1024 joint states exceed max_joint_states=256"):
+        optimal_average_reward(p, r, budget=3)

@@ -16,6 +16,8 @@ activity allocation in a changing world").
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from rewardlab.bandits.base import StatefulArrays
@@ -104,6 +106,43 @@ class RestlessBandit(StatefulArrays):
         u = self.rng.random((self.n_runs, self.n_arms, 1))
         self.states = np.minimum((u > cum).sum(axis=-1), self.n_states - 1)
         return reward, np.zeros(self.n_runs)  # no closed-form oracle: regret is not defined here
+
+
+def optimal_average_reward(transitions: np.ndarray, rewards: np.ndarray, budget: int, *,
+                           max_joint_states: int = 256, tol: float = 1e-10,
+                           max_iter: int = 100_000) -> float:
+    """The exact optimal long-run average reward of a small restless bandit (the oracle).
+
+    Relative value iteration on the joint MDP (states S^N, actions: every set of at most
+    ``budget`` arms), with the aperiodicity transform ``P <- (P + I) / 2``, which keeps every policy's
+    stationary distribution, hence its gain (Puterman 1994, Sec. 8.5.4). The joint matrices take
+    ``actions x states^2`` floats, so instances above ``max_joint_states`` are refused.
+    """
+    p = check_transitions(transitions)
+    n, _, s, _ = p.shape
+    if s**n > max_joint_states:
+        raise ConfigError(f"{s}^{n} = {s**n} joint states exceed max_joint_states={max_joint_states}; "
+                          "the exact oracle is for small instances")
+    states = np.array(list(itertools.product(range(s), repeat=n)))  # (S^N, N), row-major like np.kron
+    reward = rewards[np.arange(n), states].sum(axis=1)
+    actions = [a for j in range(budget + 1) for a in itertools.combinations(range(n), j)]
+    joint = []
+    for act in actions:
+        mask = np.zeros(n, dtype=int)
+        mask[list(act)] = 1
+        m = np.ones((1, 1))
+        for i in range(n):
+            m = np.kron(m, p[i, mask[i]])
+        joint.append(0.5 * (m + np.eye(len(m))))
+    joint = np.stack(joint)  # (A, S^N, S^N)
+    h = np.zeros(len(states))
+    for _ in range(max_iter):
+        v = (reward[None, :] + joint @ h).max(axis=0)
+        diff = v - h  # converges to the gain g in every state
+        h = v - v[0]
+        if np.ptp(diff) < tol:
+            break
+    return float(diff.mean())
 
 
 def top_k_mask(scores: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
