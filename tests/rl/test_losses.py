@@ -152,3 +152,15 @@ def test_clip_grad_norm_equals_torch(max_norm):
     assert torch.equal(ours, theirs)
     for a, b in zip(nets[0].parameters(), nets[1].parameters()):
         assert torch.equal(a.grad, b.grad)
+
+
+def test_sample_categorical_matches_the_distribution():
+    from rewardlab.rl.ppo import sample_categorical
+
+    torch.manual_seed(0)
+    draws = sample_categorical(torch.tensor([[0.1, 0.2, 0.7]]).repeat(200_000, 1))
+    freq = torch.bincount(draws, minlength=3).float() / 200_000
+    assert torch.allclose(freq, torch.tensor([0.1, 0.2, 0.7]), atol=0.004)  # ~4 standard errors
+    # zero-probability actions are never drawn
+    assert (sample_categorical(torch.tensor([[1.0, 0.0, 0.0]]).repeat(1000, 1)) == 0).all()
+    assert (sample_categorical(torch.tensor([[0.0, 0.0, 1.0]]).repeat(1000, 1)) == 2).all()

@@ -86,8 +86,11 @@ def load_saved_config(run_dir: str | Path) -> tuple[str, Any]:
     return algo, apply_overrides(cls.config_class(), data, f"saved config {str(path)!r}")
 
 
-def _seed_everything(seed: int, num_threads: int) -> None:
-    torch.set_num_threads(max(1, num_threads))
+def _prepare_process(config: Any) -> None:
+    """Threads, subnormal handling and every global RNG, before the algorithm is built."""
+    torch.set_num_threads(max(1, config.num_threads))
+    torch.set_flush_denormal(bool(getattr(config, "flush_denormal", False)))
+    seed = config.seed
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -118,7 +121,7 @@ class Run:
                 f"that run, or choose another --out"
             )
         algo_cls = registry.get_algorithm(algo_name)
-        _seed_everything(config.seed, config.num_threads)
+        _prepare_process(config)
         algo = algo_cls(config)  # may raise on bad config; nothing written yet
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_dir / "config.toml", to_toml(config, algo_name))
@@ -151,7 +154,7 @@ class Run:
         latest = ckpts[-1]
         meta = json.loads((latest / "meta.json").read_text())
         state = torch.load(latest / "state.pt", weights_only=False)
-        _seed_everything(saved.seed, saved.num_threads)
+        _prepare_process(saved)
         algo = registry.get_algorithm(algo_name)(saved)
         algo.load_state_dict(state["algo"])
         run = cls(algo_name, saved, run_dir, algo, console=console)
@@ -313,7 +316,7 @@ def evaluate_run(run_dir: str | Path, episodes: int | None = None) -> dict[str, 
     ckpts = checkpoints(run_dir)
     if not ckpts:
         raise RewardlabError(f"{run_dir} has no complete checkpoint to evaluate")
-    _seed_everything(config.seed, config.num_threads)
+    _prepare_process(config)
     algo = registry.get_algorithm(algo_name)(config)
     try:
         algo.load_state_dict(torch.load(ckpts[-1] / "state.pt", weights_only=False)["algo"])
