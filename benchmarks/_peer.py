@@ -59,6 +59,9 @@ def run_peer(make_model: Callable[[dict, int], object], algo: str, example: str,
     if total_steps:
         config["total_steps"] = total_steps
     model = make_model(config, seed)
+    # The peer runs with torch's defaults: undo the process-wide settings rewardlab's Run made
+    # (flush-denormal; the thread count is 1 for both).
+    torch.set_flush_denormal(False)
 
     def train() -> int:
         model.learn(total_timesteps=config["total_steps"])
