@@ -290,7 +290,6 @@ class PPO(Algorithm):
                 self.obs_buf[t] = obs_t
                 self.act_buf[t] = action
                 self.logp_buf[t] = logp
-                self.value_buf[t] = self.critic(obs_t).squeeze(-1)
 
                 obs, reward, terminated, truncated, infos = self.envs.step(self._env_action(action))
                 done = terminated | truncated
@@ -306,7 +305,10 @@ class PPO(Algorithm):
                         truncated_values[t, idx] = self.critic(final).squeeze(-1)
                         truncated_mask[t, idx] = True
                 self.next_obs = self._obs_tensor(obs)
-            last_value = self.critic(self.next_obs).squeeze(-1)
+            # The critic is fixed during the rollout: value every visited state in one batched pass.
+            values = self.critic(torch.cat([self.obs_buf.reshape(T * N, -1), self.next_obs])).squeeze(-1)
+            self.value_buf = values[: T * N].reshape(T, N)
+            last_value = values[T * N :]
 
         self.global_step += T * N
         next_values = torch.cat([self.value_buf[1:], last_value.unsqueeze(0)])
