@@ -1,5 +1,6 @@
 """The pure loss functions of PPO and DQN against numbers computed by hand (in the comments)."""
 
+import copy
 import math
 
 import pytest
@@ -164,3 +165,35 @@ def test_sample_categorical_matches_the_distribution():
     # zero-probability actions are never drawn
     assert (sample_categorical(torch.tensor([[1.0, 0.0, 0.0]]).repeat(1000, 1)) == 0).all()
     assert (sample_categorical(torch.tensor([[0.0, 0.0, 1.0]]).repeat(1000, 1)) == 2).all()
+
+
+def test_lean_adam_equals_torch_fused_adam_and_restores_state():
+    from rewardlab.rl.common import LeanAdam, mlp
+
+    torch.manual_seed(0)
+    nets = [mlp(4, (16, 16), 2), mlp(4, (16, 16), 2), mlp(4, (16, 16), 2)]
+    for net in nets[1:]:
+        net.load_state_dict(nets[0].state_dict())
+    ours = LeanAdam(nets[0].parameters(), lr=1e-2, eps=1e-5)
+    theirs = torch.optim.Adam(nets[1].parameters(), lr=1e-2, eps=1e-5, fused=True)
+    x = torch.randn(32, 4)
+    for step in range(6):
+        for net, opt in ((nets[0], ours), (nets[1], theirs)):
+            opt.param_groups[0]["lr"] = 1e-2 / (step + 1)  # a schedule, as PPO anneals it
+            opt.zero_grad(set_to_none=True)
+            net(x).pow(2).sum().backward()
+            opt.step()
+        if step == 2:  # a checkpoint round trip into a third optimizer continues identically
+            resumed = LeanAdam(nets[2].parameters(), lr=1e-2, eps=1e-5)
+            nets[2].load_state_dict(nets[0].state_dict())
+            resumed.load_state_dict(copy.deepcopy(ours.state_dict()))  # as torch.save/load would
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        assert torch.equal(a, b)
+    assert ours.state_dict()["state"][0]["step"].item() == 6.0
+    for step in range(3, 6):
+        resumed.param_groups[0]["lr"] = 1e-2 / (step + 1)
+        resumed.zero_grad(set_to_none=True)
+        nets[2](x).pow(2).sum().backward()
+        resumed.step()
+    for a, b in zip(nets[2].parameters(), nets[0].parameters()):
+        assert torch.equal(a, b)

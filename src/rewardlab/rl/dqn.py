@@ -28,6 +28,7 @@ from rewardlab.core.algorithm import Algorithm
 from rewardlab.errors import ConfigError
 from rewardlab.rl.common import (
     EpisodeStats,
+    LeanAdam,
     clip_grad_norm,
     env_state,
     evaluate_policy,
@@ -177,7 +178,7 @@ class DQN(Algorithm):
         self.target_net.load_state_dict(self.q_net.state_dict())
         self.target_net.requires_grad_(False)
         self.params = list(self.q_net.parameters())
-        self.optimizer = torch.optim.Adam(self.params, lr=c.learning_rate, fused=True)
+        self.optimizer = LeanAdam(self.params, lr=c.learning_rate)
         self.buffer = ReplayBuffer(c.buffer_size, (obs_dim,))
         self.stats = EpisodeStats(c.num_envs)
         obs, _ = self.envs.reset(seed=c.seed)
@@ -251,8 +252,7 @@ class DQN(Algorithm):
             next_q_target = self.target_net(batch["next_obs"])  # one pass for every minibatch
             if not c.double_q:
                 all_targets = dqn_targets(batch["rewards"], batch["dones"], next_q_target, c.gamma)
-        losses = torch.zeros(gradient_steps)
-        q_means = torch.zeros(gradient_steps)
+        losses, q_means = [], []
         for g in range(gradient_steps):
             if c.double_q:  # the online argmax changes with every update
                 with torch.no_grad():
@@ -265,11 +265,12 @@ class DQN(Algorithm):
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             clip_grad_norm(self.params, c.max_grad_norm)
-            self.optimizer.step()
-            losses[g] = loss.detach()
-            q_means[g] = q_values.detach().mean()
+            self.optimizer.update()
+            losses.append(loss.detach())
+            q_means.append(q_values.detach())
         self.n_updates += gradient_steps
-        return {"loss": float(losses.mean()), "q_mean": float(q_means.mean()), "n_updates": float(self.n_updates)}
+        loss_mean, q_mean = torch.stack(losses).mean().item(), torch.stack(q_means).mean().item()
+        return {"loss": loss_mean, "q_mean": q_mean, "n_updates": float(self.n_updates)}
 
     def evaluate(self, episodes: int) -> dict[str, Any]:
         return evaluate_policy(self.config.env, self.predict, episodes, seed=self.config.seed + 10_000,

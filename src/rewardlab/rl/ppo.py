@@ -23,6 +23,7 @@ from rewardlab.core.algorithm import Algorithm
 from rewardlab.errors import ConfigError
 from rewardlab.rl.common import (
     EpisodeStats,
+    LeanAdam,
     ObsNormalizer,
     RewardNormalizer,
     clip_grad_norm,
@@ -212,7 +213,7 @@ class PPO(Algorithm):
         if self.log_std is not None:
             params.append(self.log_std)
         self.params = params
-        self.optimizer = torch.optim.Adam(params, lr=c.learning_rate, eps=c.adam_eps, fused=True)
+        self.optimizer = LeanAdam(params, lr=c.learning_rate, eps=c.adam_eps)
 
         self.obs_norm = ObsNormalizer(obs_space.shape) if c.norm_obs else None
         self.reward_norm = RewardNormalizer(c.num_envs, c.gamma) if c.norm_reward else None
@@ -357,7 +358,7 @@ class PPO(Algorithm):
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 clip_grad_norm(self.params, c.max_grad_norm)
-                self.optimizer.step()
+                self.optimizer.update()
                 terms["loss"].append(loss.detach())
                 for k in ("policy_loss", "value_loss", "entropy"):
                     terms[k].append(mb[k])
