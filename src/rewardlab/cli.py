@@ -48,7 +48,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from rewardlab.core.run import Run, load_saved_config, new_config
 
     console = _console()
-    algo_cls = registry.get_algorithm(args.algo)  # unknown algorithm -> did-you-mean error
+    registry.get_algorithm(args.algo)  # an unknown name fails here, with did-you-mean, before any work
     if args.resume:
         saved_algo, _ = load_saved_config(args.resume)
         if saved_algo != args.algo:
@@ -74,7 +74,6 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"Training [bold]{args.algo}[/] on [bold]{config.env}[/] for {config.total_steps:,} steps "
             f"(seed {config.seed}, {config.num_threads} torch thread(s)) -> {run.run_dir}"
         )
-    del algo_cls
     result = run.train(progress=not args.no_progress)
     _print_eval(console, result)
     console.print(f"Run directory: {run.run_dir}")
