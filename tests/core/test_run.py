@@ -177,3 +177,18 @@ def test_records_and_warnings_are_written_and_cut_back_on_resume(tmp_path, monke
     Run.resume(cut).train(progress=False)
     assert (cut / "samples.jsonl").read_text().splitlines() == samples
     assert "resumed from step_0000001024" in (cut / "run.log").read_text()
+
+
+def test_flush_denormal_is_on_during_training_only(tmp_path, monkeypatch):
+    seen = []
+    PPO = registry.load("rewardlab.rl.ppo:PPO")
+
+    class Probe(PPO):
+        def step(self):
+            seen.append(torch.tensor(1e-42) == 0)  # a subnormal float32 reads as 0 when flushed
+            return super().step()
+
+    monkeypatch.setattr(registry, "get_algorithm", lambda name: Probe)
+    _train("ppo", "CartPole-v1", 512, SMALL_PPO, tmp_path / "run")
+    assert seen and all(bool(x) for x in seen)
+    assert torch.tensor(1e-42) != 0  # restored: other code in the process keeps IEEE subnormals

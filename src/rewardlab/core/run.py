@@ -17,6 +17,7 @@ continued run writes exactly the values the uninterrupted run would have written
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -86,10 +87,23 @@ def load_saved_config(run_dir: str | Path) -> tuple[str, Any]:
     return algo, apply_overrides(cls.config_class(), data, f"saved config {str(path)!r}")
 
 
+@contextlib.contextmanager
+def flush_denormal(enabled: bool):
+    """Flush subnormal floats to zero inside the block only (the setting is process-wide and other
+    code in the process, e.g. hypothesis, relies on IEEE subnormals), then restore torch's default."""
+    if not enabled:
+        yield
+        return
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
+
+
 def _prepare_process(config: Any) -> None:
-    """Threads, subnormal handling and every global RNG, before the algorithm is built."""
+    """Threads and every global RNG, before the algorithm is built."""
     torch.set_num_threads(max(1, config.num_threads))
-    torch.set_flush_denormal(bool(getattr(config, "flush_denormal", False)))
     seed = config.seed
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -270,7 +284,10 @@ class Run:
         c, algo = self.config, self.algo
         start = time.perf_counter()
         elapsed_before = self.elapsed
-        with TrainingProgress(c.total_steps, algo.global_step, enabled=progress, console=self.console) as bar:
+        with (
+            flush_denormal(getattr(c, "flush_denormal", False)),
+            TrainingProgress(c.total_steps, algo.global_step, enabled=progress, console=self.console) as bar,
+        ):
             while algo.global_step < c.total_steps:
                 metrics = algo.step()
                 self.iteration += 1
