@@ -74,10 +74,7 @@ class Arithmetic(Task):
         return out
 
     def build(self, split: str) -> list[Example]:
-        test = self._draw(random.Random(self.test_seed), self.num_test, set())
-        problems = (
-            test if split == "test" else self._draw(random.Random(self.seed), self.num_train, set(test))
-        )
+        problems = self.split_problems(split)
         return [
             Example(
                 prompt=self.template.format(a=a, op=op, b=b),

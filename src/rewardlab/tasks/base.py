@@ -13,6 +13,7 @@ from TOML) replaces a task's default reward.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,15 @@ class Task:
 
     def default_reward(self) -> Any:
         raise NotImplementedError
+
+    def split_problems(self, split: str) -> list[Any]:
+        """For generated tasks with ``_draw(rng, n, exclude)``, ``num_train``, ``num_test`` and
+        ``test_seed``: the test problems come from ``test_seed`` (the same held-out set for every
+        run, so runs compare), the training problems from ``seed``, never repeating a test problem."""
+        test = self._draw(random.Random(self.test_seed), self.num_test, set())
+        if split == "test":
+            return test
+        return self._draw(random.Random(self.seed), self.num_train, set(test))
 
     def examples(self, split: str = "train") -> Sequence[Example]:
         if split not in SPLITS:

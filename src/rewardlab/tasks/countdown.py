@@ -165,10 +165,7 @@ class Countdown(Task):
         return out
 
     def build(self, split: str) -> list[Example]:
-        test = self._draw(random.Random(self.test_seed), self.num_test, set())
-        problems = (
-            test if split == "test" else self._draw(random.Random(self.seed), self.num_train, set(test))
-        )
+        problems = self.split_problems(split)
         return [
             Example(
                 prompt=PROMPT.format(numbers=", ".join(map(str, nums)), target=target),
