@@ -65,3 +65,28 @@ def write_dir_atomic(path: str | Path, fill: Callable[[Path], None]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _fsync_dir(path.parent)
+
+
+def read_jsonl(path: str | Path, what: str = "data file") -> list[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for each non-blank line of a JSONL file of objects.
+
+    A missing file, a line that is not JSON or not an object is a RewardlabError naming the file
+    and line number (``what`` names the file's role in the message, e.g. "input file")."""
+    from rewardlab.errors import RewardlabError
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise RewardlabError(f"{what} {str(path)!r} does not exist")
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise RewardlabError(f"{path}:{number}: not valid JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(obj, dict):
+                raise RewardlabError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+            rows.append((number, obj))
+    return rows

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.config import load_toml, parse_set_args
+from rewardlab.core.io import read_jsonl
 from rewardlab.errors import ConfigError, RewardlabError, unknown_name
 from rewardlab.rewards.base import Reward, RewardResult, Sample
 from rewardlab.rewards.diagnostics import component_stats
@@ -85,37 +86,25 @@ def load_reward(reward: str, sets: list[str] | tuple[str, ...] = ()) -> Reward:
 
 def read_samples(input_path: str) -> list[Sample]:
     """Samples from a JSONL file; errors name the file and line number."""
-    path = Path(input_path)
-    if not path.is_file():
-        raise RewardlabError(f"input file {input_path!r} does not exist")
     samples = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{input_path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise RewardlabError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(row, dict):
-                raise RewardlabError(f"{where}: expected a JSON object with a 'completion', got {type(row).__name__}")
-            if "completion" not in row:
-                raise RewardlabError(f"{where}: no 'completion' key (keys: {', '.join(row) or 'none'})")
-            info = row.get("info") or {}
-            if not isinstance(info, dict):
-                raise RewardlabError(f"{where}: 'info' must be an object")
-            info = {**{k: v for k, v in row.items() if k not in SAMPLE_KEYS}, **info}
-            reference = next((row[k] for k in REFERENCE_KEYS if k in row), None)
-            samples.append(
-                Sample(
-                    prompt=row.get("prompt", ""),
-                    completion=row["completion"],
-                    reference=reference,
-                    info=info,
-                    completion_ids=row.get("completion_ids"),
-                )
+    for lineno, row in read_jsonl(input_path, what="input file"):
+        where = f"{input_path}:{lineno}"
+        if "completion" not in row:
+            raise RewardlabError(f"{where}: no 'completion' key (keys: {', '.join(row) or 'none'})")
+        info = row.get("info") or {}
+        if not isinstance(info, dict):
+            raise RewardlabError(f"{where}: 'info' must be an object")
+        info = {**{k: v for k, v in row.items() if k not in SAMPLE_KEYS}, **info}
+        reference = next((row[k] for k in REFERENCE_KEYS if k in row), None)
+        samples.append(
+            Sample(
+                prompt=row.get("prompt", ""),
+                completion=row["completion"],
+                reference=reference,
+                info=info,
+                completion_ids=row.get("completion_ids"),
             )
+        )
     if not samples:
         raise RewardlabError(f"input file {input_path!r} has no samples")
     return samples

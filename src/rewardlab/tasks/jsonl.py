@@ -11,34 +11,20 @@ the same line-numbered errors.
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any
 
+from rewardlab.core.io import read_jsonl as read_lines
 from rewardlab.errors import ConfigError, RewardlabError
 from rewardlab.tasks.base import Example, Task, build_reward
 
 
 def read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` for each non-blank line; errors name the file and line."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise RewardlabError(f"data file {str(path)!r} does not exist")
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise RewardlabError(f"{path}:{number}: not valid JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise RewardlabError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
-            rows.append((number, obj))
+    rows = read_lines(path, what="data file")
     if not rows:
-        raise RewardlabError(f"data file {str(path)!r} has no examples")
+        raise RewardlabError(f"data file {str(Path(path).expanduser())!r} has no examples")
     return rows
 
 
