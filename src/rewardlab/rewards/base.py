@@ -102,6 +102,7 @@ class Scored:
     malformed: bool = False
     error: bool = False
     not_applicable: bool = False
+    counts: dict[str, int] = field(default_factory=dict)  # reward-specific counters, see Reward.counters
 
 
 @dataclass
@@ -196,6 +197,9 @@ class Reward:
     minimum: float = 0.0
     maximum: float = 1.0
     description: str = ""
+    # Reward-specific counters (e.g. code_tests' "violations"): always reported as
+    # ``<name>/<counter>``, summed from each Scored's ``counts``.
+    counters: tuple[str, ...] = ()
 
     def __init__(self, *, name: str | None = None, on_error: str = "raise") -> None:
         if name is not None:
@@ -232,7 +236,9 @@ class Reward:
         return f"{type(self).__name__}(name={self.name!r})"
 
     # ---- shared machinery ------------------------------------------------------------------
-    def error(self, index: int, sample: Sample | None, what: str, cause: BaseException | None = None) -> Scored:
+    def error(
+        self, index: int, sample: Sample | None, what: str, cause: BaseException | None = None
+    ) -> Scored:
         """A reward bug on sample ``index``: raise (default) or score 0 with a note."""
         where = f"sample {index}"
         if sample is not None:
@@ -280,7 +286,9 @@ class Reward:
         try:
             f = float(value)
         except (TypeError, ValueError):
-            return self.error(index, sample, f"returned {what}{value!r} (a {type(value).__name__}, not a number)")
+            return self.error(
+                index, sample, f"returned {what}{value!r} (a {type(value).__name__}, not a number)"
+            )
         if not math.isfinite(f):
             return self.error(index, sample, f"returned {what}{f} (rewards must be finite)")
         return f
@@ -303,6 +311,8 @@ class Reward:
             f"{self.name}/errors": sum(s.error for s in scored),
             f"{self.name}/not_applicable": sum(s.not_applicable for s in scored),
         }
+        for key in dict.fromkeys([*self.counters, *(k for s in scored for k in s.counts)]):
+            counts[f"{self.name}/{key}"] = sum(s.counts.get(key, 0) for s in scored)
         return RewardResult(self.name, total, components, bounds, notes, counts)
 
 
