@@ -18,13 +18,35 @@ Two kinds of failure are told apart:
   ``on_error="zero"`` the sample scores 0.0, and every occurrence is noted and counted under
   ``<name>/errors`` so the run log shows it.
 
+A reward that runs too long: set ``timeout_s`` (a constructor argument of :func:`reward`,
+:class:`FunctionReward` and :func:`from_trl`, or an attribute of any Reward; :func:`set_timeout`
+sets it on a whole tree). Each call of the reward's own code (``compute`` for one sample, the
+batch call of a TRL function) then runs in a helper thread and the caller waits at most
+``timeout_s`` seconds. No signals are used, so this works the same from the main thread and
+from worker threads. A Python thread cannot be killed, so on a timeout the helper thread is
+*stopped* by raising :class:`RewardTimeout` inside it (``PyThreadState_SetAsyncExc``): that
+ends any pure-Python loop at its next bytecode. Code blocked inside C (``time.sleep``, a regex,
+a socket read) cannot be interrupted this way; it is left running in the background as a daemon
+thread (it cannot change any score) and the note says so; once
+:data:`MAX_ABANDONED` such threads are still alive, the reward refuses to run (an error), so hung
+calls cannot pile up. For code that must be stopped for certain, run it in a subprocess, as
+``code_tests`` does. A timeout is an error of the reward: ``on_error="raise"`` raises a
+:class:`~rewardlab.errors.RewardlabError` naming the reward, the sample and ``timeout_s``;
+``on_error="zero"`` scores the sample 0 and counts it under ``<name>/errors`` and
+``<name>/timeouts``.
+
 Per-sample functions become Rewards with :func:`reward`; TRL reward functions with
 :func:`from_trl`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import inspect
 import math
+import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,17 +57,110 @@ from rewardlab.errors import ConfigError, RewardlabError
 
 Messages = list[dict[str, Any]]
 ON_ERROR = ("raise", "zero")
+MAX_ABANDONED = 8  # hung reward threads (blocked in C) still alive before a reward refuses to run
+_abandoned: list[threading.Thread] = []
 
 
 def _message_text(messages: Any) -> str:
     """Text of a chat completion: the concatenated ``content`` of its messages."""
     if isinstance(messages, dict):
         messages = [messages]
+    if not isinstance(messages, list | tuple):
+        raise RewardlabError(
+            f"a Sample's completion must be text (a string) or chat messages (a list of "
+            f"{{'role': ..., 'content': ...}} dicts), got {messages!r:.60} (type {type(messages).__name__})"
+        )
     parts = []
     for m in messages:
         content = m.get("content", "") if isinstance(m, dict) else m
-        parts.append(content if isinstance(content, str) else str(content))
+        if not isinstance(content, str | list | None):
+            raise RewardlabError(
+                f"a chat message's content must be a string, got {content!r:.60} (type {type(content).__name__})"
+            )
+        parts.append(content if isinstance(content, str) else str(content or ""))
     return "".join(parts)
+
+
+class RewardTimeout(BaseException):  # noqa: N818 - a BaseException so `except Exception` in a reward cannot swallow it
+    """Raised inside a reward's helper thread to stop it after ``timeout_s``."""
+
+
+class _TimedOut(Exception):  # noqa: N818
+    def __init__(self, stopped: bool) -> None:
+        self.stopped = stopped
+
+
+def call_with_timeout(fn: Callable[..., Any], timeout_s: float | None, *args: Any) -> Any:
+    """``fn(*args)``, or :class:`_TimedOut` after ``timeout_s`` wall-clock seconds.
+
+    Runs ``fn`` in a daemon thread (no signals: safe from any thread); see the module docstring
+    for how a timed-out call is stopped and what cannot be stopped.
+    """
+    if timeout_s is None:
+        return fn(*args)
+    _abandoned[:] = [t for t in _abandoned if t.is_alive()]
+    if len(_abandoned) >= MAX_ABANDONED:
+        raise RewardlabError(
+            f"{len(_abandoned)} reward calls that ran past their timeout_s are still blocked (in C code "
+            "that cannot be interrupted); refusing to start more. Fix the hanging reward, or run it in a subprocess."
+        )
+    box: dict[str, Any] = {}
+    torch = sys.modules.get("torch")
+    grad = torch.is_grad_enabled() if torch is not None else None  # grad mode is per thread
+
+    def target() -> None:
+        try:
+            if torch is not None:
+                with torch.set_grad_enabled(grad):
+                    box["value"] = fn(*args)
+            else:
+                box["value"] = fn(*args)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller below
+            box["error"] = e
+
+    thread = threading.Thread(target=target, name="rewardlab-reward", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(RewardTimeout)
+        )
+        thread.join(0.2)
+        if thread.is_alive():
+            _abandoned.append(thread)
+        raise _TimedOut(stopped=not thread.is_alive())
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def set_timeout(reward: Reward, timeout_s: float | None, *, overwrite: bool = False) -> Reward:
+    """Give ``reward`` and every reward inside it (combinators' children) a ``timeout_s``; those
+    that already have one keep it unless ``overwrite``. Returns ``reward``."""
+    _check_timeout(reward.name, timeout_s)
+    for r in [reward, *_descendants(reward)]:
+        if overwrite or getattr(r, "timeout_s", None) is None:
+            r.timeout_s = timeout_s
+    return reward
+
+
+def _descendants(reward: Reward) -> list[Reward]:
+    out = []
+    for child in reward.children():
+        out += [child, *_descendants(child)]
+    return out
+
+
+def _check_timeout(name: str, timeout_s: Any) -> None:
+    if timeout_s is not None and (
+        isinstance(timeout_s, bool)
+        or not isinstance(timeout_s, int | float)
+        or not math.isfinite(timeout_s)
+        or timeout_s <= 0
+    ):
+        raise ConfigError(
+            f"reward {name!r}: timeout_s must be a number of seconds > 0 (or None for no limit), got {timeout_s!r}"
+        )
 
 
 @dataclass
@@ -68,6 +183,7 @@ class Sample:
     parsed: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # A bad type raises RewardlabError here (never a TypeError deep inside a reward).
         if self.completion is None:
             self.completion = ""
         elif not isinstance(self.completion, str):
@@ -197,11 +313,14 @@ class Reward:
     minimum: float = 0.0
     maximum: float = 1.0
     description: str = ""
+    timeout_s: float | None = None  # wall-clock limit per call of the reward's code (module docstring)
     # Reward-specific counters (e.g. code_tests' "violations"): always reported as
     # ``<name>/<counter>``, summed from each Scored's ``counts``.
     counters: tuple[str, ...] = ()
 
-    def __init__(self, *, name: str | None = None, on_error: str = "raise") -> None:
+    def __init__(
+        self, *, name: str | None = None, on_error: str = "raise", timeout_s: float | None = None
+    ) -> None:
         if name is not None:
             if not isinstance(name, str) or not name:
                 raise ConfigError(f"reward name must be a non-empty string, got {name!r}")
@@ -211,6 +330,9 @@ class Reward:
                 f"reward {self.name!r}: on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}"
             )
         self.on_error = on_error
+        if timeout_s is not None:
+            _check_timeout(self.name, timeout_s)
+            self.timeout_s = float(timeout_s)
 
     # ---- what subclasses write -------------------------------------------------------------
     def compute(self, sample: Sample) -> float | Scored:
@@ -237,20 +359,47 @@ class Reward:
 
     # ---- shared machinery ------------------------------------------------------------------
     def error(
-        self, index: int, sample: Sample | None, what: str, cause: BaseException | None = None
+        self,
+        index: int,
+        sample: Sample | None,
+        what: str,
+        cause: BaseException | None = None,
+        *,
+        hint: str | None = None,
+        counts: dict[str, int] | None = None,
     ) -> Scored:
-        """A reward bug on sample ``index``: raise (default) or score 0 with a note."""
+        """A reward bug on sample ``index``: raise (default) or score 0 with a note.
+
+        ``hint`` replaces the default advice of the raised message (say what to fix where
+        on_error='zero' would hide every value); ``counts`` adds reward-specific counters."""
         where = f"sample {index}"
         if sample is not None:
             where += f" (completion {_preview(sample.completion)!r})"
         if self.on_error == "raise":
-            msg = (
-                f"reward {self.name!r} {what} on {where}. This is a problem with the reward or its "
-                "inputs (reference, info), not with the model output; fix it, or construct the reward "
-                "with on_error='zero' to score such samples 0 and count them."
-            )
-            raise RewardlabError(msg) from cause
-        return Scored(0.0, {p: 0.0 for p in self.part_bounds()}, note=f"error: {what}", error=True)
+            if hint is None:
+                hint = (
+                    "This is a problem with the reward or its inputs (reference, info), not with the model "
+                    "output; fix it, or, if only some samples are affected, construct the reward with "
+                    "on_error='zero' to score such samples 0 and count them."
+                )
+            raise RewardlabError(f"reward {self.name!r} {what} on {where}. {hint}") from cause
+        parts = {p: 0.0 for p in self.part_bounds()}
+        return Scored(0.0, parts, note=f"error: {what}", error=True, counts=dict(counts or {}))
+
+    def timed_out(self, index: int, sample: Sample | None, e: _TimedOut) -> Scored:
+        """The error for a call that ran past ``timeout_s`` (counted under ``<name>/timeouts`` too)."""
+        state = "stopped" if e.stopped else "blocked in C code, left running in the background"
+        hint = (
+            "Make the reward faster or fix what makes it hang, or raise timeout_s if it is only slow; "
+            f"with on_error='zero' such samples score 0 and are counted under {self.name}/timeouts."
+        )
+        return self.error(
+            index,
+            sample,
+            f"ran past its timeout_s={self.timeout_s:g} s ({state})",
+            hint=hint,
+            counts={"timeouts": 1},
+        )
 
     def malformed(self, reason: str) -> Scored:
         parts = {p: lo for p, (lo, _) in self.part_bounds().items()}
@@ -259,9 +408,11 @@ class Reward:
     def score_one(self, index: int, sample: Sample) -> Scored:
         """:meth:`compute` with the failure rules applied and the value checked."""
         try:
-            out = self.compute(sample)
+            out = call_with_timeout(self.compute, self.timeout_s, sample)
         except Malformed as e:
             return self.malformed(str(e) or "malformed output")
+        except _TimedOut as e:
+            return self.timed_out(index, sample, e)
         except RewardlabError:
             raise
         except Exception as e:  # a bug in the reward itself
@@ -311,7 +462,8 @@ class Reward:
             f"{self.name}/errors": sum(s.error for s in scored),
             f"{self.name}/not_applicable": sum(s.not_applicable for s in scored),
         }
-        for key in dict.fromkeys([*self.counters, *(k for s in scored for k in s.counts)]):
+        declared = [*self.counters, *(["timeouts"] if self.timeout_s is not None else [])]
+        for key in dict.fromkeys([*declared, *(k for s in scored for k in s.counts)]):
             counts[f"{self.name}/{key}"] = sum(s.counts.get(key, 0) for s in scored)
         return RewardResult(self.name, total, components, bounds, notes, counts)
 
@@ -328,8 +480,11 @@ class FunctionReward(Reward):
         maximum: float = 1.0,
         on_error: str = "raise",
         description: str = "",
+        timeout_s: float | None = None,
     ) -> None:
-        super().__init__(name=name or getattr(func, "__name__", "reward"), on_error=on_error)
+        super().__init__(
+            name=name or getattr(func, "__name__", "reward"), on_error=on_error, timeout_s=timeout_s
+        )
         self.func = func
         self.minimum, self.maximum = float(minimum), float(maximum)
         self.description = description or (func.__doc__ or "").strip().split("\n")[0]
@@ -345,30 +500,56 @@ def reward(
     minimum: float = 0.0,
     maximum: float = 1.0,
     on_error: str = "raise",
+    timeout_s: float | None = None,
 ) -> Any:
     """Turn a per-sample function ``f(sample) -> float`` into a :class:`Reward`.
 
-    Use as ``@reward`` or ``@reward(name="brevity", minimum=-1, maximum=0)``. The function may
-    raise :class:`Malformed` for unscoreable model output (the sample scores ``minimum``); any
-    other exception, a NaN or a non-number follows ``on_error``.
+    Use as ``@reward`` or ``@reward(name="brevity", minimum=-1, maximum=0, timeout_s=5)``. The
+    function may raise :class:`Malformed` for unscoreable model output (the sample scores
+    ``minimum``); any other exception, a NaN, a non-number or running past ``timeout_s`` follows
+    ``on_error``.
     """
 
     def wrap(f: Callable[[Sample], Any]) -> FunctionReward:
-        return FunctionReward(f, name=name, minimum=minimum, maximum=maximum, on_error=on_error)
+        return FunctionReward(
+            f, name=name, minimum=minimum, maximum=maximum, on_error=on_error, timeout_s=timeout_s
+        )
 
     return wrap(func) if func is not None else wrap
+
+
+def is_conversational_prompt(prompt: Any) -> bool:
+    """Whether a prompt is chat messages, as TRL's ``is_conversational`` tells: a list of dicts
+    with a ``role`` key."""
+    return (
+        isinstance(prompt, list) and bool(prompt) and all(isinstance(m, dict) and "role" in m for m in prompt)
+    )
+
+
+FORMATS = {True: "conversational", False: "text"}
+_KWARGS = (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)
 
 
 class TRLReward(Reward):
     """A TRL-style batch reward function ``f(prompts, completions, **columns) -> list[float | None]``.
 
     How it is called (the TRL ``GRPOTrainer`` convention): ``prompts`` and ``completions`` are
-    lists; when the prompts are chat messages, each completion is passed as
-    ``[{"role": "assistant", "content": text}]`` (``conversational=None`` detects this, like
-    TRL). Each key of the samples' ``info`` dicts becomes a keyword argument holding one value per
-    sample (None where a sample lacks it), the references are passed as ``reference_key``
-    (default ``"solution"``, the column TRL's ``accuracy_reward`` reads) and token ids, when every
-    sample has them, as ``completion_ids``.
+    lists; when the prompts are chat messages (:func:`is_conversational_prompt`), each completion
+    is passed as ``[{"role": "assistant", "content": text}]``, else as text. Each key of the
+    samples' ``info`` dicts becomes a keyword argument holding one value per sample (None where a
+    sample lacks it), the references are passed as ``reference_key`` (default ``"solution"``, the
+    column TRL's ``accuracy_reward`` reads) and token ids, when every sample has them, as
+    ``completion_ids``.
+
+    The format: with ``conversational=None`` (default) the function's annotation of
+    ``completions`` decides when it has one (TRL's shipped functions, e.g.
+    ``trl.rewards.think_format_reward``, declare ``list[list[dict[str, str]]]`` and index
+    ``completion[0]["content"]``, so they get the conversational form even with text prompts);
+    else the prompts decide, like TRL. When every sample of a batch fails with a type, key,
+    index or attribute error in that form and the batch succeeds in the other one, the other one
+    is used from then on (``self.format`` then names it; None while it is decided per batch).
+    Pass ``conversational=True`` / ``False`` to force one. A function that needs a column the samples
+    do not have (e.g. ``completion_ids``) is an error naming the column and those available.
 
     ``None`` means "not applicable to this sample". TRL turns it into NaN and leaves that
     function out of the sample's weighted sum (nansum). Here a Reward's values are always finite:
@@ -376,8 +557,10 @@ class TRLReward(Reward):
     nansum), and it is counted under ``<name>/not_applicable`` and noted for the sample.
 
     A function that raises is called again one sample at a time to find the sample that breaks
-    it, so the error names the sample index (with ``on_error="zero"`` only that sample scores 0).
-    Returning the wrong number of values is always an error naming the reward.
+    it, so the error names the sample index (with ``on_error="zero"`` only that sample scores 0);
+    when every sample fails, the error says so and suggests nothing that would zero them all.
+    Returning the wrong number of values is always an error naming the reward. ``timeout_s``
+    bounds each call of the function (the batch call, and each one-sample retry).
     """
 
     def __init__(
@@ -391,34 +574,69 @@ class TRLReward(Reward):
         minimum: float = -math.inf,
         maximum: float = math.inf,
         on_error: str = "raise",
+        timeout_s: float | None = None,
     ) -> None:
-        super().__init__(name=name or getattr(func, "__name__", "trl_reward"), on_error=on_error)
+        super().__init__(
+            name=name or getattr(func, "__name__", "trl_reward"), on_error=on_error, timeout_s=timeout_s
+        )
+        if not callable(func):
+            raise ConfigError(
+                f"from_trl needs a function (prompts, completions, **columns) -> list, got {func!r:.60}"
+            )
+        if conversational not in (None, True, False):
+            raise ConfigError(
+                f"reward {self.name!r}: conversational must be None (detect), True or False, got {conversational!r}"
+            )
         self.func = func
         self.none_value = float(none_value)
         self.reference_key = reference_key
         self.conversational = conversational
+        self.format: str | None = None if conversational is None else FORMATS[conversational]
         self.minimum, self.maximum = float(minimum), float(maximum)
         self.description = f"TRL reward function {getattr(func, '__name__', func)!r}"
+        try:
+            params = inspect.signature(func).parameters.values()
+        except (TypeError, ValueError):
+            params = []
+        self._required = [
+            p.name
+            for p in params
+            if p.default is inspect.Parameter.empty
+            and p.kind not in _KWARGS
+            and p.name not in ("prompts", "completions")
+        ]
+        # TRL annotates what its functions take: completions: list[list[dict[str, str]]] (chat) or
+        # list[str] (text). When it says, that decides the format instead of the prompts.
+        hint = next((str(p.annotation) for p in params if p.name == "completions"), "")
+        self.expects: bool | None = ("dict" in hint) if hint.startswith("list[") else None
 
-    def _call(self, samples: list[Sample]) -> Sequence[Any]:
-        conversational = self.conversational
-        if conversational is None:
-            conversational = bool(samples) and all(isinstance(s.prompt, list) for s in samples)
-        prompts = [s.prompt for s in samples]
-        if conversational:
-            completions: list[Any] = [[{"role": "assistant", "content": s.completion}] for s in samples]
-        else:
-            completions = [s.completion for s in samples]
+    def _columns(self, samples: list[Sample]) -> dict[str, list[Any]]:
         columns: dict[str, list[Any]] = {}
         for key in dict.fromkeys(k for s in samples for k in s.info):
             columns[key] = [s.info.get(key) for s in samples]
         columns[self.reference_key] = [s.reference for s in samples]
         if samples and all(s.completion_ids is not None for s in samples):
             columns["completion_ids"] = [list(s.completion_ids) for s in samples]
-        return self.func(prompts=prompts, completions=completions, **columns)
+        missing = [p for p in self._required if p not in columns]
+        if missing:
+            have = ", ".join(["prompts", "completions", *columns])
+            raise RewardlabError(
+                f"reward {self.name!r}: the TRL function needs the column(s) {', '.join(map(repr, missing))}, "
+                f"which the samples do not have (it gets: {have}); add them to each Sample's info"
+                + (", or give every Sample its completion_ids" if "completion_ids" in missing else "")
+            )
+        return columns
 
-    def _checked_call(self, samples: list[Sample], offset: int = 0) -> list[Any]:
-        values = self._call(samples)
+    def _call(self, samples: list[Sample], conversational: bool) -> Sequence[Any]:
+        prompts = [s.prompt for s in samples]
+        if conversational:
+            completions: list[Any] = [[{"role": "assistant", "content": s.completion}] for s in samples]
+        else:
+            completions = [s.completion for s in samples]
+        return self.func(prompts=prompts, completions=completions, **self._columns(samples))
+
+    def _checked_call(self, samples: list[Sample], conversational: bool, offset: int = 0) -> list[Any]:
+        values = call_with_timeout(self._call, self.timeout_s, samples, conversational)
         try:
             values = list(values)
         except TypeError:
@@ -434,22 +652,24 @@ class TRLReward(Reward):
             )
         return values
 
+    def _detected(self, samples: list[Sample]) -> bool:
+        if self.format is not None:
+            return self.format == "conversational"
+        if self.expects is not None:
+            return self.expects
+        return bool(samples) and all(is_conversational_prompt(s.prompt) for s in samples)
+
     def score(self, samples: Sequence[Sample]) -> RewardResult:
         samples = as_samples(samples)
+        conversational = self._detected(samples)
         try:
-            values = self._checked_call(samples)
+            values: list[Any] = self._checked_call(samples, conversational)
         except RewardlabError:
             raise
+        except _TimedOut as e:
+            return self.assemble(samples, [self.timed_out(i, s, e) for i, s in enumerate(samples)])
         except Exception:
-            # Find the sample(s) that break the function, so the error names an index.
-            values = []
-            for i, s in enumerate(samples):
-                try:
-                    values.extend(self._checked_call([s], offset=i))
-                except RewardlabError:
-                    raise
-                except Exception as e:
-                    values.append(self.error(i, s, f"raised {type(e).__name__}: {e}", e))
+            values = self._retry(samples, conversational)
         scored: list[Scored] = []
         for i, (s, v) in enumerate(zip(samples, values)):
             if isinstance(v, Scored):
@@ -461,8 +681,48 @@ class TRLReward(Reward):
                 scored.append(checked if isinstance(checked, Scored) else Scored(checked))
         return self.assemble(samples, scored)
 
+    def _retry(self, samples: list[Sample], conversational: bool) -> list[Any]:
+        """After the batch call raised: one sample at a time, to name the samples that break it.
+        Only when *every* sample fails is the other completion format tried (a format mismatch
+        fails them all; a function that fails on some samples keeps the format the prompts say)."""
+        failed: list[tuple[int, Sample, Exception]] = []
+        values: list[Any] = []
+        for i, s in enumerate(samples):
+            try:
+                values.extend(self._checked_call([s], conversational, offset=i))
+            except RewardlabError:
+                raise
+            except _TimedOut as e:
+                values.append(self.timed_out(i, s, e))
+            except Exception as e:
+                failed.append((i, s, e))
+                values.append(None)  # replaced below
+        every = bool(samples) and len(failed) == len(samples)
+        # What a format mismatch raises ("string indices must be integers", str has no .get ...).
+        shape = all(isinstance(e, TypeError | KeyError | IndexError | AttributeError) for _, _, e in failed)
+        tried = FORMATS[conversational]
+        if every and shape and self.format is None:
+            tried += f" and as {FORMATS[not conversational]}"
+            with contextlib.suppress(Exception):
+                other = self._checked_call(samples, not conversational)
+                self.format = FORMATS[not conversational]
+                return other
+        for i, s, e in failed:
+            hint = None
+            if every and len(samples) > 1:
+                prompts = FORMATS[all(is_conversational_prompt(x.prompt) for x in samples)]
+                hint = (
+                    f"It failed on every sample of the batch, with the completions passed as {tried} "
+                    f"(the prompts are {prompts}), so the function and the data do not fit: check which "
+                    "columns and completion format the function expects (conversational=True/False forces "
+                    "a format; each key of a Sample's info becomes a column)."
+                )
+            values[i] = self.error(i, s, f"raised {type(e).__name__}: {e}", e, hint=hint)
+        return values
+
 
 def from_trl(func: Callable[..., Sequence[float | None]], **kwargs: Any) -> TRLReward:
     """Adapt a TRL reward function ``(prompts, completions, **columns) -> list[float | None]``
-    unchanged; see :class:`TRLReward` for the calling convention and ``None`` handling."""
+    unchanged; see :class:`TRLReward` for the calling convention, the completion format and
+    ``None`` handling."""
     return TRLReward(func, **kwargs)
