@@ -16,7 +16,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "rewards"
 def run(reward, input_path, tmp_path, sets=(), limit=10, width=200):
     buf = io.StringIO()
     out = tmp_path / "out" / "scores.jsonl"
-    rc = score_command(reward, str(input_path), list(sets), limit=limit, out=str(out), console=Console(file=buf, width=width))
+    rc = score_command(
+        reward, str(input_path), list(sets), limit=limit, out=str(out), console=Console(file=buf, width=width)
+    )
     return rc, buf.getvalue(), [json.loads(line) for line in out.read_text().splitlines()]
 
 
@@ -28,13 +30,24 @@ def write(tmp_path, rows, name="in.jsonl"):
 
 def test_score_registered_reward_with_set(tmp_path):
     rows = [
-        {"completion": "<think>t</think><answer>[{'action': 'input_text', 'text': 'héllo'}]</answer>", "reference": {"action": "input_text", "text": "hello"}},
-        {"completion": "<answer>{'action': 'click', 'coordinate': [5, 5]}</answer>", "answer": {"action": "click", "bbox": [0, 0, 9, 9]}, "scale": [2, 2]},
+        {
+            "completion": "<think>t</think><answer>[{'action': 'input_text', 'text': 'héllo'}]</answer>",
+            "reference": {"action": "input_text", "text": "hello"},
+        },
+        {
+            "completion": "<answer>{'action': 'click', 'coordinate': [5, 5]}</answer>",
+            "answer": {"action": "click", "bbox": [0, 0, 9, 9]},
+            "scale": [2, 2],
+        },
     ]
     rc, text, scores = run("gui_action", write(tmp_path, rows), tmp_path, sets=["check_args=true"])
     assert rc == 0
     assert [s["total"] for s in scores] == [2.0, 1.0]  # text differs; click (10, 10) outside after scale 2
-    assert scores[0]["components"] == {"gui_action/action": 1.0, "gui_action/coord": 0.0, "gui_action/format": 1.0}
+    assert scores[0]["components"] == {
+        "gui_action/action": 1.0,
+        "gui_action/coord": 0.0,
+        "gui_action/format": 1.0,
+    }
     assert "gui_action/coord" in text and "per-component summary over 2 samples" in text
     assert "wrote 2 scores" in text
 
@@ -91,3 +104,36 @@ def test_config_without_reward_table(tmp_path):
     cfg.write_text("[other]\nx = 1\n")
     with pytest.raises(ConfigError, match=r"has no \[reward\] table"):
         run(str(cfg), data, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (
+            {"completion": 5},
+            r"'completion' must be a string or a list of chat messages .*, got a number \(5\)",
+        ),
+        (
+            {"completion": {"text": "x"}},
+            r"'completion' must be a string or a list of chat messages .*, got an object",
+        ),
+        (
+            {"completion": [{"role": "assistant", "content": 3}]},
+            r"'completion' must be a string or a list of chat messages .*, got an array",
+        ),
+        (
+            {"completion": "x", "prompt": 1.5},
+            r"'prompt' must be a string or a list of chat messages .*, got a number \(1.5\)",
+        ),
+        ({"completion": "x", "info": [1]}, r"'info' must be an object, got an array \(\[1\]\)"),
+        (
+            {"completion": "x", "completion_ids": [1, "a"]},
+            r"'completion_ids' must be an array of integer token ids, got an array",
+        ),
+    ],
+)
+def test_a_field_of_the_wrong_type_names_file_line_field_and_expected_type(tmp_path, row, message):
+    data = write(tmp_path, [{"completion": "fine"}, row])
+    with pytest.raises(RewardlabError, match=r"in\.jsonl:2: " + message):
+        run("format_tags", data, tmp_path)
+    assert not (tmp_path / "out").exists()  # nothing half-written

@@ -80,20 +80,59 @@ def load_reward(reward: str, sets: list[str] | tuple[str, ...] = ()) -> Reward:
             _set_path(spec, key, value)
         return build(spec, where=f"{reward} [reward]")
     if reward not in REWARD_TABLE:
-        raise unknown_name("reward", reward, REWARD_TABLE, hint="Pass a registered reward name or a .toml reward config.")
+        raise unknown_name(
+            "reward", reward, REWARD_TABLE, hint="Pass a registered reward name or a .toml reward config."
+        )
     return get(reward, **overrides)
 
 
+def _json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages about an input line."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def _is_messages(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(m, dict) and isinstance(m.get("content", ""), str) for m in value
+    )
+
+
+TEXT_OR_CHAT = 'a string or a list of chat messages ({"role": ..., "content": "..."})'
+FIELD_TYPES: dict[str, tuple[Any, str]] = {
+    "completion": (lambda v: isinstance(v, str) or _is_messages(v), TEXT_OR_CHAT),
+    "prompt": (lambda v: isinstance(v, str) or _is_messages(v), TEXT_OR_CHAT),
+    "info": (lambda v: v is None or isinstance(v, dict), "an object"),
+    "completion_ids": (
+        lambda v: (
+            v is None
+            or (isinstance(v, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in v))
+        ),
+        "an array of integer token ids",
+    ),
+}
+
+
 def read_samples(input_path: str) -> list[Sample]:
-    """Samples from a JSONL file; errors name the file and line number."""
+    """Samples from a JSONL file; errors name the file, line number, field and expected type."""
     samples = []
     for lineno, row in read_jsonl(input_path, what="input file"):
         where = f"{input_path}:{lineno}"
         if "completion" not in row:
             raise RewardlabError(f"{where}: no 'completion' key (keys: {', '.join(row) or 'none'})")
+        for key, (ok, expected) in FIELD_TYPES.items():
+            if key in row and not ok(row[key]):
+                raise RewardlabError(
+                    f"{where}: {key!r} must be {expected}, got {_json_type(row[key])} ({_short(row[key], 40)})"
+                )
         info = row.get("info") or {}
-        if not isinstance(info, dict):
-            raise RewardlabError(f"{where}: 'info' must be an object")
         info = {**{k: v for k, v in row.items() if k not in SAMPLE_KEYS}, **info}
         reference = next((row[k] for k in REFERENCE_KEYS if k in row), None)
         samples.append(
@@ -179,7 +218,9 @@ def render(result: RewardResult, samples: list[Sample], limit: int, console: Any
     for name, st in component_stats(result).items():
         lo, hi = result.bounds.get(name, (float("nan"), float("nan")))
         summary.add_row(
-            name, f"[{_fmt(lo)}, {_fmt(hi)}]", *(_fmt(st[k]) for k in ("mean", "std", "frac_zero", "frac_at_max"))
+            name,
+            f"[{_fmt(lo)}, {_fmt(hi)}]",
+            *(_fmt(st[k]) for k in ("mean", "std", "frac_zero", "frac_at_max")),
         )
     console.print(summary)
     counted = {k: v for k, v in result.counts.items() if v}
