@@ -257,3 +257,24 @@ def test_bad_settings_name_what_is_valid():
         get("code_tests", isolation="docker")
     with pytest.raises(ConfigError, match=r"need timeout > 0.*got 0"):
         get("code_tests", timeout=0)
+
+
+def test_values_of_common_library_types_are_compared_as_plain_data():
+    code = (
+        "import collections, decimal, enum, fractions, statistics\nfrom typing import List\nimport numpy as np\n"
+        "P = collections.namedtuple('P', 'x y')\nclass E(enum.IntEnum):\n    A = 1\n"
+        "def total(xs: List[int]):\n    return np.sum(xs)"
+    )
+    tests = [
+        "assert total([1, 2]) == 3",
+        "assert P(1, 2) == (1, 2)",
+        "assert collections.Counter('aab') == {'a': 2, 'b': 1}",
+        "assert statistics.mean([1, 2]) == 1.5",
+        "assert fractions.Fraction(1, 3) == fractions.Fraction(2, 6)",
+        "assert decimal.Decimal('1.5') == 1.5",
+        "assert E.A == 1",
+        "assert collections.deque([1]) == [1]",
+        "assert P(1, 2) == (2, 1)",  # fails, as it would in Python
+    ]
+    res = get("code_tests", timeout=10.0).score([Sample(completion=code, reference=tests)])
+    assert res.total.tolist() == [pytest.approx(8 / 9)] and res.counts["code_tests/violations"] == 0

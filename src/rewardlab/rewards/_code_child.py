@@ -117,11 +117,46 @@ def confine_file_system(tmp):
     os.chdir(tmp)  # the old working directory still points into the read-only mount
 
 
+PLAIN = (bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset)
+
+
+def plain(value):
+    """``value`` as an object of an exact plain type, or TypeError naming its type.
+
+    Exact plain types pass; so do values whose equality is that of a plain type: subclasses
+    that do not override ``__eq__`` (namedtuple, IntEnum), the collections containers, numpy
+    scalars and arrays (Fraction and Decimal are tagged by :func:`encode`). Any conversion is safe (the parent compares what it receives, and a
+    lying conversion equals returning that value); an object with its own ``__eq__`` (one that
+    is equal to everything) is refused, and the parent counts that as a violation."""
+    t = type(value)
+    if value is None or t in PLAIN:
+        return value
+    if t.__module__ == "numpy" and hasattr(value, "tolist"):
+        return value.tolist()
+    for base in PLAIN:
+        if isinstance(value, base) and t.__eq__ is base.__eq__:
+            return base(value) if base is not bool else bool(int(value))
+    collections = sys.modules.get("collections")
+    if collections is not None:
+        if t in (collections.Counter, collections.OrderedDict, collections.defaultdict):
+            return dict(value)
+        if t is collections.deque:
+            return list(value)
+    raise TypeError(f"{t.__module__}.{t.__qualname__}")
+
+
 def encode(value, depth=0):
-    """Plain data as JSON (tuples, sets, dicts with any keys, bytes and complex tagged); anything
-    else (a class instance, an int subclass with its own ``__eq__``) raises TypeError."""
+    """Plain data as JSON: tuples, sets, dicts with any keys, bytes and complex tagged; a
+    Fraction or Decimal as ``{"fraction": [n, d]}`` / ``{"decimal": "1.5"}``."""
     if depth > 100:
         raise TypeError("nested deeper than 100")
+    for module, name in (("fractions", "Fraction"), ("decimal", "Decimal")):
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and type(value) is cls:
+            if name == "Fraction":
+                return {"fraction": [int(value.numerator), int(value.denominator)]}
+            return {"decimal": str(value)}
+    value = plain(value)
     t = type(value)
     if value is None or t is bool or t is int or t is float or t is str:
         if t is int:
@@ -137,9 +172,7 @@ def encode(value, depth=0):
         return {"s" if t is set else "fs": [encode(v, depth + 1) for v in value]}
     if t is bytes:
         return {"b": value.hex()}
-    if t is complex:
-        return {"c": [value.real, value.imag]}
-    raise TypeError(f"{t.__module__}.{t.__qualname__}")
+    return {"c": [value.real, value.imag]}
 
 
 def main():

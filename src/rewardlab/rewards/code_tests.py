@@ -12,8 +12,10 @@ high score (see ``docs/code_tests_sandbox.md`` for the threat model and each mea
   the child sees it: ``assert f(x) == 3`` becomes a call that sends the *value* of ``f(x)`` to
   this process, which compares it with ``3``; literal operands (``3``, ``[1, 2]``, ``None``) and a
   leading ``not`` never leave this process, so the child cannot learn what would pass. Values
-  cross as plain data (None, bool, int, float, complex, str, bytes, list, tuple, dict, set);
-  any other object (e.g. one whose ``__eq__`` always returns True) is a violation. Every
+  cross as plain data (None, bool, int, float, complex, str, bytes, list, tuple, dict, set,
+  Fraction, Decimal; subclasses that keep their base's ``__eq__`` such as namedtuple and
+  IntEnum, collections containers and numpy values are converted); any other object (e.g.
+  one whose ``__eq__`` always returns True) is a violation. Every
   message carries the nonce of the current request, must be the one the protocol expects (so
   result lines written ahead of time, ``os.write(1, b"0 PASS\\n")``, are a violation) and is read
   with a size cap (``max_message_kb``). A test passes when each of its top-level asserts was
@@ -46,6 +48,8 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import decimal
+import fractions
 import json
 import math
 import operator
@@ -216,6 +220,10 @@ def decode(value: Any, depth: int = 0) -> Any:
         ((tag, body),) = value.items()
         if tag == "b" and isinstance(body, str):
             return bytes.fromhex(body)
+        if tag == "decimal" and isinstance(body, str) and len(body) < 10_000:
+            return decimal.Decimal(body)
+        if tag == "fraction" and isinstance(body, list) and [type(v) for v in body] == [int, int]:
+            return fractions.Fraction(*body)
         if isinstance(body, list):
             items = [decode(v, depth + 1) for v in body]
             if tag == "t":
@@ -479,7 +487,7 @@ class CodeTests(Reward):
                 raise _Violation(f"wrote a malformed check: {_short(msg)}")
             try:
                 decoded = [decode(v) for v in values]
-            except (ValueError, TypeError, RecursionError) as e:
+            except (ValueError, TypeError, RecursionError, ZeroDivisionError, ArithmeticError) as e:
                 raise _Violation(f"sent a value that is not plain data ({e})") from None
             verdict = check.judge(decoded)
             if check.top_level and site in seen:
