@@ -16,6 +16,7 @@ from rewardlab.rewards.code_tests import (
     Check,
     compile_test,
     isolation_available,
+    isolation_works,
     split_tests,
 )
 
@@ -257,6 +258,13 @@ def test_bad_settings_name_what_is_valid():
         get("code_tests", isolation="docker")
     with pytest.raises(ConfigError, match=r"need timeout > 0.*got 0"):
         get("code_tests", timeout=0)
+    for mode in ("namespace", "user"):
+        if not isolation_works(mode):  # e.g. user: nobody may not run an interpreter under /root
+            with pytest.raises(
+                ConfigError,
+                match=rf"isolation='{mode}' does not work on this machine \(it needs .*the strongest that works here is '{isolation_available()}'",
+            ):
+                get("code_tests", isolation=mode)
 
 
 def test_values_of_common_library_types_are_compared_as_plain_data():

@@ -65,11 +65,11 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from rewardlab.errors import ConfigError
+from rewardlab.errors import ConfigError, RewardlabError
 from rewardlab.rewards.base import Reward, RewardResult, Sample, Scored, as_samples, reference_of
 from rewardlab.rewards.parsing import code_from_completion
 
@@ -240,27 +240,29 @@ def decode(value: Any, depth: int = 0) -> Any:
 
 
 # ---- where the machine allows what -------------------------------------------------------------
-@lru_cache(maxsize=1)
-def isolation_available() -> str:
-    """The strongest isolation this machine allows: "namespace", "user" or "process".
+@cache
+def isolation_works(mode: str) -> bool:
+    """Whether ``mode`` works here: the real child is run in it once per process on a one-test
+    program. A mode whose set-up fails (no ``unshare``, user namespaces disabled, no
+    ``mount_setattr``, an interpreter that ``nobody`` may not run) does not answer."""
+    if mode == "process":
+        return True
+    if mode == "namespace" and (sys.platform != "linux" or shutil.which("unshare") is None):
+        return False
+    if mode == "user" and not (hasattr(os, "geteuid") and os.geteuid() == 0):
+        return False
+    probe = CodeTests(isolation="process", timeout=20.0)
+    probe.isolation = mode
+    try:
+        out = probe.run("x = 1", ["assert x == 1"])
+    except (OSError, subprocess.SubprocessError, RewardlabError):
+        return False
+    return out.passed == 1 and not out.violation
 
-    Probed once per process by running the real child in each mode, strongest first, on a
-    one-test program: a mode whose set-up fails (no ``unshare``, user namespaces disabled, no
-    ``mount_setattr``, an interpreter ``nobody`` may not run) does not answer, and the next is tried.
-    """
-    candidates = []
-    if sys.platform == "linux" and shutil.which("unshare") is not None:
-        candidates.append("namespace")
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        candidates.append("user")
-    for mode in candidates:
-        probe = CodeTests(isolation="process", timeout=20.0)
-        probe.isolation = mode
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = probe.run("x = 1", ["assert x == 1"])
-            if out.passed == 1 and not out.violation:
-                return mode
-    return "process"
+
+def isolation_available() -> str:
+    """The strongest isolation this machine allows: "namespace", "user" or "process"."""
+    return next(mode for mode in ISOLATION[1:] if isolation_works(mode))
 
 
 @dataclass
@@ -354,16 +356,15 @@ class CodeTests(Reward):
             )
         if not (isinstance(max_message_kb, int) and max_message_kb >= 1):
             raise ConfigError(f"{self.name}: max_message_kb must be an integer >= 1, got {max_message_kb!r}")
-        strength = ISOLATION.index
-        if isolation in ("namespace", "user") and strength(isolation) < strength(isolation_available()):
+        if isolation in ("namespace", "user") and not isolation_works(isolation):
+            needs = (
+                "`unshare " + " ".join(UNSHARE_FLAGS) + "` and mount_setattr (Linux >= 5.12)"
+                if isolation == "namespace"
+                else "root, and an interpreter that the user nobody may run"
+            )
             raise ConfigError(
-                f"{self.name}: isolation={isolation!r} is not available on this machine (it needs "
-                + (
-                    "`unshare " + " ".join(UNSHARE_FLAGS) + "` and mount_setattr, Linux >= 5.12"
-                    if isolation == "namespace"
-                    else "root, to run the child as nobody"
-                )
-                + f"); the strongest available is {isolation_available()!r} (see docs/code_tests_sandbox.md)"
+                f"{self.name}: isolation={isolation!r} does not work on this machine (it needs {needs}); "
+                f"the strongest that works here is {isolation_available()!r} (see docs/code_tests_sandbox.md)"
             )
         self.timeout, self.memory_mb, self.workers = float(timeout), int(memory_mb), int(workers)
         self.max_message_kb = max_message_kb
@@ -403,7 +404,12 @@ class CodeTests(Reward):
         proc = None
         passed, note = 0, ""
         try:
-            proc = self._popen(tmp, mode)
+            try:
+                proc = self._popen(tmp, mode)
+            except OSError as e:
+                raise RewardlabError(
+                    f"{self.name}: could not start the test process (isolation {mode!r}): {e}"
+                ) from e
             channel = _Channel(proc, time.monotonic() + self.timeout, self.max_message_kb * 1024)
             nonce = secrets.token_hex(8)
             channel.send(
