@@ -177,3 +177,20 @@ def test_a_sample_with_a_non_text_completion_is_a_message():
         RewardlabError, match=r"completion must be text \(a string\) or chat messages .* got 5 \(type int\)"
     ):
         Sample(completion=5)
+
+
+def test_every_registered_reward_and_spec_takes_timeout_s():
+    from rewardlab.rewards import build, get
+
+    assert get("format_tags", timeout_s=2).timeout_s == 2.0
+    spec = {
+        "combine": "weighted_sum",
+        "timeout_s": 3,
+        "parts": [{"reward": "format_tags"}, {"reward": "exact_match", "timeout_s": 1}],
+    }
+    combo = build(spec)
+    assert [p.timeout_s for p in combo.children()] == [3.0, 1.0]
+    res = combo.score([Sample(completion="<think>a</think><answer>b</answer>", reference="b")])
+    assert res.counts["format_tags/timeouts"] == 0 and res.counts["exact_match/timeouts"] == 0
+    with pytest.raises(ConfigError, match=r"reward 'format_tags': timeout_s must be a number of seconds > 0"):
+        get("format_tags", timeout_s=-1)

@@ -11,6 +11,10 @@ A *reward spec* (a TOML table, or a dict) describes a reward or a combination, r
   ``"hierarchical"`` (``weights``, ``thresholds``, ``parts`` = the levels), ``"gate"``
   (``parts = [gate, reward]``, ``threshold``, ``fail_value``), ``"clip"`` (``low``, ``high``,
   one part) and ``"scale"`` (``factor``, ``offset``, one part); each may have a ``name``.
+
+Any spec may set ``timeout_s``, a wall-clock limit in seconds per call of a reward's code
+(:mod:`rewardlab.rewards.base`); on a combination it applies to every reward inside that has
+no limit of its own.
 """
 
 from __future__ import annotations
@@ -120,6 +124,12 @@ def get(name: str, **params: Any) -> Any:
         raise unknown_name("reward", name, REWARD_TABLE, hint="See `rewardlab list rewards`.")
     factory = _load(REWARD_TABLE[name][0])
     valid = _parameters(factory)
+    if "timeout_s" in params and "timeout_s" not in valid:
+        # Every reward takes a wall-clock limit (Reward.timeout_s), whatever its constructor says.
+        from rewardlab.rewards.base import set_timeout
+
+        timeout_s = params.pop("timeout_s")
+        return set_timeout(get(name, **params), timeout_s, overwrite=True)
     try:
         hints = typing.get_type_hints(factory.__init__ if inspect.isclass(factory) else factory)
     except Exception:
@@ -148,10 +158,17 @@ def build(spec: dict[str, Any], where: str = "reward") -> Any:
         name = spec.pop("reward")
         return get(str(name), **spec)
     if "combine" not in spec:
-        raise ConfigError(f"{where}: a reward spec needs 'reward = NAME' or 'combine = {'|'.join(COMBINATORS)}'")
+        raise ConfigError(
+            f"{where}: a reward spec needs 'reward = NAME' or 'combine = {'|'.join(COMBINATORS)}'"
+        )
     kind = spec.pop("combine")
     if kind not in COMBINATORS:
         raise unknown_name("combinator", str(kind), COMBINATORS)
+    if "timeout_s" in spec:  # a limit for every reward inside (those without their own)
+        from rewardlab.rewards.base import set_timeout
+
+        timeout_s = spec.pop("timeout_s")
+        return set_timeout(build({"combine": kind, **spec}, where), timeout_s)
     parts_spec = spec.pop("parts", None)
     if not isinstance(parts_spec, list) or not parts_spec:
         raise ConfigError(f"{where}: combine = {kind!r} needs a non-empty 'parts' list")
@@ -167,7 +184,7 @@ def build(spec: dict[str, Any], where: str = "reward") -> Any:
     if extra:
         raise ConfigError(
             f"{where}: combine = {kind!r} has no key {extra[0]!r}.{did_you_mean(extra[0], allowed)} "
-            f"Valid keys: combine, parts, {', '.join(sorted(allowed))}."
+            f"Valid keys: combine, parts, timeout_s, {', '.join(sorted(allowed))}."
         )
     want = {"gate": 2, "clip": 1, "scale": 1}.get(kind)
     if want is not None and len(parts) != want:
@@ -180,7 +197,13 @@ def build(spec: dict[str, Any], where: str = "reward") -> Any:
             thresholds = [None if (isinstance(t, float) and math.isnan(t)) else t for t in thresholds]
         return Hierarchical(parts, spec.get("weights"), thresholds, name=spec.get("name"))
     if kind == "gate":
-        return Gate(parts[0], parts[1], threshold=spec.get("threshold"), fail_value=spec.get("fail_value", 0.0), name=spec.get("name"))
+        return Gate(
+            parts[0],
+            parts[1],
+            threshold=spec.get("threshold"),
+            fail_value=spec.get("fail_value", 0.0),
+            name=spec.get("name"),
+        )
     if kind == "clip":
         if "low" not in spec or "high" not in spec:
             raise ConfigError(f"{where}: combine = 'clip' needs 'low' and 'high'")
