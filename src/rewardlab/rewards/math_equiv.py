@@ -100,11 +100,7 @@ def _replace_braced(text: str, command: str, build: Any, nargs: int) -> str:
 def normalize_math(text: str) -> str:
     """The normalised answer string (step 2 of the module docstring)."""
     s = text.strip()
-    s = re.sub(
-        r"\\(?:text|mbox|mathrm|textbf)\{([^{}]*)\}",
-        lambda m: m.group(1) if s.startswith(m.group(0)) else "",
-        s,
-    )
+    s = re.sub(r"\\(?:text|mbox|mathrm|textbf)\{([^{}]*)\}", lambda m: m.group(1) if s.startswith(m.group(0)) else "", s)
     for pattern in _DROP:
         s = re.sub(pattern, "", s)
     s = s.strip().rstrip(".").strip()
@@ -156,11 +152,7 @@ class _Builder:
             return self.build(node.body)
         if isinstance(node, ast.Tuple):
             return tuple(self.build(e) for e in node.elts)
-        if (
-            isinstance(node, ast.Constant)
-            and isinstance(node.value, int | float)
-            and not isinstance(node.value, bool)
-        ):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
             if isinstance(node.value, float):
                 if not math.isfinite(node.value):
                     raise _NotMath("non-finite number")
@@ -230,9 +222,7 @@ def _time_limit(seconds: float) -> Iterator[None]:
 
 class MathEquiv(Reward):
     name = "math_equiv"
-    description = (
-        "1 if the final answer (<answer>, \\boxed{} or last number) equals the reference (numeric/sympy)"
-    )
+    description = "1 if the final answer (<answer>, \\boxed{} or last number) equals the reference (numeric/sympy)"
 
     def __init__(
         self,
@@ -302,12 +292,7 @@ class MathEquiv(Reward):
             cx, cy = complex(x.evalf(30)), complex(y.evalf(30))
         except (TypeError, ValueError):
             return None
-        if not (
-            math.isfinite(cx.real)
-            and math.isfinite(cx.imag)
-            and math.isfinite(cy.real)
-            and math.isfinite(cy.imag)
-        ):
+        if not (math.isfinite(cx.real) and math.isfinite(cx.imag) and math.isfinite(cy.real) and math.isfinite(cy.imag)):
             return None
         return abs(cx - cy) <= self.tolerance * max(1.0, abs(cy))
 
