@@ -121,3 +121,11 @@ def test_math_equiv_time_limit_scores_zero_with_a_note(monkeypatch):
     res = MathEquiv(time_limit=0.05).score([Sample(completion="<answer>1</answer>", reference="1")])
     assert res.total.tolist() == [0.0]
     assert res.notes == ["math_equiv: sympy comparison exceeded 0.05 s"]
+    # off the main thread (no SIGALRM there) the limit holds too, and only the slow sample is hit
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(MathEquiv, "equivalent", lambda self, a, b: spin(self, a, b) if a == "2" else a == b)
+    batch = [Sample(completion="<answer>1</answer>", reference="1"), Sample(completion="<answer>2</answer>", reference="2")]
+    with ThreadPoolExecutor(1) as pool:
+        res = pool.submit(MathEquiv(time_limit=0.2).score, batch).result(timeout=10)
+    assert res.total.tolist() == [1.0, 0.0] and res.notes[1] == "math_equiv: sympy comparison exceeded 0.2 s"

@@ -85,13 +85,15 @@ class RewardTimeout(BaseException):  # noqa: N818 - a BaseException so `except E
     """Raised inside a reward's helper thread to stop it after ``timeout_s``."""
 
 
-class _TimedOut(Exception):  # noqa: N818
+class CallTimedOut(Exception):  # noqa: N818
+    """:func:`call_with_timeout` ran past its limit; ``stopped`` says whether the call ended."""
+
     def __init__(self, stopped: bool) -> None:
         self.stopped = stopped
 
 
 def call_with_timeout(fn: Callable[..., Any], timeout_s: float | None, *args: Any) -> Any:
-    """``fn(*args)``, or :class:`_TimedOut` after ``timeout_s`` wall-clock seconds.
+    """``fn(*args)``, or :class:`CallTimedOut` after ``timeout_s`` wall-clock seconds.
 
     Runs ``fn`` in a daemon thread (no signals: safe from any thread); see the module docstring
     for how a timed-out call is stopped and what cannot be stopped.
@@ -128,7 +130,7 @@ def call_with_timeout(fn: Callable[..., Any], timeout_s: float | None, *args: An
         thread.join(0.2)
         if thread.is_alive():
             _abandoned.append(thread)
-        raise _TimedOut(stopped=not thread.is_alive())
+        raise CallTimedOut(stopped=not thread.is_alive())
     if "error" in box:
         raise box["error"]
     return box["value"]
@@ -386,7 +388,7 @@ class Reward:
         parts = {p: 0.0 for p in self.part_bounds()}
         return Scored(0.0, parts, note=f"error: {what}", error=True, counts=dict(counts or {}))
 
-    def timed_out(self, index: int, sample: Sample | None, e: _TimedOut) -> Scored:
+    def timed_out(self, index: int, sample: Sample | None, e: CallTimedOut) -> Scored:
         """The error for a call that ran past ``timeout_s`` (counted under ``<name>/timeouts`` too)."""
         state = "stopped" if e.stopped else "blocked in C code, left running in the background"
         hint = (
@@ -411,7 +413,7 @@ class Reward:
             out = call_with_timeout(self.compute, self.timeout_s, sample)
         except Malformed as e:
             return self.malformed(str(e) or "malformed output")
-        except _TimedOut as e:
+        except CallTimedOut as e:
             return self.timed_out(index, sample, e)
         except RewardlabError:
             raise
@@ -666,7 +668,7 @@ class TRLReward(Reward):
             values: list[Any] = self._checked_call(samples, conversational)
         except RewardlabError:
             raise
-        except _TimedOut as e:
+        except CallTimedOut as e:
             return self.assemble(samples, [self.timed_out(i, s, e) for i, s in enumerate(samples)])
         except Exception:
             values = self._retry(samples, conversational)
@@ -692,7 +694,7 @@ class TRLReward(Reward):
                 values.extend(self._checked_call([s], conversational, offset=i))
             except RewardlabError:
                 raise
-            except _TimedOut as e:
+            except CallTimedOut as e:
                 values.append(self.timed_out(i, s, e))
             except Exception as e:
                 failed.append((i, s, e))

@@ -18,11 +18,12 @@ The rule-based math accuracy reward of the RLVR papers (DeepSeek-R1; in public c
    with ``sympy.simplify(a - b) == 0`` under ``time_limit`` seconds. Comma-separated answers
    are compared element by element, in order.
 
-Time limit: SymPy cannot be interrupted from another thread, so the limit is a
-``signal.setitimer`` alarm, which works in the main thread only (the failure behind verl PR
-#5635 and TRL PR #5281 was an alarm in a worker thread silently scoring 0), and only when no
-other real-time timer is running (it is never overridden). Otherwise the limit is the size
-bounds instead: answers longer than ``max_chars`` characters or
+Time limit: in the main thread, when no other real-time timer is running (it is never
+overridden), a ``signal.setitimer`` alarm. Elsewhere (worker threads: the failure behind verl PR
+#5635 and TRL PR #5281 was an alarm in a worker thread silently scoring 0) the comparison runs
+in a helper thread that is stopped by an asynchronous exception when the limit passes
+(:func:`rewardlab.rewards.base.call_with_timeout`; SymPy is pure Python, so it stops at its next
+bytecode). The size bounds hold in every case: answers longer than ``max_chars`` characters or
 with powers above ``max_exponent`` are compared as strings only. SymPy is imported on first use.
 """
 
@@ -39,7 +40,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from rewardlab.rewards.base import Reward, Sample, Scored, reference_of
+from rewardlab.rewards.base import CallTimedOut, Reward, Sample, Scored, call_with_timeout, reference_of
 from rewardlab.rewards.parsing import final_answer
 
 
@@ -196,15 +197,32 @@ class _Builder:
         raise _NotMath(f"unsupported syntax {type(node).__name__}")
 
 
+def _alarm_usable() -> bool:
+    return (
+        hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getitimer(signal.ITIMER_REAL)[0] == 0  # someone else's timer is running: leave it alone
+    )
+
+
+def _limited(fn: Any, seconds: float) -> Any:
+    """``fn()`` under ``seconds``: a SIGALRM timer in the main thread, else a helper thread
+    stopped by an asynchronous exception (see the module docstring); _TimedOut on expiry."""
+    if seconds <= 0:
+        return fn()
+    if _alarm_usable():
+        with _time_limit(seconds):
+            return fn()
+    try:
+        return call_with_timeout(fn, seconds)
+    except CallTimedOut:
+        raise _TimedOut() from None
+
+
 @contextlib.contextmanager
 def _time_limit(seconds: float) -> Iterator[None]:
-    """SIGALRM-based limit in the main thread; no-op elsewhere (see the module docstring)."""
-    if (
-        seconds <= 0
-        or not hasattr(signal, "setitimer")
-        or threading.current_thread() is not threading.main_thread()
-        or signal.getitimer(signal.ITIMER_REAL)[0] > 0  # someone else's timer is running: leave it alone
-    ):
+    """SIGALRM-based limit in the main thread; no-op elsewhere (:func:`_limited` covers those)."""
+    if seconds <= 0 or not _alarm_usable():
         yield
         return
 
@@ -252,8 +270,7 @@ class MathEquiv(Reward):
         import sympy  # noqa: F401
 
         try:
-            with _time_limit(self.time_limit):
-                return 1.0 if self.equivalent(answer, ref_text) else 0.0
+            return 1.0 if _limited(lambda: self.equivalent(answer, ref_text), self.time_limit) else 0.0
         except _TimedOut:
             return Scored(0.0, note=f"sympy comparison exceeded {self.time_limit:g} s")
 
