@@ -1,4 +1,4 @@
-"""Parts shared by the deep-RL algorithms: vector envs, normalisation, networks, evaluation, RNG state.
+"""Parts shared by the deep-RL algorithms: vector envs, normalisation, networks, evaluation.
 
 Episode semantics follow Gymnasium's same-step autoreset: when a sub-environment ends, ``step``
 returns the first observation of the next episode and puts the last one in ``info["final_obs"]``,
@@ -8,8 +8,6 @@ so a truncated episode can be bootstrapped from ``V(final_obs)`` without wasting
 from __future__ import annotations
 
 import functools
-import pickle
-import random
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -21,26 +19,12 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers.utils import RunningMeanStd
 from torch import nn
 
+from rewardlab.core.envstate import Snapshot
 from rewardlab.errors import ConfigError
 from rewardlab.registry import check_env_id
 
 # ---------------------------------------------------------------------------------------------
 # Environments
-
-
-class Snapshot(gym.Wrapper):
-    """Lets the vector env save and restore a sub-environment's whole state (dynamics, time limit
-    counter, RNG) through ``VectorEnv.call``, which works for sync and async vector envs alike."""
-
-    def __init__(self, env: gym.Env, index: int):
-        super().__init__(env)
-        self.index = index
-
-    def get_snapshot(self) -> bytes:
-        return pickle.dumps(self.env)
-
-    def set_snapshot(self, snapshots: list[bytes]) -> None:
-        self.env = pickle.loads(snapshots[self.index])
 
 
 def _make_env(env_id: str, index: int, env_kwargs: dict[str, Any]) -> gym.Env:
@@ -60,14 +44,6 @@ def make_vec_env(
     if vectorization == "async":
         return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
     raise ConfigError(f"config key 'vectorization': {vectorization!r} is not one of 'sync', 'async'")
-
-
-def env_state(envs: gym.vector.VectorEnv) -> list[bytes]:
-    return list(envs.call("get_snapshot"))
-
-
-def load_env_state(envs: gym.vector.VectorEnv, snapshots: list[bytes]) -> None:
-    envs.call("set_snapshot", list(snapshots))
 
 
 def final_observations(infos: dict[str, Any], done: np.ndarray) -> dict[int, np.ndarray]:
@@ -316,26 +292,10 @@ def evaluate_policy(
 
 
 # ---------------------------------------------------------------------------------------------
-# Schedules and RNG
+# Schedules
 
 
 def linear_schedule(start: float, end: float, progress: float) -> float:
     """``start`` at progress 0 -> ``end`` at progress 1 (clamped)."""
     progress = min(max(progress, 0.0), 1.0)
     return start + (end - start) * progress
-
-
-def rng_state(np_rng: np.random.Generator) -> dict[str, Any]:
-    return {
-        "torch": torch.get_rng_state(),
-        "numpy_global": np.random.get_state(),
-        "numpy": np_rng.bit_generator.state,
-        "python": random.getstate(),
-    }
-
-
-def load_rng_state(state: dict[str, Any], np_rng: np.random.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy_global"])
-    np_rng.bit_generator.state = state["numpy"]
-    random.setstate(state["python"])
