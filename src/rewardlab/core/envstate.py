@@ -129,7 +129,9 @@ class Snapshot(gym.Wrapper):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if self.method != "replay":
             return self.env.reset(seed=seed, options=options)
-        generator = None if seed is not None or self.env.unwrapped._np_random is None else _generator_state(self)
+        generator = (
+            None if seed is not None or self.env.unwrapped._np_random is None else _generator_state(self)
+        )
         self._reset_record = {"seed": seed, "generator": generator, "options": copy.deepcopy(options)}
         self._actions = []
         obs, info = self.env.reset(seed=seed, options=options)
@@ -215,7 +217,9 @@ class Snapshot(gym.Wrapper):
         physics = np.empty(mujoco.mj_stateSize(u.model, spec))
         mujoco.mj_getState(u.model, u.data, physics, spec)
         if not np.array_equal(physics, snap["physics"]):
-            raise EnvStateError(f"environment {self.name!r}: the restored MuJoCo state differs from the saved one")
+            raise EnvStateError(
+                f"environment {self.name!r}: the restored MuJoCo state differs from the saved one"
+            )
         _set_generator_state(self, snap["generator"])
 
     def _replay(self, snap: dict[str, Any]) -> None:

@@ -75,38 +75,6 @@ def spawn_rngs(seed: int, n: int) -> list[np.random.Generator]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Plain-data encoding (for objects that must survive ``torch.load(weights_only=True)``)
-
-
-def encode_state(value: Any) -> Any:
-    """Turn numpy arrays (nested in dicts/lists) into plain python data that any pickler accepts.
-
-    ``torch.load(weights_only=True)`` refuses numpy arrays; lists of python floats are exact for
-    float64 and ints, so a round trip is bit-identical.
-    """
-    if isinstance(value, np.ndarray):
-        return {"__ndarray__": value.tolist(), "dtype": str(value.dtype), "shape": list(value.shape)}
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {k: encode_state(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [encode_state(v) for v in value]
-    return value
-
-
-def decode_state(value: Any) -> Any:
-    """Inverse of :func:`encode_state`."""
-    if isinstance(value, dict):
-        if "__ndarray__" in value:
-            return np.array(value["__ndarray__"], dtype=value["dtype"]).reshape(value["shape"])
-        return {k: decode_state(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode_state(v) for v in value]
-    return value
-
-
-# ---------------------------------------------------------------------------------------------
 # Saving and restoring one field
 
 
@@ -185,7 +153,9 @@ class Stateful:
         super().__init_subclass__(**kwargs)
         for name, kind in vars(cls).get("state_fields", {}).items():
             if kind not in KINDS:
-                raise TypeError(f"{cls.__name__}.state_fields[{name!r}]: unknown kind {kind!r}; valid: {KINDS}")
+                raise TypeError(
+                    f"{cls.__name__}.state_fields[{name!r}]: unknown kind {kind!r}; valid: {KINDS}"
+                )
 
     @classmethod
     def declared_state(cls) -> dict[str, str]:
