@@ -174,6 +174,15 @@ def flat_dim(space: gym.Space) -> int:
     return int(np.prod(space.shape))
 
 
+#: The one switch for torch's private kernels: ``torch._fused_adam_`` and ``torch._foreach_add_`` in
+#: :meth:`LeanAdam.update`, ``torch._foreach_norm`` and ``torch._foreach_mul_`` in :func:`clip_grad_norm`.
+#: They give the same numbers as the public ``torch.optim.Adam(fused=True).step()`` and
+#: ``torch.nn.utils.clip_grad_norm_`` (tests/rl/test_private_ops.py, which also fails loudly when
+#: their signatures change in a new torch) and cut the per-update overhead of small networks:
+#: ``python benchmarks/private_torch_ops.py`` measures both paths. False: public torch API only.
+PRIVATE_TORCH_OPS = True
+
+
 class LeanAdam(torch.optim.Adam):
     """``torch.optim.Adam(fused=True)`` with a thinner ``step()`` for small networks.
 
@@ -181,7 +190,8 @@ class LeanAdam(torch.optim.Adam):
     numbers identical, as tested), minus the per-call grouping and bookkeeping of the generic
     ``Optimizer.step``: measured 33 us instead of 85 us per step for DQN's [256, 256] Q-network
     here, where an update's whole forward and backward pass costs about 1 ms. The first step, and
-    the first after ``load_state_dict``, goes through torch's own code, which creates the state.
+    the first after ``load_state_dict``, goes through torch's own code, which creates the state;
+    with ``PRIVATE_TORCH_OPS = False`` every step does.
     """
 
     def __init__(self, params, lr: float, eps: float = 1e-8, betas: tuple[float, float] = (0.9, 0.999)):
@@ -206,6 +216,8 @@ class LeanAdam(torch.optim.Adam):
     @torch.no_grad()
     def update(self, closure=None):
         """One Adam step (what ``step`` does, without the generic Optimizer bookkeeping)."""
+        if not PRIVATE_TORCH_OPS:
+            return torch.optim.Adam.step(self, closure)
         if self._lists is None or closure is not None:
             loss = torch.optim.Adam.step(self, closure)
             self._lists = []
@@ -234,7 +246,10 @@ def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:
 
     Same result as ``torch.nn.utils.clip_grad_norm_`` (factor max_norm / (norm + 1e-6), applied
     only when it is below 1, where torch multiplies by a clamped 1.0), but several times faster
-    for small networks: measured 1.0 ms vs 4.3 ms per DQN update on this machine."""
+    for small networks: measured 1.0 ms vs 4.3 ms per DQN update on this machine (see
+    ``PRIVATE_TORCH_OPS``)."""
+    if not PRIVATE_TORCH_OPS:
+        return torch.nn.utils.clip_grad_norm_(params, max_norm)
     grads = [p.grad for p in params if p.grad is not None]
     total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
     if total > max_norm:
