@@ -33,7 +33,7 @@ TINY: dict[str, tuple[str | None, int, list[str]]] = {
     "dqn": ("CartPole-v1", 256, ["learning_starts=32", "train_freq=16", "gradient_steps=2",
                                  "target_update_interval=48", "buffer_size=500", "batch_size=16"]),
     "grpo": ("arithmetic", 4, ONLINE_TINY),
-    "rloo": ("arithmetic", 4, ONLINE_TINY),
+    "rloo": ("arithmetic", 4, [*ONLINE_TINY, "true_reward=exact_match", "hacking_window=3"]),  # + the monitor's state
     "dpo": (None, 4, [*LM_TINY, "batch_size=2"]),  # data: a few pairs written by the test
     **{name: (None, 400, BANDIT_TINY) for name in (
         "epsilon-greedy", "ucb1", "kl-ucb", "thompson", "linucb", "lin-ts", "dynlin-ucb", "whittle", "myopic")},
