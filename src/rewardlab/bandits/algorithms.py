@@ -18,9 +18,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from rewardlab.bandits.base import decode_state, encode_state, simulate, spawn_rngs
+from rewardlab.bandits.base import simulate
 from rewardlab.config import RunConfig
 from rewardlab.core.algorithm import Algorithm
+from rewardlab.core.state import OBJECT, RNG, VALUE, spawn_rngs
 from rewardlab.errors import ConfigError
 
 K_ARMED_ENVS = ("bernoulli-bandit", "gaussian-bandit", "linear-bandit", "dynamical-linear-bandit")
@@ -106,6 +107,8 @@ class BanditAlgorithm(Algorithm):
     curve_metric: ClassVar[str] = "cumulative_regret"
     supported_envs: ClassVar[tuple[str, ...]] = K_ARMED_ENVS
     has_regret: ClassVar[bool] = True
+    state_fields = {"policy": OBJECT, "env": OBJECT, "_eval_rng": RNG, "cumulative_regret": VALUE,
+                    "total_reward": VALUE}  # fmt: skip
 
     def __init__(self, config: BanditConfig):
         super().__init__(config)
@@ -155,20 +158,6 @@ class BanditAlgorithm(Algorithm):
             out["regret_per_round"] = float(np.mean(regrets))
             out["cumulative_regret"] = self.cumulative_regret
         return out
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy.state_dict(), "env": self.env.state_dict(),
-                "eval_rng": encode_state(self._eval_rng.bit_generator.state),
-                "global_step": self.global_step, "cumulative_regret": self.cumulative_regret,
-                "total_reward": self.total_reward}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy.load_state_dict(state["policy"])
-        self.env.load_state_dict(state["env"])
-        self._eval_rng.bit_generator.state = decode_state(state["eval_rng"])
-        self.global_step = state["global_step"]
-        self.cumulative_regret = state["cumulative_regret"]
-        self.total_reward = state["total_reward"]
 
     def parameters_finite(self) -> str | None:
         check = getattr(self.policy, "parameters_finite", None)

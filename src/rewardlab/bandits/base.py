@@ -1,4 +1,5 @@
-"""Shared parts of the bandit domain: the env and policy protocols, state (de)serialisation, helpers.
+"""Shared parts of the bandit domain: the env and policy protocols and helpers (their checkpoint
+state is declared with :mod:`rewardlab.core.state`).
 
 Every bandit object is *batched over independent replicas*: arrays carry a leading axis ``R`` (one
 row per seed), so a test or benchmark can play ten seeds in the time of one (numpy does the rows
@@ -24,80 +25,10 @@ import numpy as np
 from rewardlab.errors import ConfigError
 
 
-def encode_state(value: Any) -> Any:
-    """Turn numpy arrays (nested in dicts/lists) into plain python data that any pickler accepts.
-
-    ``torch.load(weights_only=True)`` refuses numpy arrays; lists of python floats are exact for
-    float64 and ints, so a round trip is bit-identical.
-    """
-    if isinstance(value, np.ndarray):
-        return {"__ndarray__": value.tolist(), "dtype": str(value.dtype), "shape": list(value.shape)}
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {k: encode_state(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [encode_state(v) for v in value]
-    return value
-
-
-def decode_state(value: Any) -> Any:
-    """Inverse of :func:`encode_state`."""
-    if isinstance(value, dict):
-        if "__ndarray__" in value:
-            return np.array(value["__ndarray__"], dtype=value["dtype"]).reshape(value["shape"])
-        return {k: decode_state(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [decode_state(v) for v in value]
-    return value
-
-
-def rng_state(rng: np.random.Generator) -> dict[str, Any]:
-    return rng.bit_generator.state
-
-
-def set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
-    rng.bit_generator.state = state
-
-
-def spawn_rngs(seed: int, n: int) -> list[np.random.Generator]:
-    """``n`` independent generators from one seed (env, policy, evaluation streams never overlap)."""
-    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]
-
-
 def argmax_random_tie(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Argmax over the last axis, ties broken uniformly at random (Sutton & Barto, Sec. 2.2)."""
     top = values >= values.max(axis=-1, keepdims=True)
     return np.argmax(top * (1.0 + rng.random(values.shape)), axis=-1)
-
-
-class StatefulArrays:
-    """Mixin: ``state_dict`` / ``load_state_dict`` over the attributes named in ``_state_fields``.
-
-    Attributes that are numpy Generators are saved as their bit-generator state.
-    """
-
-    _state_fields: tuple[str, ...] = ()
-
-    def state_dict(self) -> dict[str, Any]:
-        out = {}
-        for name in self._state_fields:
-            value = getattr(self, name)
-            if isinstance(value, np.random.Generator):
-                value = {"__rng__": rng_state(value)}
-            elif isinstance(value, np.ndarray):
-                value = value.copy()
-            out[name] = value
-        return encode_state(out)
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        state = decode_state(state)
-        for name in self._state_fields:
-            value = state[name]
-            if isinstance(value, dict) and "__rng__" in value:
-                set_rng_state(getattr(self, name), value["__rng__"])
-            else:
-                setattr(self, name, value)
 
 
 def check_context_shape(contexts: np.ndarray, n_runs: int, n_arms: int, dim: int) -> None:

@@ -33,8 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rewardlab.bandits.base import StatefulArrays, argmax_random_tie
+from rewardlab.bandits.base import argmax_random_tie
 from rewardlab.bandits.linear import sherman_morrison_update
+from rewardlab.core.state import ARRAY, RNG, VALUE, Stateful
 from rewardlab.errors import ConfigError
 
 #: the 3-D synthetic instance of the DLB repository, ``config/testcase_synt_sigma0dot01.json``
@@ -98,12 +99,12 @@ class DynLinConstants:
     sigma: float  # noise standard deviation
 
 
-class DynamicalLinearBandit(StatefulArrays):
+class DynamicalLinearBandit(Stateful):
     """Hidden-state linear system played with a finite action set; exact steady-state oracle."""
 
     summary = "dynamical linear bandit, hidden state x' = Ax + Bu (DLB repo 3-D instance)"
     contextual = True  # observe() shows the (fixed) action vectors, so linear policies can run
-    _state_fields = ("rng", "x")
+    state_fields = {"rng": RNG, "x": ARRAY}
 
     def __init__(self, a=None, b=None, c=None, d=None, actions=None, *, noise_std: float | None = None,
                  n_runs: int = 1, seed: int = 0):
@@ -173,10 +174,11 @@ def epoch_length(m: int, rho: float) -> int:
     return 1 + math.floor(math.log(m) / math.log(1.0 / rho))
 
 
-class DynLinUCB(StatefulArrays):
+class DynLinUCB(Stateful):
     """DynLin-UCB over a finite action set ``actions`` (K, d), batched over R replicas."""
 
-    _state_fields = ("v_inv", "b", "t", "m", "next_estimate", "last_estimate", "current", "rng")
+    state_fields = {"v_inv": ARRAY, "b": ARRAY, "t": VALUE, "m": VALUE, "next_estimate": VALUE, "last_estimate": VALUE,
+                    "current": ARRAY, "rng": RNG}  # fmt: skip
 
     def __init__(self, actions: np.ndarray, constants: DynLinConstants, horizon: int, n_runs: int,
                  rng: np.random.Generator, *, lam: float = 1.0, beta_scale: float = 1.0,

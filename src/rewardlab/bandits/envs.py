@@ -19,15 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from rewardlab.bandits.base import StatefulArrays
+from rewardlab.core.state import ARRAY, RNG, Stateful
 from rewardlab.errors import ConfigError
 
 
-class KArmedBandit(StatefulArrays):
+class KArmedBandit(Stateful):
     """Shared part of Bernoulli and Gaussian bandits: ``means`` (K,) is the exact oracle."""
 
     contextual = False
-    _state_fields = ("rng",)
+    state_fields = {"rng": RNG}
 
     def __init__(self, means: np.ndarray, n_runs: int = 1, seed: int = 0):
         self.means = np.asarray(means, dtype=float)
@@ -81,7 +81,7 @@ class GaussianBandit(KArmedBandit):
         return self.means[arms] + self.noise_std * self.rng.standard_normal(self.n_runs)
 
 
-class LinearBandit(StatefulArrays):
+class LinearBandit(Stateful):
     """Linear contextual bandit with optional sparsity and bounded misspecification.
 
     ``theta`` has unit norm; features are ``N(0, I/d)`` so ``|<theta, x>|`` is about ``1/sqrt(d)``.
@@ -91,7 +91,7 @@ class LinearBandit(StatefulArrays):
 
     summary = "linear contextual bandit, optionally sparse / misspecified / disjoint (arms, dim, sparsity, misspecification)"
     contextual = True
-    _state_fields = ("rng", "_contexts")
+    state_fields = {"rng": RNG, "_contexts": ARRAY}
 
     def __init__(
         self,

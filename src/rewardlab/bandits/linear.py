@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rewardlab.bandits.base import StatefulArrays, argmax_random_tie, check_context_shape
+from rewardlab.bandits.base import argmax_random_tie, check_context_shape
+from rewardlab.core.state import ARRAY, RNG, VALUE, Stateful
 
 
 def sherman_morrison_update(a_inv: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -38,10 +39,10 @@ def linucb_scores(theta: np.ndarray, a_inv: np.ndarray, contexts: np.ndarray, al
     return mean + alpha * np.sqrt(np.maximum(width, 0.0))
 
 
-class RidgeStatistics(StatefulArrays):
+class RidgeStatistics(Stateful):
     """Ridge statistics for ``G`` parameter groups (G = 1 shared, G = K disjoint), batched over R."""
 
-    _state_fields = ("a_inv", "b", "t", "rng")
+    state_fields = {"a_inv": ARRAY, "b": ARRAY, "t": VALUE, "rng": RNG}
 
     def __init__(self, n_arms: int, dim: int, n_runs: int, rng: np.random.Generator, *,
                  ridge: float = 1.0, disjoint: bool = False):

@@ -20,7 +20,7 @@ import itertools
 
 import numpy as np
 
-from rewardlab.bandits.base import StatefulArrays
+from rewardlab.core.state import ARRAY, RNG, Stateful
 from rewardlab.errors import ConfigError
 
 
@@ -68,12 +68,12 @@ def random_instance(n_arms: int, states: int, rng: np.random.Generator) -> tuple
     return p, rewards
 
 
-class RestlessBandit(StatefulArrays):
+class RestlessBandit(Stateful):
     """N Markov-chain arms, at most ``budget`` active per round; reward = sum of state rewards."""
 
     summary = "restless bandit: N Markov-chain arms, at most budget active (arms, budget, states)"
     contextual = False
-    _state_fields = ("rng", "states")
+    state_fields = {"rng": RNG, "states": ARRAY}
 
     def __init__(self, transitions: np.ndarray, rewards: np.ndarray, budget: int, *, n_runs: int = 1,
                  seed: int = 0):
@@ -201,10 +201,10 @@ def myopic_gains(transitions: np.ndarray, rewards: np.ndarray) -> np.ndarray:
     return np.einsum("ist,it->is", transitions[:, 1] - transitions[:, 0], rewards)
 
 
-class IndexPolicy(StatefulArrays):
+class IndexPolicy(Stateful):
     """Activate the ``budget`` arms with the largest precomputed index of their current state."""
 
-    _state_fields = ("rng",)
+    state_fields = {"rng": RNG}
 
     def __init__(self, index: np.ndarray, budget: int, rng: np.random.Generator):
         self.index, self.budget, self.rng = np.asarray(index, dtype=float), budget, rng

@@ -38,8 +38,8 @@ import torch
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from torch import nn
 
-from rewardlab.bandits.base import decode_state, encode_state, rng_state, set_rng_state
 from rewardlab.bandits.restless import RestlessBandit, myopic_gains
+from rewardlab.core.state import ARRAY, OBJECT, RNG, VALUE, Stateful
 from rewardlab.errors import RewardlabError
 
 #: extra linear constraints on the action vector a: (coefficients (N,), lower, upper) each
@@ -238,8 +238,14 @@ def milp_argmax(layers, state_features: np.ndarray, n_arms: int, budget: int,
     return action, float(q_values_numpy(layers, action[None], state_features)[0])
 
 
-class Sequoia:
+class Sequoia(Stateful):
     """DQN agent on a :class:`RestlessBandit` (one replica) choosing actions by :func:`milp_argmax`."""
+
+    state_fields = {
+        "q": OBJECT, "target": OBJECT, "optimizer": OBJECT, "scheduler": OBJECT, "rng": RNG, "buf_s": ARRAY,
+        "buf_a": ARRAY, "buf_r": ARRAY, "buf_s2": ARRAY, "buf_len": VALUE, "buf_pos": VALUE, "t": VALUE,
+        "_pending": VALUE,
+    }  # fmt: skip
 
     def __init__(self, env: RestlessBandit, rng: np.random.Generator, *, hidden: tuple[int, ...] = (16, 32),
                  gamma: float = 0.99, lr: float = 2.5e-4, adam_eps: float = 1.5e-4, eps_start: float = 0.9,
@@ -374,28 +380,9 @@ class Sequoia:
         self._argmax_cache.clear()
         self.last_loss = loss.item()
 
-    def state_dict(self) -> dict[str, Any]:
-        # torch state dicts hold tensors (safe for torch.save); numpy parts are encoded as lists
-        return {
-            "q": self.q.state_dict(), "target": self.target.state_dict(),
-            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-            "numpy": encode_state({
-                "rng": rng_state(self.rng), "buf_s": self.buf_s, "buf_a": self.buf_a, "buf_r": self.buf_r,
-                "buf_s2": self.buf_s2, "buf_len": self.buf_len, "buf_pos": self.buf_pos, "t": self.t,
-                "pending": None if self._pending is None else list(self._pending)}),
-        }
-
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.q.load_state_dict(state["q"])
-        self.target.load_state_dict(state["target"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        s = decode_state(state["numpy"])
-        set_rng_state(self.rng, s["rng"])
-        self.buf_s, self.buf_a, self.buf_r, self.buf_s2 = s["buf_s"], s["buf_a"], s["buf_r"], s["buf_s2"]
-        self.buf_len, self.buf_pos, self.t = s["buf_len"], s["buf_pos"], s["t"]
-        self._pending = None if s["pending"] is None else tuple(s["pending"])
-        self._argmax_cache.clear()
+        super().load_state_dict(state)
+        self._argmax_cache.clear()  # memoized argmaxes of the network before the restore
 
     def parameters_finite(self) -> str | None:
         for name, p in self.q.named_parameters():

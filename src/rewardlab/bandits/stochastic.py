@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rewardlab.bandits.base import StatefulArrays, argmax_random_tie
+from rewardlab.bandits.base import argmax_random_tie
+from rewardlab.core.state import ARRAY, RNG, VALUE, Stateful
 
 
 def ucb1_index(sums: np.ndarray, counts: np.ndarray, t: int, c: float = np.sqrt(2.0)) -> np.ndarray:
@@ -68,10 +69,10 @@ def kl_ucb_index(sums: np.ndarray, counts: np.ndarray, t: int, c: float = 0.0) -
     return np.where(played, q, np.inf)
 
 
-class SampleAverages(StatefulArrays):
+class SampleAverages(Stateful):
     """Counts and reward sums per arm: the statistics every K-armed policy here keeps."""
 
-    _state_fields = ("counts", "sums", "t", "rng")
+    state_fields = {"counts": ARRAY, "sums": ARRAY, "t": VALUE, "rng": RNG}
 
     def __init__(self, n_arms: int, n_runs: int, rng: np.random.Generator):
         self.n_arms, self.n_runs, self.rng = n_arms, n_runs, rng

@@ -6,9 +6,10 @@ import abc
 from typing import Any, ClassVar
 
 from rewardlab.config import RunConfig
+from rewardlab.core.state import PROCESS_RNGS, VALUE, Stateful
 
 
-class Algorithm(abc.ABC):
+class Algorithm(Stateful, abc.ABC):
     """One trainable agent. The Run drives it::
 
         algo = Algo(config)
@@ -17,8 +18,15 @@ class Algorithm(abc.ABC):
         result = algo.evaluate(config.eval_episodes)
 
     ``state_dict()`` must hold everything needed to continue bit-for-bit on CPU: networks,
-    optimizers, buffers, RNG states (torch, numpy, python, env), schedules and counters.
+    optimizers, buffers, RNG states (torch, numpy, python, env), schedules and counters. A subclass
+    does not write it: it declares its fields once in ``state_fields`` (name -> kind) and names
+    the attributes ``__init__`` rebuilds from the config in ``rebuilt_fields``
+    (:mod:`rewardlab.core.state`). Every algorithm saves ``global_step`` and the process-wide
+    generators (``rng``: torch, numpy, python), which sampling code reaches without a handle.
     """
+
+    state_fields: ClassVar[dict[str, str]] = {"global_step": VALUE, "rng": PROCESS_RNGS}
+    rebuilt_fields: ClassVar[tuple[str, ...]] = ("config",)
 
     #: the dataclass holding this algorithm's hyper-parameters (a RunConfig subclass)
     config_class: ClassVar[type[RunConfig]] = RunConfig
@@ -39,14 +47,6 @@ class Algorithm(abc.ABC):
     @abc.abstractmethod
     def evaluate(self, episodes: int) -> dict[str, Any]:
         """Evaluate the current policy; must return ``mean_return``, ``std_return``, ``episodes``."""
-
-    @abc.abstractmethod
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue bit-for-bit (see class docstring)."""
-
-    @abc.abstractmethod
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what ``state_dict`` returned."""
 
     def pop_records(self) -> dict[str, list[dict[str, Any]]]:
         """Records made since the last call, by file stem: ``{"samples": [...]}`` is appended to the

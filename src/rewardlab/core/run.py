@@ -170,7 +170,11 @@ class Run:
         state = torch.load(latest / "state.pt", weights_only=False)
         _prepare_process(saved)
         algo = registry.get_algorithm(algo_name)(saved)
-        algo.load_state_dict(state["algo"])
+        try:  # e.g. an env that cannot be restored: stop before anything runs or is rewritten
+            algo.load_state_dict(state["algo"])
+        except BaseException:
+            algo.close()
+            raise
         run = cls(algo_name, saved, run_dir, algo, console=console)
         run.iteration = meta["iteration"]
         run.elapsed = meta["elapsed"]

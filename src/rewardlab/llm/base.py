@@ -1,4 +1,4 @@
-"""What every LM algorithm shares: policy and optimizer set-up, RNG and checkpoint state,
+"""What every LM algorithm shares: policy and optimizer set-up, declared checkpoint state,
 held-out evaluation on a task, and the samples the Run writes to ``samples.jsonl``."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from rewardlab.core.algorithm import Algorithm
+from rewardlab.core.state import OBJECT, RNG, VALUE
 from rewardlab.errors import ConfigError, RewardlabError
 from rewardlab.llm.policy import Policy, PolicyConfig
 
@@ -63,11 +64,30 @@ def score(reward: Any, samples: list[Any]) -> Any:
     return result
 
 
+class TrainableWeights:
+    """The policy's trainable tensors (the LoRA adapter, or every weight without LoRA) as a
+    state_dict-style object, so the frozen base model is not copied into every checkpoint."""
+
+    def __init__(self, policy: Policy):
+        self.policy = policy
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.policy.trainable_state_dict()
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.policy.load_trainable_state_dict(state)
+
+
 class LMAlgorithm(Algorithm):
     """Base of GRPO, RLOO and DPO. Subclasses implement ``step``."""
 
     curve_metric = "reward"
     config: LMTrainConfig
+    state_fields = {
+        "weights": OBJECT, "optimizer": OBJECT, "np_rng": RNG, "truncated_prompts": VALUE,
+        "_reported_truncations": VALUE, "_samples": VALUE,
+    }  # fmt: skip
+    rebuilt_fields = ("policy", "task", "reward")
 
     def __init__(
         self, config: LMTrainConfig, *, policy: Policy | None = None, task: Any = None, reward: Any = None
@@ -94,6 +114,7 @@ class LMAlgorithm(Algorithm):
             eps=config.adam_epsilon,
             weight_decay=config.weight_decay,
         )
+        self.weights = TrainableWeights(self.policy)
         self._samples: list[dict[str, Any]] = []
         self.policy.warn_on_truncation = False  # reported through pop_warnings() instead
         self._reported_truncations = 0
@@ -191,31 +212,14 @@ class LMAlgorithm(Algorithm):
         )
 
     # ---- checkpoint state -------------------------------------------------------------------
-    def base_state(self) -> dict[str, Any]:
-        return {
-            "global_step": self.global_step,
-            "weights": self.policy.trainable_state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "numpy_global": np.random.get_state(),
-                "numpy": self.np_rng.bit_generator.state,
-                "python": random.getstate(),
-            },
-            "truncated_prompts": self.policy.truncated_prompts,
-        }
+    @property
+    def truncated_prompts(self) -> int:
+        """Prompts cut to ``max_prompt_length`` so far (counted by the policy; saved with the run)."""
+        return self.policy.truncated_prompts
 
-    def load_base_state(self, state: dict[str, Any]) -> None:
-        self.global_step = int(state["global_step"])
-        self.policy.load_trainable_state_dict(state["weights"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        np.random.set_state(rng["numpy_global"])
-        self.np_rng.bit_generator.state = rng["numpy"]
-        random.setstate(rng["python"])
-        self.policy.truncated_prompts = int(state.get("truncated_prompts", 0))
-        self._reported_truncations = self.policy.truncated_prompts
+    @truncated_prompts.setter
+    def truncated_prompts(self, n: int) -> None:
+        self.policy.truncated_prompts = int(n)
 
     def parameters_finite(self) -> str | None:
         return self.policy.parameters_finite()

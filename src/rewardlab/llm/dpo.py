@@ -19,10 +19,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rewardlab.core.state import ARRAY, TENSOR, VALUE
 from rewardlab.errors import ConfigError
 from rewardlab.llm.base import LMAlgorithm, LMTrainConfig
 from rewardlab.llm.policy import Batch
@@ -77,6 +77,10 @@ class DPO(LMAlgorithm):
     summary = "DPO (sigmoid loss) on preference pairs from a JSONL file; reference log-probs cached once"
     curve_metric = "rewards/margins"
     config: DPOConfig
+    # the reference log-probs are computed once from the initial policy; saved so a resume need not
+    state_fields = {"data_order": ARRAY, "data_pos": VALUE, "epoch": VALUE, "ref_chosen": TENSOR,
+                    "ref_rejected": TENSOR}  # fmt: skip
+    rebuilt_fields = ("pairs", "eval_pairs", "eval_ref")
 
     def __init__(
         self, config: DPOConfig, *, pairs: list[dict[str, Any]] | None = None, **kwargs: Any
@@ -219,21 +223,6 @@ class DPO(LMAlgorithm):
         if self.task is not None and self.reward is not None:
             out["task_eval"] = self.evaluate_task("test", episodes)
         return out
-
-    # ---- checkpoint ---------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        state = self.base_state()
-        state["data"] = {"order": self.data_order.copy(), "pos": self.data_pos, "epoch": self.epoch}
-        state["reference_logprobs"] = {"chosen": self.ref_chosen, "rejected": self.ref_rejected}
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.load_base_state(state)
-        self.data_order = np.asarray(state["data"]["order"])
-        self.data_pos = int(state["data"]["pos"])
-        self.epoch = int(state["data"]["epoch"])
-        ref = state["reference_logprobs"]
-        self.ref_chosen, self.ref_rejected = ref["chosen"], ref["rejected"]
 
 
 __all__ = ["DPO", "DPOConfig", "dpo_loss"]

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rewardlab.core.state import ARRAY, VALUE
 from rewardlab.errors import ConfigError
 from rewardlab.llm.base import LMAlgorithm, LMTrainConfig, score
 from rewardlab.llm.policy import Batch
@@ -77,6 +78,10 @@ class OnlineRL(LMAlgorithm):
     :meth:`micro_batch_loss`; they may override :meth:`shape_rewards` and :meth:`keep_groups`."""
 
     config: OnlineConfig
+    state_fields = {"data_order": ARRAY, "data_pos": VALUE, "epoch": VALUE, "rollout": VALUE, "hacking": VALUE,
+                    "_hacking_warnings": VALUE}  # fmt: skip
+    # _last_samples: the current batch's samples, written and read within one step
+    rebuilt_fields = ("train_examples", "true_reward", "memory_estimate", "_last_samples")
     #: how many extra generation batches dynamic sampling may draw to fill a batch
     max_resample_batches = 3
 
@@ -324,56 +329,9 @@ class OnlineRL(LMAlgorithm):
         metrics["epoch"] = float(self.epoch)
         return metrics
 
-    # ---- checkpoint ---------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        state = self.base_state()
-        state["data"] = {"order": self.data_order.copy(), "pos": self.data_pos, "epoch": self.epoch}
-        ro = self.rollout
-        state["rollout"] = (
-            None
-            if ro is None
-            else {
-                "batch": vars(ro.batch).copy(),
-                "advantages": ro.advantages,
-                "old_logprobs": ro.old_logprobs,
-                "ref_logprobs": ro.ref_logprobs,
-                "metrics": ro.metrics,
-                "uses": ro.uses,
-            }
-        )
-        state["samples"] = list(self._samples)
-        if self.hacking is not None:
-            state["hacking"] = {"history": list(self.hacking.history), "warnings": list(self._hacking_warnings)}
-        return state
-
     def pop_warnings(self) -> list[str]:
         warnings, self._hacking_warnings = [*super().pop_warnings(), *self._hacking_warnings], []
         return warnings
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.load_base_state(state)
-        data = state["data"]
-        self.data_order = np.asarray(data["order"])
-        self.data_pos = int(data["pos"])
-        self.epoch = int(data["epoch"])
-        ro = state.get("rollout")
-        self.rollout = (
-            None
-            if ro is None
-            else Rollout(
-                Batch(**ro["batch"]),
-                ro["advantages"],
-                ro["old_logprobs"],
-                ro["ref_logprobs"],
-                ro["metrics"],
-                ro["uses"],
-            )
-        )
-        self._samples = list(state.get("samples", []))
-        if self.hacking is not None and "hacking" in state:
-            self.hacking.history.clear()
-            self.hacking.history.extend(state["hacking"]["history"])
-            self._hacking_warnings = list(state["hacking"]["warnings"])
 
 
 def _completion_id_lists(batch: Batch) -> list[list[int]]:

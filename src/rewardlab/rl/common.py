@@ -1,4 +1,4 @@
-"""Parts shared by the deep-RL algorithms: vector envs, normalisation, networks, evaluation, RNG state.
+"""Parts shared by the deep-RL algorithms: vector envs, normalisation, networks, evaluation.
 
 Episode semantics follow Gymnasium's same-step autoreset: when a sub-environment ends, ``step``
 returns the first observation of the next episode and puts the last one in ``info["final_obs"]``,
@@ -8,8 +8,6 @@ so a truncated episode can be bootstrapped from ``V(final_obs)`` without wasting
 from __future__ import annotations
 
 import functools
-import pickle
-import random
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -21,26 +19,12 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers.utils import RunningMeanStd
 from torch import nn
 
+from rewardlab.core.envstate import Snapshot
 from rewardlab.errors import ConfigError
 from rewardlab.registry import check_env_id
 
 # ---------------------------------------------------------------------------------------------
 # Environments
-
-
-class Snapshot(gym.Wrapper):
-    """Lets the vector env save and restore a sub-environment's whole state (dynamics, time limit
-    counter, RNG) through ``VectorEnv.call``, which works for sync and async vector envs alike."""
-
-    def __init__(self, env: gym.Env, index: int):
-        super().__init__(env)
-        self.index = index
-
-    def get_snapshot(self) -> bytes:
-        return pickle.dumps(self.env)
-
-    def set_snapshot(self, snapshots: list[bytes]) -> None:
-        self.env = pickle.loads(snapshots[self.index])
 
 
 def _make_env(env_id: str, index: int, env_kwargs: dict[str, Any]) -> gym.Env:
@@ -60,14 +44,6 @@ def make_vec_env(
     if vectorization == "async":
         return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
     raise ConfigError(f"config key 'vectorization': {vectorization!r} is not one of 'sync', 'async'")
-
-
-def env_state(envs: gym.vector.VectorEnv) -> list[bytes]:
-    return list(envs.call("get_snapshot"))
-
-
-def load_env_state(envs: gym.vector.VectorEnv, snapshots: list[bytes]) -> None:
-    envs.call("set_snapshot", list(snapshots))
 
 
 def final_observations(infos: dict[str, Any], done: np.ndarray) -> dict[int, np.ndarray]:
@@ -198,6 +174,15 @@ def flat_dim(space: gym.Space) -> int:
     return int(np.prod(space.shape))
 
 
+#: The one switch for torch's private kernels: ``torch._fused_adam_`` and ``torch._foreach_add_`` in
+#: :meth:`LeanAdam.update`, ``torch._foreach_norm`` and ``torch._foreach_mul_`` in :func:`clip_grad_norm`.
+#: They give the same numbers as the public ``torch.optim.Adam(fused=True).step()`` and
+#: ``torch.nn.utils.clip_grad_norm_`` (tests/rl/test_private_ops.py, which also fails loudly when
+#: their signatures change in a new torch) and cut the per-update overhead of small networks:
+#: ``python benchmarks/private_torch_ops.py`` measures both paths. False: public torch API only.
+PRIVATE_TORCH_OPS = True
+
+
 class LeanAdam(torch.optim.Adam):
     """``torch.optim.Adam(fused=True)`` with a thinner ``step()`` for small networks.
 
@@ -205,7 +190,8 @@ class LeanAdam(torch.optim.Adam):
     numbers identical, as tested), minus the per-call grouping and bookkeeping of the generic
     ``Optimizer.step``: measured 33 us instead of 85 us per step for DQN's [256, 256] Q-network
     here, where an update's whole forward and backward pass costs about 1 ms. The first step, and
-    the first after ``load_state_dict``, goes through torch's own code, which creates the state.
+    the first after ``load_state_dict``, goes through torch's own code, which creates the state;
+    with ``PRIVATE_TORCH_OPS = False`` every step does.
     """
 
     def __init__(self, params, lr: float, eps: float = 1e-8, betas: tuple[float, float] = (0.9, 0.999)):
@@ -230,6 +216,8 @@ class LeanAdam(torch.optim.Adam):
     @torch.no_grad()
     def update(self, closure=None):
         """One Adam step (what ``step`` does, without the generic Optimizer bookkeeping)."""
+        if not PRIVATE_TORCH_OPS:
+            return torch.optim.Adam.step(self, closure)
         if self._lists is None or closure is not None:
             loss = torch.optim.Adam.step(self, closure)
             self._lists = []
@@ -258,7 +246,10 @@ def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> torch.Tensor:
 
     Same result as ``torch.nn.utils.clip_grad_norm_`` (factor max_norm / (norm + 1e-6), applied
     only when it is below 1, where torch multiplies by a clamped 1.0), but several times faster
-    for small networks: measured 1.0 ms vs 4.3 ms per DQN update on this machine."""
+    for small networks: measured 1.0 ms vs 4.3 ms per DQN update on this machine (see
+    ``PRIVATE_TORCH_OPS``)."""
+    if not PRIVATE_TORCH_OPS:
+        return torch.nn.utils.clip_grad_norm_(params, max_norm)
     grads = [p.grad for p in params if p.grad is not None]
     total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
     if total > max_norm:
@@ -316,26 +307,10 @@ def evaluate_policy(
 
 
 # ---------------------------------------------------------------------------------------------
-# Schedules and RNG
+# Schedules
 
 
 def linear_schedule(start: float, end: float, progress: float) -> float:
     """``start`` at progress 0 -> ``end`` at progress 1 (clamped)."""
     progress = min(max(progress, 0.0), 1.0)
     return start + (end - start) * progress
-
-
-def rng_state(np_rng: np.random.Generator) -> dict[str, Any]:
-    return {
-        "torch": torch.get_rng_state(),
-        "numpy_global": np.random.get_state(),
-        "numpy": np_rng.bit_generator.state,
-        "python": random.getstate(),
-    }
-
-
-def load_rng_state(state: dict[str, Any], np_rng: np.random.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy_global"])
-    np_rng.bit_generator.state = state["numpy"]
-    random.setstate(state["python"])

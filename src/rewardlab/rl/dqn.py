@@ -25,22 +25,19 @@ import torch.nn.functional as F
 
 from rewardlab.config import RunConfig
 from rewardlab.core.algorithm import Algorithm
+from rewardlab.core.state import ARRAY, ENV, OBJECT, RNG, VALUE
 from rewardlab.errors import ConfigError
 from rewardlab.rl.common import (
     EpisodeStats,
     LeanAdam,
     clip_grad_norm,
-    env_state,
     evaluate_policy,
     final_observations,
     first_non_finite,
     flat_dim,
     linear_schedule,
-    load_env_state,
-    load_rng_state,
     make_vec_env,
     mlp,
-    rng_state,
 )
 
 
@@ -161,6 +158,11 @@ class ReplayBuffer:
 class DQN(Algorithm):
     config_class = DQNConfig
     summary = "Deep Q-Network with replay, target network and the double-DQN option (Mnih et al. 2015)"
+    state_fields = {
+        "q_net": OBJECT, "target_net": OBJECT, "optimizer": OBJECT, "buffer": OBJECT, "np_rng": RNG,
+        "envs": ENV, "obs": ARRAY, "stats": OBJECT, "env_steps_since_target": VALUE, "n_updates": VALUE,
+    }  # fmt: skip
+    rebuilt_fields = ("n_actions", "params")
 
     def __init__(self, config: DQNConfig):
         super().__init__(config)
@@ -275,34 +277,6 @@ class DQN(Algorithm):
     def evaluate(self, episodes: int) -> dict[str, Any]:
         return evaluate_policy(self.config.env, self.predict, episodes, seed=self.config.seed + 10_000,
                                env_kwargs=self.config.env_kwargs)  # fmt: skip
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "q_net": self.q_net.state_dict(),
-            "target_net": self.target_net.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "buffer": self.buffer.state_dict(),
-            "rng": rng_state(self.np_rng),
-            "envs": env_state(self.envs),
-            "obs": self.obs.copy(),
-            "episode_stats": self.stats.state_dict(),
-            "global_step": self.global_step,
-            "env_steps_since_target": self.env_steps_since_target,
-            "n_updates": self.n_updates,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.q_net.load_state_dict(state["q_net"])
-        self.target_net.load_state_dict(state["target_net"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.buffer.load_state_dict(state["buffer"])
-        load_rng_state(state["rng"], self.np_rng)
-        load_env_state(self.envs, state["envs"])
-        self.obs = state["obs"].copy()
-        self.stats.load_state_dict(state["episode_stats"])
-        self.global_step = state["global_step"]
-        self.env_steps_since_target = state["env_steps_since_target"]
-        self.n_updates = state["n_updates"]
 
     def parameters_finite(self) -> str | None:
         return first_non_finite({"q_net": self.q_net})

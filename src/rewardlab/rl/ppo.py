@@ -20,6 +20,7 @@ from torch import nn
 
 from rewardlab.config import RunConfig
 from rewardlab.core.algorithm import Algorithm
+from rewardlab.core.state import ENV, OBJECT, RNG, TENSOR, VALUE
 from rewardlab.errors import ConfigError
 from rewardlab.rl.common import (
     EpisodeStats,
@@ -27,17 +28,13 @@ from rewardlab.rl.common import (
     ObsNormalizer,
     RewardNormalizer,
     clip_grad_norm,
-    env_state,
     evaluate_policy,
     final_observations,
     first_non_finite,
     flat_dim,
     linear_schedule,
-    load_env_state,
-    load_rng_state,
     make_vec_env,
     mlp,
-    rng_state,
 )
 
 LOG_2PI = float(np.log(2 * np.pi))
@@ -187,6 +184,14 @@ def sample_categorical(probs: torch.Tensor) -> torch.Tensor:
 class PPO(Algorithm):
     config_class = PPOConfig
     summary = "Proximal Policy Optimization, discrete and continuous actions (Schulman et al. 2017)"
+    state_fields = {
+        "actor": OBJECT, "critic": OBJECT, "log_std": TENSOR, "optimizer": OBJECT, "np_rng": RNG,
+        "envs": ENV, "next_obs": TENSOR, "obs_norm": OBJECT, "reward_norm": OBJECT, "stats": OBJECT,
+        "iteration": VALUE,
+    }  # fmt: skip
+    # obs_buf ... value_buf are scratch: every rollout rewrites them before they are read
+    rebuilt_fields = ("discrete", "action_low", "action_high", "params", "obs_buf", "act_buf", "logp_buf",
+                      "value_buf")  # fmt: skip
 
     def __init__(self, config: PPOConfig):
         super().__init__(config)
@@ -385,40 +390,6 @@ class PPO(Algorithm):
     def evaluate(self, episodes: int) -> dict[str, Any]:
         return evaluate_policy(self.config.env, self.predict, episodes, seed=self.config.seed + 10_000,
                                env_kwargs=self.config.env_kwargs)  # fmt: skip
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "actor": self.actor.state_dict(),
-            "critic": self.critic.state_dict(),
-            "log_std": None if self.log_std is None else self.log_std.detach().clone(),
-            "optimizer": self.optimizer.state_dict(),
-            "rng": rng_state(self.np_rng),
-            "envs": env_state(self.envs),
-            "next_obs": self.next_obs.clone(),
-            "obs_norm": None if self.obs_norm is None else self.obs_norm.state_dict(),
-            "reward_norm": None if self.reward_norm is None else self.reward_norm.state_dict(),
-            "episode_stats": self.stats.state_dict(),
-            "global_step": self.global_step,
-            "iteration": self.iteration,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.actor.load_state_dict(state["actor"])
-        self.critic.load_state_dict(state["critic"])
-        if self.log_std is not None:
-            with torch.no_grad():
-                self.log_std.copy_(state["log_std"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        load_rng_state(state["rng"], self.np_rng)
-        load_env_state(self.envs, state["envs"])
-        self.next_obs = state["next_obs"].clone()
-        if self.obs_norm is not None:
-            self.obs_norm.load_state_dict(state["obs_norm"])
-        if self.reward_norm is not None:
-            self.reward_norm.load_state_dict(state["reward_norm"])
-        self.stats.load_state_dict(state["episode_stats"])
-        self.global_step = state["global_step"]
-        self.iteration = state["iteration"]
 
     def parameters_finite(self) -> str | None:
         modules: dict[str, nn.Module] = {"actor": self.actor, "critic": self.critic}

@@ -15,10 +15,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from rewardlab.bandits.base import decode_state, encode_state, spawn_rngs
 from rewardlab.config import RunConfig
 from rewardlab.core.algorithm import Algorithm
-from rewardlab.errors import ConfigError
+from rewardlab.core.state import RNG, VALUE, spawn_rngs
 from rewardlab.tabular.td import epsilon_greedy_action, td_target
 
 
@@ -64,6 +63,10 @@ class IndependentLearners(Algorithm):
     config_class: ClassVar[type[RunConfig]] = IndependentConfig
     curve_metric: ClassVar[str] = "episode_return_mean"
     method: ClassVar[str] = "sarsa"
+    state_fields = {"q": VALUE, "rng": RNG, "_eval_rng": RNG, "episodes": VALUE}
+    # every step() ends at an episode boundary and each episode resets the env with its own seed,
+    # so the env carries no state across steps
+    rebuilt_fields = ("env", "agents", "_env_seed")
 
     def __init__(self, config: IndependentConfig):
         super().__init__(config)
@@ -137,21 +140,6 @@ class IndependentLearners(Algorithm):
         return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
                 "episodes": episodes, "associated_users_mean": float(np.mean(users)),
                 "associated_users_final": float(np.mean(final))}
-
-    def state_dict(self) -> dict[str, Any]:
-        # every step() ends at an episode boundary, so the env needs no mid-episode state
-        return encode_state({"q": {a: q.copy() for a, q in self.q.items()}, "rng": self.rng.bit_generator.state,
-                             "eval_rng": self._eval_rng.bit_generator.state, "global_step": self.global_step,
-                             "episodes": self.episodes})
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        s = decode_state(state)
-        if sorted(s["q"]) != sorted(self.q):
-            raise ConfigError(f"checkpoint agents {sorted(s['q'])} do not match the env's {sorted(self.q)}")
-        self.q = s["q"]
-        self.rng.bit_generator.state = s["rng"]
-        self._eval_rng.bit_generator.state = s["eval_rng"]
-        self.global_step, self.episodes = s["global_step"], s["episodes"]
 
     def parameters_finite(self) -> str | None:
         for a, q in self.q.items():

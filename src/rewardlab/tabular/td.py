@@ -21,9 +21,10 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
-from rewardlab.bandits.base import decode_state, encode_state, spawn_rngs
 from rewardlab.config import RunConfig
 from rewardlab.core.algorithm import Algorithm
+from rewardlab.core.envstate import Snapshot
+from rewardlab.core.state import ARRAY, ENV, RNG, VALUE, spawn_rngs
 from rewardlab.errors import ConfigError
 
 METHODS = ("qlearning", "sarsa", "expected-sarsa")
@@ -102,10 +103,12 @@ class TabularTD(Algorithm):
     config_class: ClassVar[type[RunConfig]] = TabularConfig
     curve_metric: ClassVar[str] = "episode_return_mean"
     method: ClassVar[str] = "qlearning"
+    state_fields = {"q": ARRAY, "rng": RNG, "_eval_rng": RNG, "env": ENV, "_first_reset_seed": VALUE,
+                    "episodes": VALUE}  # fmt: skip
 
     def __init__(self, config: TabularConfig):
         super().__init__(config)
-        self.env = make_discrete_env(config.env, config.max_episode_steps)
+        self.env = Snapshot(make_discrete_env(config.env, config.max_episode_steps))
         self.q = np.full((self.env.observation_space.n, self.env.action_space.n), float(config.q_init))
         self.rng, env_rng, self._eval_rng = spawn_rngs(config.seed, 3)
         self._first_reset_seed: int | None = int(env_rng.integers(2**31))
@@ -166,23 +169,6 @@ class TabularTD(Algorithm):
         returns = [r for r, _ in results]
         return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
                 "episodes": episodes, "mean_length": float(np.mean([n for _, n in results]))}
-
-    def state_dict(self) -> dict[str, Any]:
-        return encode_state({
-            "q": self.q.copy(), "rng": self.rng.bit_generator.state, "eval_rng": self._eval_rng.bit_generator.state,
-            "env_rng": self.env.unwrapped.np_random.bit_generator.state, "first_reset_seed": self._first_reset_seed,
-            "global_step": self.global_step, "episodes": self.episodes})
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        s = decode_state(state)
-        self.q = s["q"]
-        self.rng.bit_generator.state = s["rng"]
-        self._eval_rng.bit_generator.state = s["eval_rng"]
-        self._first_reset_seed = s["first_reset_seed"]
-        if self._first_reset_seed is None:
-            self.env.reset(seed=0)  # create the env's generator, then overwrite its state
-            self.env.unwrapped.np_random.bit_generator.state = s["env_rng"]
-        self.global_step, self.episodes = s["global_step"], s["episodes"]
 
     def parameters_finite(self) -> str | None:
         return None if np.isfinite(self.q).all() else "q"
