@@ -25,6 +25,7 @@ from rewardlab.bandits.base import decode_state, encode_state, spawn_rngs
 from rewardlab.config import RunConfig
 from rewardlab.core.algorithm import Algorithm
 from rewardlab.errors import ConfigError
+from rewardlab.registry import check_env_id
 
 METHODS = ("qlearning", "sarsa", "expected-sarsa")
 
@@ -85,6 +86,7 @@ class TabularConfig(RunConfig):
 
 def make_discrete_env(env_id: str, max_episode_steps: int) -> gym.Env:
     """gym.make with a time limit added where the registration has none; checks the spaces."""
+    check_env_id(env_id, kinds=("gymnasium",))  # an unknown id names the closest ones, not a traceback
     spec = gym.spec(env_id)
     kwargs = {"max_episode_steps": max_episode_steps} if spec.max_episode_steps is None else {}
     env = gym.make(env_id, **kwargs)
