@@ -399,7 +399,7 @@ class Run:
             warnings: list[str] = []
             latest, meta, state = load_checkpoint(run_dir, warn=warnings.append)
             step = meta["global_step"]
-            if wanted.total_steps < step:
+            if wanted.total_steps != saved.total_steps and wanted.total_steps < step:
                 raise ConfigError(
                     f"--resume {run_dir}: total_steps={wanted.total_steps} is below the step the run has "
                     f"reached ({step}, {latest.name}); valid values are >= {step}"
@@ -502,15 +502,18 @@ class Run:
         path = self.run_dir / "checkpoints" / f"step_{step:010d}"
 
         def fill(tmp: Path) -> None:
-            with open(tmp / "state.pt", "wb") as f:
-                out = HashingWriter(f)
-                try:
-                    torch.save(state, out)
-                except Exception as e:
-                    if out.error is not None:  # torch reports a failed write as RuntimeError "unexpected pos"
-                        raise write_error(path / "state.pt", out.error) from None
-                    raise e
-            meta["files"] = {"state.pt": {"bytes": out.size, "sha256": out.hexdigest()}}
+            try:
+                with open(tmp / "state.pt", "wb") as f:
+                    out = HashingWriter(f)
+                    try:
+                        torch.save(state, out)
+                    except Exception:
+                        if out.error is None:
+                            raise
+                        raise out.error from None  # torch reports it as RuntimeError "unexpected pos"
+                meta["files"] = {"state.pt": {"bytes": out.size, "sha256": out.hexdigest()}}
+            except OSError as e:
+                raise write_error(path / "state.pt", e) from None
             try:
                 (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
             except OSError as e:
