@@ -39,15 +39,36 @@ def _one_line(text: str) -> str:
 @pytest.mark.parametrize(
     "argv,expected",
     [
-        (["sarsa", "--env", "CliffWalk-v1"], "unknown environment 'CliffWalk-v1'. Did you mean: CliffWalking-v1"),
-        (["ppo", "--set", "learning_rate=-1"], "config key 'learning_rate': -1.0 is out of range; valid values are > 0"),
+        (
+            ["sarsa", "--env", "CliffWalk-v1"],
+            "unknown environment 'CliffWalk-v1'. Did you mean: CliffWalking-v1",
+        ),
+        (
+            ["ppo", "--set", "learning_rate=-1"],
+            "config key 'learning_rate': -1.0 is out of range; valid values are > 0",
+        ),
         (["sarsa", "--set", "seed=-1"], "config key 'seed': -1 is out of range; valid values are >= 0"),
         (["sarsa", "--seed", "-1"], "config key 'seed': -1 is out of range; valid values are >= 0"),
-        (["sarsa", "--total-steps", "0"], "config key 'total_steps': 0 is out of range; valid values are >= 1"),
-        (["sarsa", "--total-steps", "-5"], "config key 'total_steps': -5 is out of range; valid values are >= 1"),
-        (["ppo", "--set", "clip_range=-0.2"], "config key 'clip_range': -0.2 is out of range; valid values are > 0"),
-        (["sarsa", "--set", "eval_episodes=0"], "config key 'eval_episodes': 0 is out of range; valid values are >= 1"),
-        (["ppo", "--set", "gamma=1.5"], "config key 'gamma': 1.5 is out of range; valid values are in [0, 1]"),
+        (
+            ["sarsa", "--total-steps", "0"],
+            "config key 'total_steps': 0 is out of range; valid values are >= 1",
+        ),
+        (
+            ["sarsa", "--total-steps", "-5"],
+            "config key 'total_steps': -5 is out of range; valid values are >= 1",
+        ),
+        (
+            ["ppo", "--set", "clip_range=-0.2"],
+            "config key 'clip_range': -0.2 is out of range; valid values are > 0",
+        ),
+        (
+            ["sarsa", "--set", "eval_episodes=0"],
+            "config key 'eval_episodes': 0 is out of range; valid values are >= 1",
+        ),
+        (
+            ["ppo", "--set", "gamma=1.5"],
+            "config key 'gamma': 1.5 is out of range; valid values are in [0, 1]",
+        ),
         (["ppo", "--set", "learning_rate=nan"], "config key 'learning_rate': nan is out of range"),
     ],
 )
@@ -65,7 +86,9 @@ def test_device_cuda_is_refused_without_a_gpu_and_cpu_kept(tmp_path, capsys):
         pytest.skip("this machine has a CUDA GPU, so device=cuda is valid")
     assert main(["train", "sarsa", "--set", "device=cuda", "--out", str(tmp_path / "x")]) == 2
     err = _one_line(capsys.readouterr().err)
-    assert "config key 'device': 'cuda' is not available (torch sees no CUDA GPU" in err and "valid: cpu" in err
+    assert (
+        "config key 'device': 'cuda' is not available (torch sees no CUDA GPU" in err and "valid: cpu" in err
+    )
     assert check_config(TabularConfig(device="cpu")).device == "cpu"
 
 
@@ -86,7 +109,9 @@ def test_eval_episodes_zero_is_refused_by_eval_too(tmp_path, capsys):
 def test_ranges_are_declared_once_and_survive_a_subclass_default(tmp_path):
     # TabularConfig redeclares total_steps / eval_episodes with its own defaults; RunConfig's ranges hold
     assert "total_steps" in TabularConfig.__dataclass_fields__
-    with pytest.raises(ConfigError, match=r"'total_steps': 0 is out of range; valid values are >= 1 \(default 20000\)"):
+    with pytest.raises(
+        ConfigError, match=r"'total_steps': 0 is out of range; valid values are >= 1 \(default 20000\)"
+    ):
         check_config(TabularConfig(total_steps=0))
     # every registered algorithm's defaults lie inside the declared ranges (DPO needs a data file)
     for name in registry.algorithm_names():
@@ -254,7 +279,9 @@ def test_relative_data_paths_are_stored_resolved(tmp_path, monkeypatch):
     (tmp_path / "data" / "train.jsonl").write_text("{}\n{}\n{}\n")
     (tmp_path / "rewards.py").write_text("def score(x): return 1.0\n")
     monkeypatch.chdir(tmp_path)
-    config = _DataConfig(data="data/train.jsonl", task_params={"path": "data/train.jsonl", "reward": "rewards.py:score"})
+    config = _DataConfig(
+        data="data/train.jsonl", task_params={"path": "data/train.jsonl", "reward": "rewards.py:score"}
+    )
     assert resolve_paths(config).task_params == {
         "path": str(tmp_path / "data" / "train.jsonl"),
         "reward": f"{tmp_path / 'rewards.py'}:score",
@@ -280,7 +307,9 @@ def test_files_are_created_with_the_users_umask(tmp_path, mask):
         os.umask(old)
     files = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith("events.out")]
     dirs = [p for p in out.rglob("*") if p.is_dir()]
-    assert {"config.toml", "metrics.jsonl", "state.pt", "meta.json", "eval.json", "run.log"} <= {p.name for p in files}
+    assert {"config.toml", "metrics.jsonl", "state.pt", "meta.json", "eval.json", "run.log"} <= {
+        p.name for p in files
+    }
     assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {oct(0o666 & ~mask)}
     assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in dirs} == {oct(0o777 & ~mask)}
 
