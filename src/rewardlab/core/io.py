@@ -38,13 +38,14 @@ def current_umask() -> int:
     return mask
 
 
-def write_error(path: str | Path, error: OSError, *, note: str = "") -> RunWriteError:
-    """A RunWriteError naming ``path`` and the cause; ``note`` says what is still intact."""
+def write_error(
+    path: str | Path, error: OSError, *, left: str = "Nothing partial was left behind"
+) -> RunWriteError:
+    """A RunWriteError naming ``path`` and the cause; ``left`` says what state the file was left in."""
     reason = error.strerror or str(error)
     if error.errno in NO_SPACE:
         reason += " (the disk, a quota or the file size limit `ulimit -f` is full)"
-    msg = f"could not write {str(path)!r}: {reason}. Nothing partial was left behind"
-    return RunWriteError(msg + (f"; {note}" if note else "") + ".")
+    return RunWriteError(f"could not write {str(path)!r}: {reason}. {left}.")
 
 
 def _fsync_dir(path: Path) -> None:

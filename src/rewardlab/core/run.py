@@ -31,6 +31,7 @@ import random
 import re
 import shutil
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -177,6 +178,18 @@ def load_checkpoint(run_dir: str | Path, warn=None) -> tuple[Path, dict[str, Any
             )
         return path, meta, state
     raise CorruptCheckpointError(f"no checkpoint of {str(run_dir)!r} is intact: {'; '.join(bad)}")
+
+
+def _quiet_tensorboard_write_errors(args) -> None:
+    """A failed write in TensorBoard's writer thread is re-raised in the training thread, where the Run
+    turns it into a RunWriteError naming the file; the thread's own traceback would only be noise."""
+    if isinstance(args.exc_value, OSError) and type(args.thread).__name__ == "_AsyncWriterThread":
+        return
+    _previous_thread_hook(args)
+
+
+_previous_thread_hook = threading.excepthook
+threading.excepthook = _quiet_tensorboard_write_errors
 
 
 def _stderr_warning(message: str) -> None:
@@ -449,9 +462,25 @@ class Run:
     def _log(self, record: dict[str, Any]) -> None:
         append_lines(self.metrics_path, [json.dumps(record)])
         step = record["step"]
-        for key, value in record.items():
-            if key not in ("step", "iteration") and isinstance(value, int | float):
-                self.writer.add_scalar(key, value, step)
+        with self._events_errors():
+            for key, value in record.items():
+                if key not in ("step", "iteration") and isinstance(value, int | float):
+                    self.writer.add_scalar(key, value, step)
+
+    @contextlib.contextmanager
+    def _events_errors(self):
+        """TensorBoard writes from a thread and re-raises its OSError on the next call: name the file.
+        The events file mirrors metrics.jsonl; after such a failure it may end in a partial record,
+        which TensorBoard's reader drops (a resumed run writes a new events file)."""
+        try:
+            yield
+        except OSError as e:
+            raise write_error(
+                self.run_dir / "events.out.tfevents.*",
+                e,
+                left="The TensorBoard file may end in a partial record, which TensorBoard skips; "
+                "metrics.jsonl holds every complete row",
+            ) from None
 
     def _append_jsonl(self, name: str, rows: list[dict[str, Any]]) -> None:
         filename = f"{name}.jsonl"
@@ -523,7 +552,8 @@ class Run:
         for leftover in (self.run_dir / "checkpoints").glob(".tmp-*"):  # from a save killed midway
             shutil.rmtree(leftover, ignore_errors=True)
         if self._writer is not None:
-            self._writer.flush()
+            with self._events_errors():
+                self._writer.flush()
         return path
 
     # -- the loop -------------------------------------------------------------------------------
