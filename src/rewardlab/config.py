@@ -65,68 +65,27 @@ def bounds(**kwargs: float) -> dict[str, Any]:
 #: A field's own ``metadata=bounds(...)`` takes precedence; ``None`` values (unset options) pass.
 CONVENTIONAL_BOUNDS: dict[str, Bounds] = {
     **dict.fromkeys(
-        (
-            "learning_rate",
-            "lr",
-            "clip_range",
-            "clip_range_vf",
-            "target_kl",
-            "max_grad_norm",
-            "temperature",
-            "adam_eps",
-            "adam_epsilon",
-        ),
+        "learning_rate lr clip_range clip_range_vf target_kl max_grad_norm temperature adam_eps adam_epsilon".split(),
         Bounds(gt=0),
-    ),  # fmt: skip
+    ),
     **dict.fromkeys(
-        (
-            "gamma",
-            "gae_lambda",
-            "epsilon",
-            "epsilon_end",
-            "exploration_fraction",
-            "exploration_initial_eps",
-            "exploration_final_eps",
-        ),
+        "gamma gae_lambda epsilon epsilon_end exploration_fraction exploration_initial_eps exploration_final_eps".split(),
         Bounds(ge=0, le=1),
-    ),  # fmt: skip
-    **dict.fromkeys(("adam_beta1", "adam_beta2", "lora_dropout"), Bounds(ge=0, lt=1)),
-    **dict.fromkeys(("tau", "top_p"), Bounds(gt=0, le=1)),
+    ),
+    **dict.fromkeys("adam_beta1 adam_beta2 lora_dropout".split(), Bounds(ge=0, lt=1)),
+    **dict.fromkeys("tau top_p".split(), Bounds(gt=0, le=1)),
+    # 0 is meaningful here: no entropy bonus, no warm-up, no samples, no LoRA (train all weights), ...
     **dict.fromkeys(
-        (
-            "ent_coef",
-            "vf_coef",
-            "weight_decay",
-            "learning_starts",
-            "epsilon_decay_steps",
-            "samples_every",
-            "samples_per_log",
-        ),
+        "ent_coef vf_coef weight_decay learning_starts epsilon_decay_steps samples_every samples_per_log "
+        "gradient_steps lora_r".split(),
         Bounds(ge=0),
-    ),  # fmt: skip
+    ),
     **dict.fromkeys(
-        (
-            "num_envs",
-            "n_steps",
-            "batch_size",
-            "micro_batch_size",
-            "n_epochs",
-            "buffer_size",
-            "train_freq",
-            "gradient_steps",
-            "target_update_interval",
-            "num_generations",
-            "max_completion_length",
-            "max_prompt_length",
-            "episodes_per_step",
-            "max_episode_steps",
-            "rounds_per_step",
-            "eval_rounds",
-            "arms",
-            "lora_r",
-        ),
+        "num_envs n_steps batch_size micro_batch_size n_epochs buffer_size train_freq target_update_interval "
+        "num_generations max_completion_length max_prompt_length episodes_per_step max_episode_steps "
+        "rounds_per_step eval_rounds arms".split(),
         Bounds(ge=1),
-    ),  # fmt: skip
+    ),
 }
 
 
