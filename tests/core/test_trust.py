@@ -194,6 +194,30 @@ def test_a_second_writer_is_refused_with_the_holders_pid(tmp_path):
             Run.start("sarsa", first.config, tmp_path / "empty")
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_worker_does_not_keep_the_directory_locked(tmp_path):
+    # an AsyncVectorEnv worker forked while the trainer holds the lock must not hold it after the trainer
+    out = tmp_path / "r"
+    run = _sarsa(out)
+    r, w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # fork hooks have run once the child runs code
+        os.write(ready_w, b"x")
+        os.read(r, 1)  # a worker that lives on until told to exit
+        os._exit(0)
+    try:
+        assert os.read(ready_r, 1) == b"x"
+        run.close()
+        with pytest.raises(RewardlabError, match="no complete checkpoint"):  # not RunLockedError
+            Run.resume(out)
+    finally:
+        os.write(w, b"x")
+        os.waitpid(pid, 0)
+        for fd in (r, w, ready_r, ready_w):
+            os.close(fd)
+
+
 def test_default_run_names_include_the_seed_and_never_collide(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     fixed = run_mod.default_run_dir("sarsa", "CliffWalking-v1", 0)

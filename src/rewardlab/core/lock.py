@@ -21,6 +21,23 @@ from pathlib import Path
 from rewardlab.errors import RunLockedError
 
 LOCK_NAME = ".lock"
+#: lock descriptors this process holds. A forked child (an AsyncVectorEnv worker, a reward sandbox)
+#: closes its copies at once: a flock lives while any copy is open, and a worker outliving a killed
+#: trainer must not keep the trainer's directory locked.
+_HELD: set[int] = set()
+
+
+def _close_inherited_locks() -> None:
+    for fd in _HELD:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_locks)
 
 
 class RunLock:
@@ -48,22 +65,28 @@ class RunLock:
             raise
         previous = _read(fd)
         self.stale_holder = previous or None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%dT%H:%M:%S')}\n"
-                  .encode(), 0)  # fmt: skip
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {stamp}\n".encode(), 0)
+        except OSError:
+            os.close(fd)
+            raise
         self.fd = fd
+        _HELD.add(fd)
         return self
 
     def release(self) -> None:
-        if self.fd is None:
+        fd, self.fd = self.fd, None
+        if fd is None or fd not in _HELD:  # not held, or inherited by a fork: the parent's lock stays
             return
+        _HELD.discard(fd)
         try:
-            os.ftruncate(self.fd, 0)  # a clean exit: nobody has to be told a writer was killed
+            os.ftruncate(fd, 0)  # a clean exit: nobody has to be told a writer was killed
         except OSError:
             pass
         finally:
-            os.close(self.fd)  # closing drops the flock
-            self.fd = None
+            os.close(fd)  # closing drops the flock
 
     def __enter__(self) -> RunLock:
         return self.acquire()
