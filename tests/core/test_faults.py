@@ -318,7 +318,8 @@ def test_corrupted_newest_checkpoint_is_named_and_resume_and_eval_fall_back(tmp_
     assert resumed.algo.global_step == int(previous.name.split("_")[1])
     _fit(resumed)
     assert _strip(read_metrics(out)) == reference["ppo"]
-    assert "corrupt checkpoint" in (out / "run.log").read_text()
+    assert "corrupt checkpoint(s) (renamed to corrupt-step_*)" in (out / "run.log").read_text()
+    assert (newest.with_name(f"corrupt-{newest.name}") / "state.pt").stat().st_size == 5000  # kept, set aside
     verify_checkpoint(checkpoints(out)[-1])  # the bad one was written again, whole
     # same size, one byte changed: the checksum catches it; every checkpoint bad: an error naming them
     for p in checkpoints(out):

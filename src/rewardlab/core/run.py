@@ -155,9 +155,13 @@ def verify_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]
     return meta, state
 
 
-def load_checkpoint(run_dir: str | Path, warn=None) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+def load_checkpoint(
+    run_dir: str | Path, warn=None, *, set_aside: bool = False
+) -> tuple[Path, dict[str, Any], dict[str, Any]]:
     """(path, meta, state) of the newest checkpoint that verifies. A corrupt newer one is named in a
-    warning (``warn(message)``, default: stderr) and skipped; none usable is a CorruptCheckpointError."""
+    warning (``warn(message)``, default: stderr) and skipped; none usable is a CorruptCheckpointError.
+    ``set_aside`` (a resume, which owns the directory): rename skipped ones to ``corrupt-step_*``, kept
+    for inspection but no longer taken for the newest checkpoint."""
     run_dir = Path(run_dir)
     ckpts = checkpoints(run_dir)
     if not ckpts:
@@ -165,19 +169,26 @@ def load_checkpoint(run_dir: str | Path, warn=None) -> tuple[Path, dict[str, Any
             f"{str(run_dir)!r} has no complete checkpoint in {run_dir / 'checkpoints'} "
             f"(training stopped before the first one; start a new run instead)"
         )
-    bad = []
+    bad: list[tuple[Path, str]] = []
     for path in reversed(ckpts):
         try:
             meta, state = verify_checkpoint(path)
         except CorruptCheckpointError as e:
-            bad.append(str(e))
+            bad.append((path, str(e)))
             continue
         if bad:
+            moved = ""
+            if set_aside:
+                for p, _ in bad:
+                    p.rename(p.with_name(f"corrupt-{p.name}"))
+                moved = " (renamed to corrupt-step_*)"
+            reasons = "; ".join(reason for _, reason in bad)
             (warn or _stderr_warning)(
-                f"skipped {len(bad)} corrupt checkpoint(s) ({'; '.join(bad)}); using {path.name}, the newest good one"
+                f"skipped {len(bad)} corrupt checkpoint(s){moved}: {reasons}; using {path.name}, the newest good one"
             )
         return path, meta, state
-    raise CorruptCheckpointError(f"no checkpoint of {str(run_dir)!r} is intact: {'; '.join(bad)}")
+    reasons = "; ".join(reason for _, reason in bad)
+    raise CorruptCheckpointError(f"no checkpoint of {str(run_dir)!r} is intact: {reasons}")
 
 
 def _quiet_tensorboard_write_errors(args) -> None:
@@ -410,7 +421,7 @@ class Run:
         algo = None
         try:
             warnings: list[str] = []
-            latest, meta, state = load_checkpoint(run_dir, warn=warnings.append)
+            latest, meta, state = load_checkpoint(run_dir, warn=warnings.append, set_aside=True)
             step = meta["global_step"]
             if wanted.total_steps != saved.total_steps and wanted.total_steps < step:
                 raise ConfigError(
