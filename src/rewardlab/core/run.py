@@ -452,7 +452,9 @@ class Run:
         run.next_checkpoint = meta["next_checkpoint"]
         run.steps_at_start = algo.global_step
         if lock.stale_holder:
-            run.warn(f"the previous writer ({lock.stale_holder}) was killed; took over its lock")
+            run.warn(
+                f"the previous writer ({lock.stale_holder}) ended without releasing the directory (killed?); took over its lock"
+            )
         for w in warnings:
             run.warn(w)
         if wanted.total_steps != saved.total_steps:
@@ -509,7 +511,8 @@ class Run:
         """A warning in run.log and on the console (stderr without one)."""
         self.log_event(f"WARNING {message}")
         if self.console is not None:
-            self.console.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False)
+            self.console.print("[yellow]warning:[/]", end=" ")
+            self.console.print(message, markup=False, highlight=False)
         else:
             _stderr_warning(message)
 
