@@ -1,8 +1,11 @@
 """Configs: one dataclass per algorithm, TOML files, ``--set key=value`` overrides, validation.
 
 Every algorithm's config subclasses :class:`RunConfig`, so one flat TOML table describes a whole run
-(the fields the Run itself needs, then the algorithm's hyper-parameters). Unknown keys and values of
-the wrong type are errors that name the key and list what would be valid.
+(the fields the Run itself needs, then the algorithm's hyper-parameters). Unknown keys, values of
+the wrong type and values outside a field's range are errors that name the key and say what would be
+valid. Ranges are data, not code: ``metadata=bounds(...)`` on a field, or the conventional range of a
+hyper-parameter name (:data:`CONVENTIONAL_BOUNDS`), all checked by :func:`check_config`; a config's
+``validate()`` keeps only rules that relate several fields.
 """
 
 from __future__ import annotations
