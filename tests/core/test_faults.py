@@ -11,8 +11,6 @@ import os
 import random
 import resource
 import signal
-import subprocess
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from rewardlab.cli import main
 from rewardlab.core import run as run_mod
 from rewardlab.core.run import Run, checkpoints, evaluate_run, new_config, read_metrics, verify_checkpoint
 from rewardlab.errors import CorruptCheckpointError, RewardlabError, RunLockedError, RunWriteError
@@ -231,7 +230,7 @@ def test_full_disk_at_random_points_is_a_named_error_and_leaves_the_last_checkpo
     assert len(messages) >= 4
 
 
-def test_two_writers_on_one_directory(tmp_path, reference):
+def test_two_writers_on_one_directory(tmp_path, reference, capsys):
     """A live writer holds the directory; a second one is refused with its pid; once the first is
     killed, its stale lock is taken over and the run resumes to the uninterrupted metrics."""
     out = tmp_path / "run"
@@ -260,13 +259,9 @@ def test_two_writers_on_one_directory(tmp_path, reference):
         with pytest.raises(RunLockedError) as err:
             Run.resume(out)
         assert f"is being written by pid {pid} on" in str(err.value)
-        proc = subprocess.run(
-            [sys.executable, "-m", "rewardlab.cli", "train", "sarsa", "--resume", str(out), "--no-progress"],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONPATH": str(Path(run_mod.__file__).parents[2])},
-        )
-        assert proc.returncode == 2 and f"pid {pid}" in proc.stderr and "choose another --out" in proc.stderr
+        assert main(["train", "sarsa", "--resume", str(out), "--no-progress"]) == 2  # the CLI says the same
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"pid {pid}" in err and "choose another --out" in err
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
@@ -276,30 +271,21 @@ def test_two_writers_on_one_directory(tmp_path, reference):
     assert _strip(read_metrics(out)) == reference["sarsa"]
 
 
-def test_three_parallel_runs_without_out_get_three_directories(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(Path(run_mod.__file__).parents[2])}
-    argv = [
-        sys.executable,
-        "-m",
-        "rewardlab.cli",
-        "train",
-        "sarsa",
-        "--env",
-        "CliffWalking-v1",
-        "--no-progress",
-    ]
-    procs = [
-        subprocess.Popen(
-            [*argv, "--seed", str(s), "--total-steps", "200"],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )  # fmt: skip
-        for s in (0, 1, 2)
-    ]
-    codes = [p.wait() for p in procs]
-    assert codes == [0, 0, 0], [p.stderr.read() for p in procs]
+def test_three_parallel_runs_without_out_get_three_directories(tmp_path, monkeypatch):
+    """`for s in 0 1 2; do rewardlab train sarsa --env CliffWalking-v1 --seed $s & done`, as three forks."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "sarsa", "--env", "CliffWalking-v1", "--total-steps", "200", "--no-progress"]
+    pids = []
+    for seed in (0, 1, 2):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = main([*argv, "--seed", str(seed)])
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    assert [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids] == [0, 0, 0]
     made = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert [n.split("-")[3] for n in made] == ["s0", "s1", "s2"]
     assert all((tmp_path / "runs" / n / "eval.json").is_file() for n in made)
