@@ -63,7 +63,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             overrides.update(data)
         overrides.update(_cli_overrides(args))
         overrides.update(parse_set_args(args.set))
-        run = Run.resume(args.resume, overrides, console=console)
+        run = Run.resume(args.resume, overrides, out=args.out, console=console)
         console.print(f"Resuming [bold]{args.algo}[/] in {run.run_dir} from step {run.algo.global_step}")
     else:
         config = new_config(args.algo, files=args.config, sets=args.set, cli=_cli_overrides(args))
@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", help="environment id, e.g. CartPole-v1")
     p.add_argument("--total-steps", type=int, help="training budget in the algorithm's steps")
     p.add_argument("--seed", type=int)
-    p.add_argument("--out", help="run directory (default runs/<algo>-<env>-<UTC time>)")
+    p.add_argument("--out", help="run directory (default runs/<algo>-<env>-s<seed>-<UTC time>)")
     p.add_argument("--config", action="append", default=[], metavar="FILE.toml", help="config file (repeatable)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its newest checkpoint")

@@ -1,17 +1,21 @@
 """Configs: one dataclass per algorithm, TOML files, ``--set key=value`` overrides, validation.
 
 Every algorithm's config subclasses :class:`RunConfig`, so one flat TOML table describes a whole run
-(the fields the Run itself needs, then the algorithm's hyper-parameters). Unknown keys and values of
-the wrong type are errors that name the key and list what would be valid.
+(the fields the Run itself needs, then the algorithm's hyper-parameters). Unknown keys, values of
+the wrong type and values outside a field's range are errors that name the key and say what would be
+valid. Ranges are data, not code: ``metadata=bounds(...)`` on a field, or the conventional range of a
+hyper-parameter name (:data:`CONVENTIONAL_BOUNDS`), all checked by :func:`check_config`; a config's
+``validate()`` keeps only rules that relate several fields.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +24,175 @@ import tomli_w
 from rewardlab.errors import ConfigError, did_you_mean
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The valid range of a numeric config field, declared once beside the field::
+
+        clip_range: float = field(default=0.2, metadata=bounds(gt=0))
+
+    and checked for every field in one place (:func:`check_config`). NaN and inf are never valid."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def contains(self, value: float) -> bool:
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        return not (
+            (self.ge is not None and value < self.ge)
+            or (self.gt is not None and value <= self.gt)
+            or (self.le is not None and value > self.le)
+            or (self.lt is not None and value >= self.lt)
+        )
+
+    def __str__(self) -> str:
+        low = f"[{self.ge:g}" if self.ge is not None else f"({self.gt:g}" if self.gt is not None else None
+        high = f"{self.le:g}]" if self.le is not None else f"{self.lt:g})" if self.lt is not None else None
+        if low and high:
+            return f"in {low}, {high}"
+        if low:
+            return f">= {self.ge:g}" if self.ge is not None else f"> {self.gt:g}"
+        if high:
+            return f"<= {self.le:g}" if self.le is not None else f"< {self.lt:g}"
+        return "any finite number"
+
+
+def bounds(**kwargs: float) -> dict[str, Any]:
+    """Field metadata declaring a numeric range: ``bounds(gt=0)``, ``bounds(ge=0, le=1)``."""
+    return {"bounds": Bounds(**kwargs)}
+
+
+#: Ranges of hyper-parameters that mean the same in every algorithm that has them, by field name.
+#: A field's own ``metadata=bounds(...)`` takes precedence; ``None`` values (unset options) pass.
+CONVENTIONAL_BOUNDS: dict[str, Bounds] = {
+    **dict.fromkeys(
+        "learning_rate lr clip_range clip_range_vf target_kl max_grad_norm temperature adam_eps adam_epsilon".split(),
+        Bounds(gt=0),
+    ),
+    **dict.fromkeys(
+        "gamma gae_lambda epsilon epsilon_end exploration_fraction exploration_initial_eps exploration_final_eps".split(),
+        Bounds(ge=0, le=1),
+    ),
+    **dict.fromkeys("adam_beta1 adam_beta2 lora_dropout".split(), Bounds(ge=0, lt=1)),
+    **dict.fromkeys("tau top_p".split(), Bounds(gt=0, le=1)),
+    # 0 is meaningful here: no entropy bonus, no warm-up, no samples, no LoRA (train all weights), ...
+    **dict.fromkeys(
+        "ent_coef vf_coef weight_decay learning_starts epsilon_decay_steps samples_every samples_per_log "
+        "gradient_steps lora_r".split(),
+        Bounds(ge=0),
+    ),
+    **dict.fromkeys(
+        "num_envs n_steps batch_size micro_batch_size n_epochs buffer_size train_freq target_update_interval "
+        "num_generations max_completion_length max_prompt_length episodes_per_step max_episode_steps "
+        "rounds_per_step eval_rounds arms".split(),
+        Bounds(ge=1),
+    ),
+}
+
+
+def available_devices() -> list[str]:
+    """``cpu``, plus ``cuda`` and ``cuda:N`` where torch sees a GPU."""
+    import torch
+
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += ["cuda", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
+    return devices
+
+
 @dataclass
 class RunConfig:
-    """What every run has, whatever the algorithm."""
+    """What every run has, whatever the algorithm. Ranges are declared with ``metadata=bounds(...)``."""
 
     env: str = ""  # Gymnasium id or rewardlab environment / task name
-    seed: int = 0
-    total_steps: int = 100_000  # in the algorithm's unit: env steps, bandit rounds, optimizer steps
-    checkpoint_every: int = 0  # in the same unit; 0 = about ten checkpoints per run
-    eval_episodes: int = 10  # deterministic-policy episodes on fresh seeded envs after training
-    num_threads: int = 1  # torch threads; 1 is fastest for small MLPs (see DESIGN.md, Threads)
-    device: str = "cpu"
+    seed: int = field(default=0, metadata=bounds(ge=0))  # numpy takes seed % 2**32
+    # in the algorithm's unit: env steps, bandit rounds, optimizer steps
+    total_steps: int = field(default=100_000, metadata=bounds(ge=1))
+    # in the same unit; 0 = about ten checkpoints per run
+    checkpoint_every: int = field(default=0, metadata=bounds(ge=0))
+    # deterministic-policy episodes on fresh seeded envs after training
+    eval_episodes: int = field(default=10, metadata=bounds(ge=1))
+    # torch threads; 1 is fastest for small MLPs (see DESIGN.md, Threads)
+    num_threads: int = field(default=1, metadata=bounds(ge=1))
+    device: str = field(default="cpu", metadata={"choices": available_devices})
     # Flush subnormal floats to zero on CPU during the training loop (torch.set_flush_denormal):
     # 6-9 % faster small-MLP training measured here; values that small carry no signal.
     flush_denormal: bool = True
 
     def checkpoint_interval(self) -> int:
         return self.checkpoint_every if self.checkpoint_every > 0 else max(1, self.total_steps // 10)
+
+
+def check_config(config: Any) -> Any:
+    """Every declared range and choice of ``config``, then its own ``validate()`` (cross-field rules).
+    A value out of range is a ConfigError naming the key, the value and what is valid."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        b = _declared(type(config), f.name, "bounds") or CONVENTIONAL_BOUNDS.get(f.name)
+        if b is not None and isinstance(value, int | float) and not isinstance(value, bool):
+            if not b.contains(value):
+                default = f" (default {f.default!r})" if f.default is not dataclasses.MISSING else ""
+                raise ConfigError(
+                    f"config key {f.name!r}: {value!r} is out of range; valid values are {b}{default}"
+                )
+        choices = _declared(type(config), f.name, "choices")
+        if choices is not None:
+            valid = list(choices() if callable(choices) else choices)
+            if value not in valid:
+                why = " (torch sees no CUDA GPU on this machine)" if str(value).startswith("cuda") else ""
+                raise ConfigError(
+                    f"config key {f.name!r}: {value!r} is not available{why}; valid: {', '.join(map(str, valid))}"
+                )
+    validate = getattr(config, "validate", None)
+    if callable(validate):
+        validate()
+    return config
+
+
+def _declared(cls: type, name: str, key: str) -> Any:
+    """Metadata ``key`` of field ``name``, from the nearest class in the MRO that declares it (a
+    subclass that only changes a default, ``total_steps: int = 200``, keeps RunConfig's range)."""
+    for klass in cls.__mro__:
+        f = getattr(klass, "__dataclass_fields__", {}).get(name)
+        if f is not None and key in f.metadata:
+            return f.metadata[key]
+    return None
+
+
+def resolve_paths(config: Any, base: str | Path | None = None) -> Any:
+    """A copy of ``config`` whose relative file paths are absolute, so that ``--resume`` and ``eval``
+    find the same files from any working directory. A string counts as a path when it names an
+    existing file or directory relative to ``base`` (default: the working directory) and looks like
+    one (has a ``/`` or a suffix such as ``.jsonl``); ``file.py:attr`` import paths are resolved in
+    their file part. Strings inside dict and list fields (``task_params``) are resolved too."""
+    base = Path(base) if base is not None else Path.cwd()
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, str):
+            return _resolve_one(value, base)
+        if isinstance(value, dict):
+            return {k: fix(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(fix(v) for v in value)
+        return value
+
+    changes = {f.name: fix(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    return dataclasses.replace(config, **changes)
+
+
+def _resolve_one(text: str, base: Path) -> str:
+    head, sep, attr = text.partition(":")
+    if sep and head.endswith(".py"):  # "my_rewards.py:score"
+        return _resolve_one(head, base) + sep + attr
+    if not text or text.startswith(("/", "~")) or "\n" in text:
+        return text
+    p = Path(text)
+    if "/" not in text and not p.suffix[1:].isalnum():
+        return text  # a bare name (an env id, a task, a model) is not a path
+    candidate = base / p
+    return str(candidate.resolve()) if candidate.exists() else text
 
 
 def field_types(cls: type) -> dict[str, Any]:
@@ -216,7 +372,4 @@ def build_config(
         config = apply_overrides(config, {k: v for k, v in cli.items() if v is not None}, "the command line")
     if sets:
         config = apply_overrides(config, parse_set_args(list(sets)), "--set")
-    validate = getattr(config, "validate", None)
-    if callable(validate):
-        validate()
-    return config
+    return check_config(config)

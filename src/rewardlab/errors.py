@@ -26,6 +26,21 @@ class NonFiniteError(RewardlabError):
     exit_code = 3
 
 
+class RunWriteError(RewardlabError):
+    """A file of a run directory could not be written (full disk, size limit, permission); names the
+    file, and what is still intact. Nothing partial is left behind."""
+
+    exit_code = 4
+
+
+class RunLockedError(RewardlabError):
+    """Another live process is writing the run directory (the message names its pid)."""
+
+
+class CorruptCheckpointError(RewardlabError):
+    """A checkpoint whose files do not match the size and sha256 recorded when it was saved."""
+
+
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
     """' Did you mean: a, b?' for the closest choices (case-insensitive), or '' when none is close."""
     choices = list(choices)

@@ -37,10 +37,10 @@ def test_train_eval_plot_list(tmp_path, capsys, monkeypatch):
     listing = capsys.readouterr().out
     assert "ppo" in listing and "dqn" in listing and "CartPole-v1" in listing
 
-    # without --out, runs go to runs/<algo>-<env>-<UTC timestamp>/
+    # without --out, runs go to runs/<algo>-<env>-s<seed>-<UTC time to the microsecond>/
     assert main(["train", "ppo", "--env", "CartPole-v1", "--total-steps", "128", "--no-progress", *FAST]) == 0
     (made,) = (tmp_path / "runs").iterdir()
-    assert made.name.startswith("ppo-CartPole-v1-") and made.name.endswith("Z")
+    assert made.name.startswith("ppo-CartPole-v1-s0-") and made.name.endswith("Z")
 
 
 def test_resume_via_cli_continues_to_the_end(tmp_path, capsys):

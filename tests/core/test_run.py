@@ -1,8 +1,8 @@
 """The Run: bit-identical resume, atomic checkpoints, NaN guard, refusing to mix runs."""
 
+import errno
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +10,7 @@ import torch
 from rewardlab import registry
 from rewardlab.core import run as run_mod
 from rewardlab.core.run import Run, checkpoints, evaluate_run, new_config, read_metrics
-from rewardlab.errors import ConfigError, NonFiniteError, RewardlabError
+from rewardlab.errors import ConfigError, NonFiniteError, RewardlabError, RunWriteError
 
 SMALL_PPO = ["num_envs=4", "n_steps=64", "batch_size=128", "n_epochs=2", "checkpoint_every=1024", "eval_episodes=2"]
 SMALL_DQN = ["learning_starts=200", "train_freq=64", "gradient_steps=16", "target_update_interval=100",
@@ -77,16 +77,19 @@ def test_a_failed_save_leaves_no_partial_checkpoint(tmp_path, monkeypatch):
     real_save = torch.save
     calls = {"n": 0}
 
-    def dying_save(obj, path, *a, **k):
+    def dying_save(obj, f, *a, **k):
         calls["n"] += 1
         if calls["n"] == 3:  # the third checkpoint dies halfway through writing its file
-            Path(path).write_bytes(b"partial")
-            raise OSError("disk full")
-        return real_save(obj, path, *a, **k)
+            f.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *a, **k)
 
     monkeypatch.setattr(torch, "save", dying_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(RunWriteError) as err:
         run.train(progress=False)
+    msg = " ".join(str(err.value).split())
+    assert "step_0000003072/state.pt" in msg and "No space left on device" in msg
+    assert "the last good checkpoint" in msg and "step_0000002048 is intact" in msg
     names = [p.name for p in (out / "checkpoints").iterdir()]
     assert sorted(names) == ["step_0000001024", "step_0000002048"]
     assert [p.name for p in checkpoints(out)] == ["step_0000001024", "step_0000002048"]

@@ -87,7 +87,7 @@ def test_non_discrete_env_is_an_error_naming_the_spaces():
 
 
 def test_bad_hyperparameters_name_the_value():
-    with pytest.raises(ConfigError, match="alpha must be in \\(0, 1\\], got 1.5"):
+    with pytest.raises(ConfigError, match=r"config key 'alpha': 1.5 is out of range; valid values are in \(0, 1\]"):
         build_config(TabularConfig, sets=["alpha=1.5"])
 
 

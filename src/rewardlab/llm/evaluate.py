@@ -136,26 +136,22 @@ def evaluate_run_or_model(
     if (Path(target) / "config.toml").is_file():
         import dataclasses
 
-        import torch
-
         from rewardlab import registry
-        from rewardlab.core.run import checkpoints, load_saved_config
+        from rewardlab.core.run import load_checkpoint, load_saved_config
 
         algo_name, config = load_saved_config(target)
         if num_threads is not None:
             config = dataclasses.replace(config, num_threads=num_threads)
-        ckpts = checkpoints(target)
-        if not ckpts:
-            raise RewardlabError(f"{target} has no complete checkpoint to evaluate")
+        path, _, state = load_checkpoint(target)  # the newest one whose checksum verifies
         algo = registry.get_algorithm(algo_name)(config)
         try:
-            algo.load_state_dict(torch.load(ckpts[-1] / "state.pt", weights_only=False)["algo"])
+            algo.load_state_dict(state["algo"])
             if not hasattr(algo, "evaluate_task"):
                 raise RewardlabError(
                     f"{target} is a {algo_name} run, not a language-model run; use --episodes"
                 )
             out = algo.evaluate_task(split=split, limit=limit, task=task, task_params=task_params)
-            return {"step": algo.global_step, "checkpoint": str(ckpts[-1]), **out}
+            return {"step": algo.global_step, "checkpoint": str(path), **out}
         finally:
             algo.close()
     if task is None:

@@ -65,13 +65,7 @@ class DQNConfig(RunConfig):
     hidden_sizes: tuple[int, ...] = (64, 64)
     activation: str = "relu"
     env_kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def validate(self) -> None:
-        for key in ("num_envs", "batch_size", "train_freq", "buffer_size", "target_update_interval"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"config key {key!r}: must be >= 1, got {getattr(self, key)}")
-        if not 0 < self.tau <= 1:
-            raise ConfigError(f"config key 'tau': must lie in (0, 1], got {self.tau}")
+    # ranges of these fields: config.CONVENTIONAL_BOUNDS, checked by config.check_config
 
 
 # ---------------------------------------------------------------------------------------------

@@ -73,17 +73,13 @@ class PPOConfig(RunConfig):
     env_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
+        """Cross-field rules; each field's own range is declared in config.CONVENTIONAL_BOUNDS."""
         rollout = self.num_envs * self.n_steps
-        for key in ("num_envs", "n_steps", "batch_size", "n_epochs"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"config key {key!r}: must be >= 1, got {getattr(self, key)}")
         if self.batch_size > rollout:
             raise ConfigError(
                 f"config key 'batch_size': {self.batch_size} is larger than one rollout "
                 f"(num_envs x n_steps = {rollout}); use batch_size <= {rollout}"
             )
-        if not 0 <= self.gamma <= 1 or not 0 <= self.gae_lambda <= 1:
-            raise ConfigError(f"config keys 'gamma'/'gae_lambda' must lie in [0, 1], got {self.gamma}, {self.gae_lambda}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,17 +15,18 @@ episode; ``global_step`` counts environment steps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 
-from rewardlab.config import RunConfig
+from rewardlab.config import RunConfig, bounds
 from rewardlab.core.algorithm import Algorithm
 from rewardlab.core.envstate import Snapshot
 from rewardlab.core.state import ARRAY, ENV, RNG, VALUE, spawn_rngs
 from rewardlab.errors import ConfigError
+from rewardlab.registry import check_env_id
 
 METHODS = ("qlearning", "sarsa", "expected-sarsa")
 
@@ -64,7 +65,8 @@ class TabularConfig(RunConfig):
     env: str = "CliffWalking-v1"
     total_steps: int = 20_000  # environment steps (about 500 cliff-walking episodes)
     eval_episodes: int = 1  # the greedy policy; deterministic envs need only one episode
-    alpha: float = 0.5  # step size (S&B cliff-walking code: STEP_SIZE = 0.5)
+    # step size (S&B cliff-walking code: STEP_SIZE = 0.5)
+    alpha: float = field(default=0.5, metadata=bounds(gt=0, le=1))
     gamma: float = 1.0  # undiscounted episodic task (S&B Example 6.6)
     epsilon: float = 0.1  # S&B Example 6.6
     epsilon_end: float | None = None  # None: constant epsilon; else linear decay to this value
@@ -73,19 +75,10 @@ class TabularConfig(RunConfig):
     max_episode_steps: int = 1000  # time limit for envs registered without one (CliffWalking)
     q_init: float = 0.0
 
-    def validate(self) -> None:
-        if not 0 < self.alpha <= 1:
-            raise ConfigError(f"alpha must be in (0, 1], got {self.alpha}")
-        if not 0 <= self.gamma <= 1:
-            raise ConfigError(f"gamma must be in [0, 1], got {self.gamma}")
-        for key in ("epsilon", "epsilon_end"):
-            v = getattr(self, key)
-            if v is not None and not 0 <= v <= 1:
-                raise ConfigError(f"{key} must be in [0, 1], got {v}")
-
 
 def make_discrete_env(env_id: str, max_episode_steps: int) -> gym.Env:
     """gym.make with a time limit added where the registration has none; checks the spaces."""
+    check_env_id(env_id, kinds=("gymnasium",))  # an unknown id names the closest ones, not a traceback
     spec = gym.spec(env_id)
     kwargs = {"max_episode_steps": max_episode_steps} if spec.max_episode_steps is None else {}
     env = gym.make(env_id, **kwargs)

@@ -31,4 +31,6 @@ def make(name: str, seed: int = 0, **params: Any) -> Any:
         raise ConfigError(
             f"task {name!r} has no parameter {unknown[0]!r}; valid parameters: {', '.join(valid)}"
         )
-    return cls(seed=seed, **params)
+    task = cls(seed=seed, **params)
+    task.check_splits()
+    return task

@@ -75,6 +75,15 @@ class Task:
             self._cache[split] = self.build(split)
         return self._cache[split]
 
+    def check_splits(self) -> None:
+        """Build every split now, so that one that comes out empty fails before the first training
+        step rather than at the evaluation after training."""
+        for split in SPLITS:
+            if not self.examples(split):
+                raise ConfigError(
+                    f"task {self.name!r}: its {split!r} split is empty; give it at least one example"
+                )
+
     def reward(self) -> Any:
         """The task's reward: ``reward=`` when given, else :meth:`default_reward`."""
         if self.reward_spec is not None:

@@ -105,6 +105,18 @@ class JsonlTask(Task):
         random.Random(0).shuffle(order)  # a fixed split, whatever the run's seed
         n_test = int(round(self.test_fraction * len(examples)))
         chosen = sorted(order[:n_test]) if split == "test" else sorted(order[n_test:])
+        if not chosen:
+            # the fewest lines whose seeded split leaves both sides non-empty (round() as above)
+            least = next((n for n in range(2, 10**6) if 0 < round(self.test_fraction * n) < n), None)
+            need = (
+                f"at least {least} lines for test_fraction={self.test_fraction}"
+                if least
+                else "test_fraction > 0"
+            )
+            raise ConfigError(
+                f"jsonl: {str(self.path)!r} has {len(examples)} examples, which leaves the {split!r} split "
+                f"empty; valid: {need} (or a separate test_path)"
+            )
         return [examples[i] for i in chosen]
 
     def default_reward(self) -> Any:
