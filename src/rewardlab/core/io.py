@@ -90,3 +90,11 @@ def read_jsonl(path: str | Path, what: str = "data file") -> list[tuple[int, dic
                 raise RewardlabError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
             rows.append((number, obj))
     return rows
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The rows of a run directory's metrics.jsonl (empty before the first iteration)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -18,6 +18,7 @@ continued run writes exactly the values the uninterrupted run would have written
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import random
@@ -34,7 +35,7 @@ import torch
 from rewardlab import registry
 from rewardlab.config import apply_overrides, build_config, load_toml, to_dict, to_toml
 from rewardlab.core.algorithm import Algorithm
-from rewardlab.core.io import write_dir_atomic, write_json_atomic, write_text_atomic
+from rewardlab.core.io import read_metrics, write_dir_atomic, write_json_atomic, write_text_atomic
 from rewardlab.errors import ConfigError, NonFiniteError, RewardlabError
 
 CHECKPOINT_RE = re.compile(r"^step_(\d+)$")
@@ -65,13 +66,6 @@ def checkpoints(run_dir: str | Path) -> list[Path]:
         if m and p.is_dir() and (p / "meta.json").is_file() and (p / "state.pt").is_file():
             found.append((int(m.group(1)), p))
     return [p for _, p in sorted(found)]
-
-
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def load_saved_config(run_dir: str | Path) -> tuple[str, Any]:
@@ -186,6 +180,23 @@ class Run:
         for stale in ("eval.json", "curve.png"):
             (run_dir / stale).unlink(missing_ok=True)
         return run
+
+    # -- what a finished run holds (the Python API returns the Run) ----------------------------
+
+    @property
+    def dir(self) -> Path:
+        return self.run_dir
+
+    @property
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every row of metrics.jsonl so far, one dict per iteration."""
+        return read_metrics(self.run_dir)
+
+    @property
+    def eval(self) -> dict[str, Any] | None:
+        """eval.json (the final evaluation), or None before the run has finished."""
+        path = self.run_dir / "eval.json"
+        return json.loads(path.read_text()) if path.is_file() else None
 
     # -- logging --------------------------------------------------------------------------------
 
@@ -318,7 +329,7 @@ class Run:
     def finish(self) -> dict[str, Any]:
         from rewardlab.core.plot import plot_runs
 
-        result = self.algo.evaluate(self.config.eval_episodes)
+        result = evaluate_algorithm(self.algo, self.config)
         result = {"step": self.algo.global_step, **result}
         write_json_atomic(self.run_dir / "eval.json", result)
         if self.metrics_path.is_file():
@@ -326,10 +337,14 @@ class Run:
         return result
 
 
-def evaluate_run(run_dir: str | Path, episodes: int | None = None) -> dict[str, Any]:
-    """Re-evaluate a saved run's newest checkpoint (nothing in the run directory is changed)."""
+def restore(run_dir: str | Path, **changes: Any) -> tuple[str, Any, Algorithm, Path]:
+    """``(algorithm name, config, algorithm, checkpoint)``: the saved config (with ``changes`` such
+    as ``num_threads``) rebuilt and the newest checkpoint loaded. Nothing in the run directory is
+    changed. The caller closes the algorithm."""
     run_dir = Path(run_dir)
     algo_name, config = load_saved_config(run_dir)
+    if changes:
+        config = dataclasses.replace(config, **changes)
     ckpts = checkpoints(run_dir)
     if not ckpts:
         raise RewardlabError(f"{run_dir} has no complete checkpoint to evaluate")
@@ -337,10 +352,41 @@ def evaluate_run(run_dir: str | Path, episodes: int | None = None) -> dict[str, 
     algo = registry.get_algorithm(algo_name)(config)
     try:
         algo.load_state_dict(torch.load(ckpts[-1] / "state.pt", weights_only=False)["algo"])
-        n = episodes if episodes is not None else config.eval_episodes
-        if n < 1:
-            raise ConfigError(f"--episodes must be >= 1, got {n}")
-        return {"step": algo.global_step, "checkpoint": str(ckpts[-1]), **algo.evaluate(n)}
+    except BaseException:
+        algo.close()
+        raise
+    return algo_name, config, algo, ckpts[-1]
+
+
+def evaluate_algorithm(
+    algo: Algorithm, config: Any, episodes: int | None = None, **lm: Any
+) -> dict[str, Any]:
+    """The evaluation of ``rewardlab eval``, ``rewardlab.load(run).evaluate()`` and the end of training:
+    ``episodes`` greedy episodes (default ``eval_episodes``); for an LM run, ``lm`` holds ``split``,
+    ``limit``, ``task`` and ``task_params`` of :meth:`LMAlgorithm.evaluate_task`."""
+    lm = {k: v for k, v in lm.items() if v is not None}
+    if lm:
+        if not hasattr(algo, "evaluate_task"):
+            raise RewardlabError(
+                f"{', '.join(sorted(lm))}: only language-model runs take these; this {type(algo).__name__} "
+                f"run is evaluated by episodes"
+            )
+        if episodes is not None and "limit" not in lm:
+            lm["limit"] = episodes
+        return algo.evaluate_task(**lm)
+    n = episodes if episodes is not None else config.eval_episodes
+    if n < 1:
+        raise ConfigError(f"--episodes must be >= 1, got {n}")
+    return algo.evaluate(n)
+
+
+def evaluate_run(run_dir: str | Path, episodes: int | None = None, **lm: Any) -> dict[str, Any]:
+    """Re-evaluate a saved run's newest checkpoint (nothing in the run directory is changed)."""
+    changes = {"num_threads": lm.pop("num_threads")} if lm.get("num_threads") is not None else {}
+    lm.pop("num_threads", None)
+    _, config, algo, ckpt = restore(run_dir, **changes)
+    try:
+        return {"step": algo.global_step, "checkpoint": str(ckpt), **evaluate_algorithm(algo, config, episodes, **lm)}
     finally:
         algo.close()
 
