@@ -80,14 +80,17 @@ def is_import_path(spec: Any) -> bool:
 
 
 def _public_names(module: Any) -> list[str]:
+    """The names a module defines (not the classes, functions and modules it imports)."""
     names = getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")]
-    own = [
-        n
-        for n in names
-        if getattr(getattr(module, n, None), "__module__", module.__name__) == module.__name__
-        and not inspect.ismodule(getattr(module, n, None))
-    ]
-    return sorted(own or names)
+
+    def own(value: Any) -> bool:
+        if inspect.ismodule(value):
+            return False
+        if inspect.isclass(value) or inspect.isfunction(value):
+            return value.__module__ == module.__name__
+        return True
+
+    return sorted([n for n in names if own(getattr(module, n, None))] or names)
 
 
 def _import_file(file: str, what: str) -> Any:

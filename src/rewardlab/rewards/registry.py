@@ -113,7 +113,7 @@ def _coerce(owner: str, key: str, value: Any, annotation: Any) -> Any:
         return value
 
 
-def get(name: str, **params: Any) -> Any:
+def get(name: str, /, **params: Any) -> Any:
     """Build the registered reward ``name`` (or the user's reward at an import path, see
     :func:`from_object`) with ``params``; unknown names / parameters are errors that list the
     closest valid ones."""

@@ -1,0 +1,169 @@
+"""User code by import path: what each form resolves to, and the message for each way it can fail."""
+
+import sys
+import textwrap
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from rewardlab import registry
+from rewardlab.errors import PluginError, UnknownNameError
+from rewardlab.registry import UnrebuildableError
+from rewardlab.rewards import registry as rewards
+from rewardlab.rewards.base import FunctionReward, Sample, TRLReward
+
+
+@pytest.fixture
+def user_file(tmp_path, monkeypatch):
+    """A user's module on disk, importable as a file and (from its directory) as a module."""
+    path = tmp_path / "my_plugins.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            import gymnasium as gym
+            import numpy as np
+            from rewardlab.rewards.base import Reward, reward
+
+            def has_seven(prompts, completions, **kwargs):
+                return [1.0 if "7" in c else 0.0 for c in completions]
+
+            def short(sample):
+                return 1.0 if len(sample.completion) < 4 else 0.0
+
+            @reward(name="decorated")
+            def decorated(sample):
+                return 0.5
+
+            def two_args(a, b):
+                return 0
+
+            class Stay(gym.Env):
+                observation_space = gym.spaces.Box(-1, 1, (1,), np.float32)
+                action_space = gym.spaces.Discrete(2)
+                def reset(self, *, seed=None, options=None):
+                    super().reset(seed=seed)
+                    return np.zeros(1, np.float32), {}
+                def step(self, action):
+                    return np.zeros(1, np.float32), float(action), False, False, {}
+
+            NUMBER = 3
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield path
+    for name in [n for n in sys.modules if "my_plugins" in n]:
+        del sys.modules[name]
+
+
+def test_import_path_forms_are_told_apart():
+    assert registry.split_import_path("pkg.mod:attr") == ("pkg.mod", "attr", False)
+    assert registry.split_import_path("dir/file.py:attr") == ("dir/file.py", "attr", True)
+    assert registry.split_import_path("file.py:Cls.attr") == ("file.py", "Cls.attr", True)
+    # Gymnasium's own "module:EnvId" form and plain names are not Python import paths
+    assert registry.split_import_path("my_pkg:GridWorld-v0") is None
+    assert registry.split_import_path("CartPole-v1") is None
+    assert registry.split_import_path("ppo") is None
+
+
+def test_rewards_by_path_are_wrapped_by_signature(user_file):
+    samples = [Sample(prompt="p", completion="a7"), Sample(prompt="p", completion="longer")]
+    trl = rewards.get(f"{user_file}:has_seven")
+    assert isinstance(trl, TRLReward) and list(trl(samples)) == [1.0, 0.0]
+    by_module = rewards.get("my_plugins:short")
+    assert isinstance(by_module, FunctionReward) and list(by_module(samples)) == [1.0, 0.0]
+    # parameters go to the wrapper
+    assert rewards.get("my_plugins:short", name="brevity").name == "brevity"
+    assert list(rewards.get("my_plugins:decorated")(samples)) == [0.5, 0.5]
+
+
+def test_env_by_path_and_gymnasium_module_form(user_file):
+    env = registry.make_env(f"{user_file}:Stay", max_episode_steps=3)
+    env.reset(seed=0)
+    steps = 0
+    while True:
+        steps += 1
+        _, _, terminated, truncated, _ = env.step(1)
+        if terminated or truncated:
+            break
+    assert steps == 3  # the time limit was added: the env has none of its own
+    gym_form = registry.make_env("gymnasium.envs.classic_control:CartPole-v1")
+    assert gym_form.spec.id == "CartPole-v1"
+
+
+def _message(excinfo) -> str:
+    return " ".join(str(excinfo.value).split())
+
+
+def test_module_not_found_names_the_path_searched(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PluginError) as e:
+        rewards.get("no_such_module_xyz:f")
+    msg = _message(e)
+    assert "reward 'no_such_module_xyz:f'" in msg and "no module named 'no_such_module_xyz'" in msg
+    assert f"searched {sys.path[0] or tmp_path}" in msg and str(tmp_path) in msg
+
+
+def test_missing_file_names_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(PluginError) as e:
+        registry.make_env("envs/grid.py:Grid")
+    msg = _message(e)
+    assert "the file 'envs/grid.py' does not exist" in msg and str(tmp_path / "envs" / "grid.py") in msg
+
+
+def test_missing_attribute_lists_the_public_names(user_file):
+    with pytest.raises(PluginError) as e:
+        rewards.get("my_plugins:has_sevn")
+    msg = _message(e)
+    assert "module 'my_plugins' has no attribute 'has_sevn'" in msg and "Did you mean: has_seven?" in msg
+    assert "Its public names: NUMBER, Stay, decorated, has_seven, short, two_args" in msg
+
+
+def test_wrong_kind_of_object(user_file):
+    with pytest.raises(PluginError) as e:
+        rewards.get("my_plugins:NUMBER")
+    assert "reward 'my_plugins:NUMBER' is a int (3)" in _message(e)
+    assert "expected a rewardlab Reward" in _message(e)
+    with pytest.raises(PluginError) as e:
+        registry.make_env("my_plugins:has_seven")
+    assert "cannot be called with env_kwargs" in _message(e) or "not a gymnasium.Env" in _message(e)
+    with pytest.raises(PluginError) as e:
+        registry.get_algorithm("my_plugins:Stay")
+    assert "algorithm 'my_plugins:Stay' is the class my_plugins.Stay, not a subclass of" in _message(e)
+
+
+def test_wrong_signature(user_file):
+    with pytest.raises(PluginError) as e:
+        rewards.get("my_plugins:two_args")
+    msg = _message(e)
+    assert "the function 'two_args' has the signature (a, b)" in msg
+    assert "f(sample) -> float" in msg and "f(prompts, completions, **columns)" in msg
+
+
+def test_unknown_names_still_suggest_and_mention_import_paths():
+    with pytest.raises(UnknownNameError) as e:
+        rewards.get("exact_mtch")
+    assert "Did you mean: exact_match?" in _message(e) and "'package.module:f'" in _message(e)
+
+
+def local_reward(sample):
+    return 1.0
+
+
+def test_objects_are_recorded_by_import_path_or_refused_by_name():
+    # a top-level function of a test file: its absolute file path (the file's directory may not be on
+    # sys.path in the next process)
+    spec = registry.record(local_reward, "reward")
+    assert spec == f"{__file__}:local_reward"
+    assert registry.record(gym.envs.classic_control.CartPoleEnv, "env") == (
+        "gymnasium.envs.classic_control.cartpole:CartPoleEnv"
+    )
+    lam = registry.record(lambda s: 0.0, "reward")
+    assert lam.startswith("<object reward ") and "<lambda>" in lam
+    with pytest.raises(UnrebuildableError) as e:
+        registry.load_path(lam, "reward")
+    assert "as a Python object with no import path" in _message(e) and "<lambda>" in _message(e)
+    with registry.provided({lam: np.sum}):
+        assert registry.load_path(lam) is np.sum
