@@ -194,6 +194,8 @@ def start_run(
     field_names = [f.name for f in dataclasses.fields(cls.config_class)]
     fields, part_objects = _parts(env, task, reward, model, field_names)
     objects.update(part_objects)
+    # prompt dicts given as task= join any other task parameters (test_fraction, ...) in task_params
+    records = fields.pop("task_params", None)
     overrides = _canonical_fields({**fields, **overrides})
 
     with registry.provided(objects):
@@ -217,6 +219,8 @@ def start_run(
                         "resume: give config changes as a dict or TOML file, not a config object"
                     )
             changes.update(overrides)
+            if records is not None:
+                changes["task_params"] = {**changes.get("task_params", {}), **records}
             run = Run.resume(resume, changes, console=console)
         else:
             cfg = cls.config_class()
@@ -224,6 +228,8 @@ def start_run(
                 cfg = _apply_layer(cfg, layer)
             if overrides:
                 cfg = apply_overrides(cfg, overrides, "the arguments")
+            if records is not None:
+                cfg = dataclasses.replace(cfg, task_params={**cfg.task_params, **records})
             validate = getattr(cfg, "validate", None)
             if callable(validate):
                 validate()
@@ -231,7 +237,8 @@ def start_run(
                 raise RewardlabError(
                     f"no environment given: pass --env (see `rewardlab list envs`) for {name}"
                 )
-            run = Run.start(name, cfg, out, console=console)
+            # absolute, so run.dir / run.eval stay right after the caller changes directory
+            run = Run.start(name, cfg, Path(out).expanduser().absolute() if out else None, console=console)
     run.objects = objects  # what train() holds in registry.provided while the run trains
     note = thread_warning(run.config.num_threads)
     if note:
