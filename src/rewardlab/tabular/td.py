@@ -97,8 +97,8 @@ def make_discrete_env(env_id: str, max_episode_steps: int) -> gym.Env:
 
 
 def greedy_loop(states: list[int]) -> list[int]:
-    """The cycle at the end of a state sequence that a deterministic greedy policy repeats: from the
-    first visit of the last state that recurs. ``[0, 1, 2, 3, 2, 3, 2]`` -> ``[2, 3]``."""
+    """The first cycle in a state sequence: the states between the first two visits of a state, which a
+    deterministic policy in a deterministic env then repeats. ``[0, 1, 2, 3, 2, 3, 2]`` -> ``[2, 3]``."""
     last_seen: dict[int, int] = {}
     for i, s in enumerate(states):
         if s in last_seen:
@@ -192,10 +192,13 @@ class TabularTD(Algorithm):
             # limit, not the policy. Say so, and where it loops (state ids of the env).
             out["cut_at_step_limit"] = len(loops)
             out["loop_states"] = loops[0]
+            loop = loops[0]
+            where = (f"it stays in state {loop[0]}" if len(loop) == 1
+                     else f"it loops through states {' -> '.join(map(str, loop + loop[:1]))}")
             out["warning"] = (
                 f"the greedy policy was cut at the step limit (max_episode_steps={self.config.max_episode_steps}) "
-                f"in {len(loops)} of {episodes} episode(s) without reaching a terminal state: it loops through "
-                f"states {' -> '.join(map(str, loops[0] + loops[0][:1]))}"
+                f"in {len(loops)} of {episodes} episode(s) without reaching a terminal state: {where}, so "
+                f"mean_return measures the step limit, not a finished episode"
             )
         return out
 
