@@ -58,7 +58,11 @@ def _part_spec(kind: str, value: Any, objects: dict[str, Any]) -> Any:
             f"saved with save_pretrained, or a .gguf file, so that resume and eval can load it again"
         )
     spec = registry.record(value, kind)
-    objects[spec] = value
+    if registry.is_object_marker(spec):
+        # Only an object without import path is handed over as itself; one with a path is imported
+        # from it, in this process as in a resume, so what the checkpoints pickle (an env instance of
+        # a user's class) names a module the next process can import again.
+        objects[spec] = value
     return spec
 
 
@@ -188,7 +192,7 @@ def start_run(
     from rewardlab.core.run import Run, load_saved_config
 
     name = registry.algorithm_spec(algo)
-    objects: dict[str, Any] = {name: algo} if not isinstance(algo, str) else {}
+    objects: dict[str, Any] = {name: algo} if registry.is_object_marker(name) else {}
     with registry.provided(objects):
         cls = registry.get_algorithm(name)  # an unknown name fails here, with did-you-mean, before any work
     field_names = [f.name for f in dataclasses.fields(cls.config_class)]

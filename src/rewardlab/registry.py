@@ -237,7 +237,10 @@ def spec_of(obj: Any) -> str | None:
 def _spec_in_module(module: Any, attr: str) -> str | None:
     name = module.__name__
     if name == "__main__":
-        return None  # re-importing a script would run it again
+        # Re-importing a script would run it again, unless its top level only defines things and
+        # keeps the work under `if __name__ == "__main__":`; then its file path finds the object.
+        file = getattr(module, "__file__", None)
+        return f"{Path(file).resolve()}:{attr}" if file and _guarded_script(file) else None
     if name in _FILE_MODULES:
         return f"{_FILE_MODULES[name]}:{attr}"
     file = getattr(module, "__file__", None)
@@ -248,8 +251,26 @@ def _spec_in_module(module: Any, attr: str) -> str | None:
     return f"{name}:{attr}"
 
 
+def _guarded_script(file: str) -> bool:
+    """True for a script whose top level has an ``if __name__ == "__main__":`` block."""
+    import ast
+
+    try:
+        tree = ast.parse(Path(file).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return False
+    for node in tree.body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Compare):
+            sides = [node.test.left, *node.test.comparators]
+            names = {getattr(x, "id", None) for x in sides} | {getattr(x, "value", None) for x in sides}
+            if {"__name__", "__main__"} <= names:
+                return True
+    return False
+
+
 def record(obj: Any, kind: str) -> str:
-    """Recorded spec for an object given in Python, made resolvable in this process (:func:`provided`)."""
+    """The spec recorded for an object given in Python: its import path, or ``<object KIND NAME>``
+    (resolvable only where the object is given again, see :func:`provided`)."""
     spec = spec_of(obj)
     if spec is None:
         label = getattr(obj, "__qualname__", None) or getattr(obj, "name", None) or type(obj).__name__

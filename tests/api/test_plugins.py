@@ -167,3 +167,21 @@ def test_objects_are_recorded_by_import_path_or_refused_by_name():
     assert "as a Python object with no import path" in _message(e) and "<lambda>" in _message(e)
     with registry.provided({lam: np.sum}):
         assert registry.load_path(lam) is np.sum
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+def test_a_script_is_recorded_by_file_only_when_importing_it_runs_nothing(tmp_path, guarded):
+    """An object defined in a script (``__main__``): importing the script again must not rerun it, so
+    only a script that keeps its work under ``if __name__ == "__main__":`` is recorded by its path."""
+    import subprocess
+
+    body = "from rewardlab import registry\ndef f(sample):\n    return 1.0\n"
+    work = "print(registry.record(f, 'reward'))\n"
+    script = tmp_path / "script.py"
+    script.write_text(body + ('if __name__ == "__main__":\n    ' + work if guarded else work))
+    src = str(__import__("pathlib").Path(registry.__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": src, "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    expected = f"{script}:f" if guarded else "<object reward __main__.f>"
+    assert done.stdout.strip() == expected
