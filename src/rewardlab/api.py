@@ -131,11 +131,16 @@ def _parts(env, task, reward, model, config_fields: Sequence[str]) -> tuple[dict
 
 
 def _canonical_fields(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Import paths given as strings (e.g. ``--env envs/grid.py:Grid``) recorded with absolute files."""
+    """Import paths and prompt files given as strings (``--env envs/grid.py:Grid``, ``--env data.jsonl``)
+    recorded with absolute files, so a resume or eval from another directory finds them."""
+    from rewardlab.tasks import is_jsonl_path
+
     out = dict(overrides)
     for key in ("env", "reward"):
         if isinstance(out.get(key), str):
             out[key] = registry.canonical(out[key])
+    if is_jsonl_path(out.get("env")):  # a task given as a file of prompts
+        out["env"] = str(Path(out["env"]).expanduser().resolve())
     return out
 
 

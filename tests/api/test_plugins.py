@@ -1,5 +1,6 @@
 """User code by import path: what each form resolves to, and the message for each way it can fail."""
 
+import json
 import sys
 import textwrap
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from rewardlab import registry
+from rewardlab.core.algorithm import Algorithm
 from rewardlab.errors import PluginError, UnknownNameError
 from rewardlab.registry import UnrebuildableError
 from rewardlab.rewards import registry as rewards
@@ -185,3 +187,113 @@ def test_a_script_is_recorded_by_file_only_when_importing_it_runs_nothing(tmp_pa
     assert done.returncode == 0, done.stderr
     expected = f"{script}:f" if guarded else "<object reward __main__.f>"
     assert done.stdout.strip() == expected
+
+
+def test_tasks_by_path_jsonl_file_and_prompt_dicts(user_file, tmp_path):
+    from rewardlab import tasks
+    from rewardlab.tasks.base import Task
+
+    (tmp_path / "my_tasks.py").write_text(
+        "from rewardlab.tasks.base import Example, Task\n"
+        "class Echo(Task):\n"
+        "    name = 'echo'\n"
+        "    def build(self, split):\n"
+        "        return [Example(prompt=f'{split} {self.seed}', reference='x')]\n"
+        "    def default_reward(self):\n"
+        "        return None\n"
+        "NOT_A_TASK = {'prompt': 'p'}\n"
+    )
+    echo = tasks.make(f"{tmp_path / 'my_tasks.py'}:Echo", seed=3)
+    assert isinstance(echo, Task) and echo.examples("test")[0].prompt == "test 3"
+    with pytest.raises(PluginError, match="is a dict .*expected a rewardlab.tasks.base.Task subclass"):
+        tasks.make(f"{tmp_path / 'my_tasks.py'}:NOT_A_TASK")
+    data = tmp_path / "prompts.jsonl"
+    data.write_text("\n".join(f'{{"prompt": "{i}=", "reference": "{i}"}}' for i in range(10)))
+    from_file = tasks.make(str(data), test_fraction=0.2)
+    from_dicts = tasks.from_records(
+        [{"prompt": f"{i}=", "reference": str(i)} for i in range(10)], test_fraction=0.2
+    )
+    for split in ("train", "test"):
+        assert [e.prompt for e in from_file.examples(split)] == [e.prompt for e in from_dicts.examples(split)]
+    with pytest.raises(Exception, match="prompt records:2: line has no 'prompt'"):
+        tasks.from_records([{"prompt": "a"}, {"question": "b"}]).examples("train")
+
+
+def test_combinator_parts_and_reward_score_take_import_paths(user_file, tmp_path, capsys):
+    from rewardlab.cli import main
+
+    combined = rewards.build({"combine": "weighted_sum", "weights": [0.5, 0.5],
+                              "parts": [{"reward": "my_plugins:short"}, {"reward": f"{user_file}:has_seven"}]})  # fmt: skip
+    assert list(combined([Sample(prompt="p", completion="a7")])) == [1.0]
+    data = tmp_path / "samples.jsonl"
+    data.write_text('{"completion": "7"}\n{"completion": "no"}\n')
+    assert (
+        main(
+            [
+                "reward",
+                "score",
+                f"{user_file}:has_seven",
+                "--input",
+                str(data),
+                "--out",
+                str(tmp_path / "s.jsonl"),
+            ]
+        )
+        == 0
+    )
+    scores = [json.loads(line)["total"] for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    assert scores == [1.0, 0.0]
+    assert main(["reward", "score", "my_plugins:two_args", "--input", str(data)]) == 2
+    assert "has the signature (a, b)" in " ".join(capsys.readouterr().err.split())
+
+
+def test_thread_default_is_fixed_and_warned_about_under_load(monkeypatch):
+    from rewardlab import api
+    from rewardlab.llm.policy import PolicyConfig
+
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    monkeypatch.setattr("os.getloadavg", lambda: (0.0, 0.0, 0.0))
+    idle = PolicyConfig().num_threads
+    monkeypatch.setattr("os.getloadavg", lambda: (6.2, 0.0, 0.0))
+    assert PolicyConfig().num_threads == idle == 8  # the load at start-up does not change the config
+    note = api.thread_warning(8)
+    assert note.startswith("num_threads=8 exceeds the 2 free core(s) of 8 (1-minute load 6.2)")
+    assert "num_threads=2" in note and api.thread_warning(2) is None
+
+
+def test_pettingzoo_parallel_env_by_path():
+    env = registry.make_env("rewardlab.envs.uav_offloading:UAVOffloadingEnv", multi_agent=True)
+    assert len(env.possible_agents) == 3
+    with pytest.raises(PluginError, match="expected a PettingZoo ParallelEnv class, factory or instance"):
+        registry.make_env("rewardlab.rewards.registry:COMBINATORS", multi_agent=True)
+
+
+class CountUp(Algorithm):
+    """The smallest Algorithm: its return is the number of steps taken."""
+
+    def step(self):
+        self.global_step += 1
+        return {"episode_return_mean": float(self.global_step)}
+
+    def evaluate(self, episodes):
+        return {"mean_return": float(self.global_step), "std_return": 0.0, "episodes": episodes}
+
+    def state_dict(self):
+        return {"global_step": self.global_step}
+
+    def load_state_dict(self, state):
+        self.global_step = state["global_step"]
+
+
+def test_a_user_algorithm_class_runs_and_is_rebuilt_from_its_path(tmp_path):
+    import rewardlab
+
+    run = rewardlab.train(CountUp, env="CartPole-v1", total_steps=5, out=tmp_path / "run", progress=False)
+    assert f'algo = "{__file__}:CountUp"' in (run.dir / "config.toml").read_text()
+    assert [m["episode_return_mean"] for m in run.metrics] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    again = rewardlab.evaluate(run.dir, 2)
+    assert {k: again[k] for k in ("step", "mean_return", "episodes")} == {
+        "step": 5,
+        "mean_return": 5.0,
+        "episodes": 2,
+    }
