@@ -297,3 +297,18 @@ def test_a_user_algorithm_class_runs_and_is_rebuilt_from_its_path(tmp_path):
         "mean_return": 5.0,
         "episodes": 2,
     }
+
+
+def test_import_rewardlab_and_its_cli_stay_light():
+    """`import rewardlab` (and the CLI's start-up) load neither torch nor transformers: the API's
+    functions are lazy attributes, and a command imports what it uses."""
+    import subprocess
+
+    src = str(__import__("pathlib").Path(registry.__file__).resolve().parents[1])
+    code = ("import sys, rewardlab, rewardlab.cli, rewardlab.api; "
+            "print(sorted(m for m in ('torch', 'transformers', 'matplotlib', 'gymnasium') if m in sys.modules)); "
+            "print(callable(rewardlab.train), callable(rewardlab.load))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": src, "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[]", "True True"]
