@@ -347,6 +347,9 @@ class Agent:
                 f"a {self.algo_name} agent has no predict(); "
                 + ("use generate(prompts) for a language-model run" if hasattr(self.algo, "policy") else "")
             )
+        if observation is None:  # a k-armed bandit has no context
+            with registry.provided(self._objects):
+                return act(None), None
         obs = np.asarray(observation)
         space = self.observation_space
         single = space is not None and obs.shape == tuple(space.shape or ())

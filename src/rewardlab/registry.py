@@ -378,7 +378,7 @@ def gymnasium_env_ids() -> list[str]:
 def check_env_id(env_id: str, *, kinds: tuple[str, ...] = ("gymnasium", "rewardlab")) -> str:
     """Return ``env_id`` if registered (Gymnasium or rewardlab) or importable (an import path, or
     Gymnasium's ``module:EnvId``); else an error with the closest ids."""
-    if is_import_path(env_id):
+    if is_import_path(env_id) and not _registers_gym_id(env_id):
         load_path(env_id, f"environment {env_id!r}")
         return env_id
     if "gymnasium" in kinds and ":" in env_id:
@@ -413,6 +413,20 @@ def _gym_module_form(env_id: str) -> None:
         )
 
 
+def _registers_gym_id(spec: str) -> bool:
+    """True for ``module:Name`` where ``module`` defines no ``Name`` but registers it with Gymnasium
+    (Gymnasium's own ``module:EnvId`` form with an unversioned id)."""
+    parts = split_import_path(spec)
+    if parts is None or parts[2] or "." in parts[1]:
+        return False
+    module = _import_module(parts[0], f"environment {spec!r}")
+    if hasattr(module, parts[1]):
+        return False
+    import gymnasium as gym
+
+    return parts[1] in gym.registry
+
+
 def _is_gym_env(obj: Any) -> bool:
     import gymnasium as gym
 
@@ -439,7 +453,7 @@ def make_env(
     import gymnasium as gym
 
     what = f"environment {spec!r}"
-    if not is_import_path(spec):
+    if not is_import_path(spec) or _registers_gym_id(spec):
         if multi_agent:
             raise PluginError(
                 f"{what}: a multi-agent environment must be a PettingZoo ParallelEnv import path"

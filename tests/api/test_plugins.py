@@ -92,6 +92,13 @@ def test_env_by_path_and_gymnasium_module_form(user_file):
     assert steps == 3  # the time limit was added: the env has none of its own
     gym_form = registry.make_env("gymnasium.envs.classic_control:CartPole-v1")
     assert gym_form.spec.id == "CartPole-v1"
+    # an unversioned id that the module registers, but does not define, is Gymnasium's form too
+    user_file.with_name("registers_env.py").write_text(
+        "import gymnasium as gym\n"
+        "gym.register(id='StayPut', entry_point='my_plugins:Stay', max_episode_steps=2)\n"
+    )
+    registered = registry.make_env("registers_env:StayPut")
+    assert registered.spec.id == "StayPut" and registered.spec.max_episode_steps == 2
 
 
 def _message(excinfo) -> str:
