@@ -141,7 +141,18 @@ def _canonical_fields(overrides: dict[str, Any]) -> dict[str, Any]:
             out[key] = registry.canonical(out[key])
     if is_jsonl_path(out.get("env")):  # a task given as a file of prompts
         out["env"] = str(Path(out["env"]).expanduser().resolve())
+    model = out.get("model")
+    if isinstance(model, str) and model and Path(model).expanduser().exists():  # a directory or .gguf file
+        out["model"] = str(Path(model).expanduser().resolve())
     return out
+
+
+def _canonical_config(cfg: Any) -> Any:
+    """The config with its env / reward / model recorded as :func:`_canonical_fields` does, whichever
+    layer (TOML file, dict, dataclass, argument) set them."""
+    fields = {k: getattr(cfg, k) for k in ("env", "reward", "model") if hasattr(cfg, k)}
+    changed = {k: v for k, v in _canonical_fields(fields).items() if v != fields[k]}
+    return dataclasses.replace(cfg, **changed) if changed else cfg
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,6 +250,7 @@ def start_run(
                 cfg = apply_overrides(cfg, overrides, "the arguments")
             if records is not None:
                 cfg = dataclasses.replace(cfg, task_params={**cfg.task_params, **records})
+            cfg = _canonical_config(cfg)
             validate = getattr(cfg, "validate", None)
             if callable(validate):
                 validate()
