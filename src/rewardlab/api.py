@@ -241,7 +241,7 @@ def start_run(
             changes.update(overrides)
             if records is not None:
                 changes["task_params"] = {**changes.get("task_params", {}), **records}
-            run = Run.resume(resume, changes, console=console)
+            run = Run.resume(Path(resume).expanduser().absolute(), changes, console=console)
         else:
             cfg = cls.config_class()
             for layer in _config_layers(config):
