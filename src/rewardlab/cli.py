@@ -36,42 +36,30 @@ def _console() -> Console:
 
 
 def _cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        k: v
-        for k, v in {"env": args.env, "total_steps": args.total_steps, "seed": args.seed}.items()
-        if v is not None
-    }
+    return {k: v for k, v in {"total_steps": args.total_steps, "seed": args.seed}.items() if v is not None}
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from rewardlab.config import load_toml, parse_set_args
-    from rewardlab.core.run import Run, load_saved_config, new_config
+    from rewardlab import api
+    from rewardlab.config import parse_set_args
 
     console = _console()
-    registry.get_algorithm(args.algo)  # an unknown name fails here, with did-you-mean, before any work
+    overrides = {**_cli_overrides(args), **parse_set_args(args.set)}
+    run = api.start_run(
+        args.algo,
+        env=args.env,
+        config=args.config,
+        out=args.out,
+        resume=args.resume,
+        console=console,
+        **overrides,
+    )
+    config = run.config
     if args.resume:
-        saved_algo, _ = load_saved_config(args.resume)
-        if saved_algo != args.algo:
-            raise RewardlabError(
-                f"--resume {args.resume}: that run was trained with {saved_algo!r}, not {args.algo!r}; "
-                f"use `rewardlab train {saved_algo} --resume {args.resume}`"
-            )
-        overrides: dict[str, Any] = {}
-        for path in args.config:
-            data = load_toml(path)
-            data.pop("algo", None)
-            overrides.update(data)
-        overrides.update(_cli_overrides(args))
-        overrides.update(parse_set_args(args.set))
-        run = Run.resume(args.resume, overrides, out=args.out, console=console)
-        console.print(f"Resuming [bold]{args.algo}[/] in {run.run_dir} from step {run.algo.global_step}")
+        console.print(f"Resuming [bold]{run.algo_name}[/] in {run.run_dir} from step {run.algo.global_step}")
     else:
-        config = new_config(args.algo, files=args.config, sets=args.set, cli=_cli_overrides(args))
-        if not config.env:
-            raise RewardlabError(f"no environment given: pass --env (see `rewardlab list envs`) for {args.algo}")
-        run = Run.start(args.algo, config, args.out, console=console)
         console.print(
-            f"Training [bold]{args.algo}[/] on [bold]{config.env}[/] for {config.total_steps:,} steps "
+            f"Training [bold]{run.algo_name}[/] on [bold]{config.env}[/] for {config.total_steps:,} steps "
             f"(seed {config.seed}, {config.num_threads} torch thread(s)) -> {run.run_dir}"
         )
     result = run.train(progress=not args.no_progress)
@@ -80,47 +68,50 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cell(value: Any) -> str | None:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        # short lists of numbers (e.g. the states a greedy policy loops through) fit one row
+        if len(value) <= 32 and all(isinstance(v, int | float) for v in value):
+            return ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in value)
+        return None
+    if isinstance(value, dict):
+        return None
+    return str(value)
+
+
 def _print_eval(console: Console, result: dict[str, Any]) -> None:
-    shown = {k: v for k, v in result.items() if not isinstance(v, list | dict)}
-    table = Table(title="evaluation", show_header=True)
-    for key in shown:
-        table.add_column(key)
-    table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in shown.values()))
+    """One result as key / value rows (a wide one-row table truncates every header on a narrow console)."""
+    table = Table(title="evaluation", show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in result.items():
+        cell = _cell(value)
+        if cell is not None and key != "warning":
+            table.add_row(key, cell)
     console.print(table)
+    if result.get("warning"):
+        console.print(f"[yellow]warning:[/] {result['warning']}")
 
 
 # ---------------------------------------------------------------------------------------------
 # eval / plot / list
 
 
-def _is_lm_run(run_dir: Path) -> bool:
-    from rewardlab.core.run import load_saved_config
-    from rewardlab.llm import ALGORITHMS as LM_ALGORITHMS
-
-    return load_saved_config(run_dir)[0] in LM_ALGORITHMS
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
-    from rewardlab.core.run import evaluate_run
+    from rewardlab import api
+    from rewardlab.config import parse_set_args
 
-    target = Path(args.run)
-    is_run = (target / "config.toml").is_file()
-    if not is_run and args.task is None:
-        raise RewardlabError(
-            f"{args.run!r} is not a rewardlab run directory (it has no config.toml); to evaluate a "
-            f"language model by name or path, also give --task (e.g. --task arithmetic)"
-        )
-    if args.task is not None or _is_lm_run(target):
-        from rewardlab.config import parse_set_args
-        from rewardlab.llm.evaluate import evaluate_run_or_model
-
-        result = evaluate_run_or_model(
-            args.run, task=args.task, split=args.split, limit=args.limit, task_params=parse_set_args(args.set)
-        )
-    else:
-        result = evaluate_run(args.run, args.episodes)
-    console = _console()
-    _print_eval(console, result)
+    result = api.evaluate(
+        args.run,
+        args.episodes,
+        task=args.task,
+        split=args.split,
+        limit=args.limit,
+        task_params=parse_set_args(args.set) or None,
+    )
+    _print_eval(_console(), result)
     if args.json:
         print(json.dumps(result))
     return 0
@@ -165,8 +156,12 @@ def cmd_list(args: argparse.Namespace) -> int:
             for env_id in ids:
                 table.add_row(env_id, "Gymnasium")
         else:
-            examples = [i for i in ("CartPole-v1", "Pendulum-v1", "Acrobot-v1", "CliffWalking-v1") if i in ids]
-            table.add_row(f"+ {len(ids)} Gymnasium ids", "e.g. " + ", ".join(examples) + " (rewardlab list envs)")
+            examples = [
+                i for i in ("CartPole-v1", "Pendulum-v1", "Acrobot-v1", "CliffWalking-v1") if i in ids
+            ]
+            table.add_row(
+                f"+ {len(ids)} Gymnasium ids", "e.g. " + ", ".join(examples) + " (rewardlab list envs)"
+            )
         console.print(table)
     if what in ("all", "rewards"):
         rewards = _optional_table("rewardlab.rewards", "available")
@@ -216,12 +211,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train an algorithm; writes a run directory")
-    p.add_argument("algo", help="algorithm name (see `rewardlab list algorithms`)")
-    p.add_argument("--env", help="environment id, e.g. CartPole-v1")
+    p.add_argument(
+        "algo", help="algorithm name (see `rewardlab list algorithms`) or import path pkg.mod:Class"
+    )
+    p.add_argument(
+        "--env", help="environment id (CartPole-v1), task, or import path pkg.mod:Env / file.py:Env"
+    )
     p.add_argument("--total-steps", type=int, help="training budget in the algorithm's steps")
     p.add_argument("--seed", type=int)
     p.add_argument("--out", help="run directory (default runs/<algo>-<env>-s<seed>-<UTC time>)")
-    p.add_argument("--config", action="append", default=[], metavar="FILE.toml", help="config file (repeatable)")
+    p.add_argument(
+        "--config", action="append", default=[], metavar="FILE.toml", help="config file (repeatable)"
+    )
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its newest checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no live progress bar")
@@ -232,9 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, help="evaluation episodes (default: the run's eval_episodes)")
     p.add_argument("--json", action="store_true", help="also print the result as one JSON line")
     p.add_argument("--task", help="LM evaluation: task name (default: the run's task)")
-    p.add_argument("--split", default="test", help="LM evaluation: task split (default test)")
+    p.add_argument("--split", help="LM evaluation: task split (default test)")
     p.add_argument("--limit", type=int, help="LM evaluation: number of problems")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="LM evaluation: task parameter")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="LM evaluation: task parameter"
+    )
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("plot", help="overlay learning curves; seeds of one config become mean +- std")
@@ -245,13 +248,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("list", help="list algorithms, environments, rewards and tasks")
-    p.add_argument("what", nargs="?", default="all", choices=["all", "algorithms", "envs", "rewards", "tasks"])
+    p.add_argument(
+        "what", nargs="?", default="all", choices=["all", "algorithms", "envs", "rewards", "tasks"]
+    )
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("reward", help="work with rewards")
     rsub = p.add_subparsers(dest="reward_command", required=True, metavar="COMMAND")
     q = rsub.add_parser("score", help="score a JSONL file of samples with a reward")
-    q.add_argument("reward", metavar="REWARD_OR_CONFIG", help="registered reward name or reward TOML file")
+    q.add_argument(
+        "reward",
+        metavar="REWARD_OR_CONFIG",
+        help="registered reward name, import path (pkg.mod:f, file.py:f) or TOML file",
+    )
     q.add_argument("--input", required=True, help="JSONL file of samples")
     q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="reward parameter")
     q.add_argument("--limit", type=int, default=10, help="samples shown in the table")

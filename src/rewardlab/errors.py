@@ -20,6 +20,11 @@ class UnknownNameError(RewardlabError):
     """An algorithm, environment, task or reward name that is not registered."""
 
 
+class PluginError(ConfigError):
+    """User code given by import path (an algorithm, env, task or reward) that cannot be used: its
+    module or file is missing, it lacks the attribute, or it is the wrong kind of object."""
+
+
 class NonFiniteError(RewardlabError):
     """A loss, metric or parameter became NaN or infinite; the run stopped at its last good checkpoint."""
 

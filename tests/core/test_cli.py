@@ -88,3 +88,33 @@ def test_out_must_be_empty_and_resume_must_match(tmp_path, capsys):
     assert main(["train", "ppo", "--resume", str(out), "--set", "gamma=0.5"]) == 2
     assert "gamma=0.5 (saved: 0.99)" in " ".join(capsys.readouterr().err.split())
     assert (out / "metrics.jsonl").read_text() == before
+
+
+def test_eval_prints_one_result_as_key_value_rows(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")  # a narrow console: a one-row table would truncate every header
+    assert _train(tmp_path / "a", steps=256) == 0
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "a"), "--episodes", "2"]) == 0
+    out = capsys.readouterr().out
+    for key in ("step", "mean_return", "std_return", "episodes", "mean_length", "checkpoint"):
+        assert any(line.split("│")[1].strip() == key for line in out.splitlines() if line.count("│") == 3), key
+    assert "…" not in out.split("checkpoint")[0]
+
+
+def test_greedy_loop_is_reported_with_its_states(tmp_path, capsys):
+    """The issue's reproduction: SARSA on CliffWalking-v1, 50k steps, seed 2 learns a greedy policy that
+    pushes against the top wall forever; eval -1000 is the step limit, and eval says so."""
+    from rewardlab.tabular.td import greedy_loop
+
+    assert greedy_loop([36, 24, 25, 26, 25, 26]) == [25, 26] and greedy_loop([36, 24, 3, 3]) == [3]
+    assert greedy_loop([36, 24, 25]) == []
+    argv = ["train", "sarsa", "--env", "CliffWalking-v1", "--total-steps", "50000", "--seed", "2",
+            "--out", str(tmp_path / "s"), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    saved = json.loads((tmp_path / "s" / "eval.json").read_text())
+    assert saved["mean_return"] == -1000 and saved["cut_at_step_limit"] == 1
+    loop = saved["loop_states"]
+    assert loop and all(0 <= s < 48 for s in loop)
+    assert "cut at the step limit (max_episode_steps=1000)" in saved["warning"]
+    assert f"state {loop[0]}" in saved["warning"] and "warning: the greedy policy was cut" in out

@@ -136,6 +136,15 @@ class BanditAlgorithm(Algorithm):
             metrics["regret_per_round"] = float(regret.mean())
         return metrics
 
+    def predict(self, contexts: Any = None) -> np.ndarray:
+        """The greedy arm(s) for this round's contexts (None for k-armed bandits), as evaluation plays
+        them; ties are broken with the policy's generator, which is left where it was."""
+        saved_rng = self.policy.rng.bit_generator.state
+        try:
+            return self.policy.greedy(contexts)
+        finally:
+            self.policy.rng.bit_generator.state = saved_rng
+
     def evaluate(self, episodes: int) -> dict[str, Any]:
         """Greedy (no exploration, no learning) play: ``episodes`` fresh streams of eval_rounds rounds."""
         returns, regrets = [], []

@@ -223,3 +223,13 @@ def read_jsonl(path: str | Path, what: str = "data file") -> list[tuple[int, dic
                 raise RewardlabError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
             rows.append((number, obj))
     return rows
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The rows of a run directory's metrics.jsonl (empty before the first iteration; a last line cut
+    short by a hard kill is left out)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    complete = path.read_text(encoding="utf-8").split("\n")[:-1]  # after the last newline: "" or half a line
+    return [json.loads(line) for line in complete if line.strip()]

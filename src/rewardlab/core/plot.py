@@ -7,30 +7,39 @@ from pathlib import Path
 
 import numpy as np
 
+from rewardlab.core.io import read_metrics
 from rewardlab.errors import RewardlabError
 
 # config keys that do not make two runs different experiments
 _SEED_LIKE = {"seed", "checkpoint_every", "eval_episodes", "num_threads", "device"}
 
 
+def _saved_config(run_dir: Path) -> dict:
+    """config.toml as written by the Run (every field resolved), read without building the algorithm."""
+    from rewardlab.config import load_toml
+
+    path = run_dir / "config.toml"
+    if not path.is_file():
+        raise RewardlabError(f"{str(run_dir)!r} is not a rewardlab run directory: {path} does not exist")
+    return load_toml(path)
+
+
 def _run_label(run_dir: Path) -> tuple[str, tuple]:
     """(label, grouping key): runs that differ only by seed share the key."""
-    from rewardlab.config import to_dict
-    from rewardlab.core.run import load_saved_config
-
-    algo, config = load_saved_config(run_dir)
-    items = tuple(sorted((k, repr(v)) for k, v in to_dict(config).items() if k not in _SEED_LIKE))
-    return f"{algo} {config.env}", (algo, items)
+    config = _saved_config(run_dir)
+    algo = config.pop("algo", "?")
+    items = tuple(sorted((k, repr(v)) for k, v in config.items() if k not in _SEED_LIKE))
+    return f"{algo} {config.get('env', '')}", (algo, items)
 
 
 def _curve(run_dir: Path, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    from rewardlab.core.run import read_metrics
-
     rows = [r for r in read_metrics(run_dir) if isinstance(r.get(metric), int | float)]
     return np.array([r["step"] for r in rows], dtype=float), np.array([r[metric] for r in rows], dtype=float)
 
 
-def plot_runs(run_dirs: list[str | Path], out: str | Path, metric: str | None = None, title: str | None = None) -> Path:
+def plot_runs(
+    run_dirs: list[str | Path], out: str | Path, metric: str | None = None, title: str | None = None
+) -> Path:
     """Draw ``metric`` against steps for each run; seeds of the same config become mean +- std."""
     import matplotlib
 
@@ -42,9 +51,8 @@ def plot_runs(run_dirs: list[str | Path], out: str | Path, metric: str | None = 
         raise RewardlabError("plot needs at least one run directory")
     if metric is None:
         from rewardlab import registry
-        from rewardlab.core.run import load_saved_config
 
-        metric = registry.get_algorithm(load_saved_config(run_dirs[0])[0]).curve_metric
+        metric = registry.get_algorithm(_saved_config(run_dirs[0]).get("algo", "")).curve_metric
     groups: dict[tuple, list[Path]] = defaultdict(list)
     labels: dict[tuple, str] = {}
     for d in run_dirs:

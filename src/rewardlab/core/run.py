@@ -23,6 +23,7 @@ guarantee, is listed in docs/guarantees.md.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import math
@@ -55,6 +56,7 @@ from rewardlab.core.io import (
     HashingWriter,
     append_lines,
     make_dirs,
+    read_metrics,
     write_dir_atomic,
     write_error,
     write_json_atomic,
@@ -205,17 +207,6 @@ threading.excepthook = _quiet_tensorboard_write_errors
 
 def _stderr_warning(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
-
-
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The rows of metrics.jsonl (a last line cut short by a hard kill is left out)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")
-    complete = lines[:-1]  # the part after the last newline is empty, or half a line
-    return [json.loads(line) for line in complete if line.strip()]
 
 
 def load_saved_config(run_dir: str | Path) -> tuple[str, Any]:
@@ -462,6 +453,23 @@ class Run:
         run.log_event(f"resumed from {latest.name}")
         return run
 
+    # -- what a finished run holds (the Python API returns the Run) ----------------------------
+
+    @property
+    def dir(self) -> Path:
+        return self.run_dir
+
+    @property
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every row of metrics.jsonl so far, one dict per iteration."""
+        return read_metrics(self.run_dir)
+
+    @property
+    def eval(self) -> dict[str, Any] | None:
+        """eval.json (the final evaluation), or None before the run has finished."""
+        path = self.run_dir / "eval.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
     # -- logging --------------------------------------------------------------------------------
 
     @property
@@ -655,7 +663,7 @@ class Run:
     def finish(self) -> dict[str, Any]:
         from rewardlab.core.plot import plot_runs
 
-        result = self.algo.evaluate(self.config.eval_episodes)
+        result = evaluate_algorithm(self.algo, self.config)
         result = {"step": self.algo.global_step, **result}
         try:
             write_json_atomic(self.run_dir / "eval.json", result)
@@ -671,19 +679,54 @@ class Run:
         return result
 
 
-def evaluate_run(run_dir: str | Path, episodes: int | None = None, *, warn=None) -> dict[str, Any]:
-    """Re-evaluate a saved run's newest intact checkpoint (nothing in the run directory is changed)."""
+def restore(run_dir: str | Path, *, warn=None, **changes: Any) -> tuple[str, Any, Algorithm, Path]:
+    """``(algorithm name, config, algorithm, checkpoint)``: the saved config (with ``changes`` such
+    as ``num_threads``) rebuilt and the newest checkpoint loaded. Nothing in the run directory is
+    changed. The caller closes the algorithm."""
     run_dir = Path(run_dir)
     algo_name, config = load_saved_config(run_dir)
-    n = episodes if episodes is not None else config.eval_episodes
-    if n < 1:
-        raise ConfigError(f"--episodes: {n} is out of range; valid values are >= 1")
-    path, _, state = load_checkpoint(run_dir, warn=warn)
+    if changes:
+        config = dataclasses.replace(config, **changes)
+    path, _, state = load_checkpoint(run_dir, warn=warn)  # the newest one whose checksum verifies
     _prepare_process(config)
     algo = registry.get_algorithm(algo_name)(config)
     try:
         algo.load_state_dict(state["algo"])
-        return {"step": algo.global_step, "checkpoint": str(path), **algo.evaluate(n)}
+    except BaseException:
+        algo.close()
+        raise
+    return algo_name, config, algo, path
+
+
+def evaluate_algorithm(
+    algo: Algorithm, config: Any, episodes: int | None = None, **lm: Any
+) -> dict[str, Any]:
+    """The evaluation of ``rewardlab eval``, ``rewardlab.load(run).evaluate()`` and the end of training:
+    ``episodes`` greedy episodes (default ``eval_episodes``); for an LM run, ``lm`` holds ``split``,
+    ``limit``, ``task`` and ``task_params`` of :meth:`LMAlgorithm.evaluate_task`."""
+    lm = {k: v for k, v in lm.items() if v is not None}
+    if lm:
+        if not hasattr(algo, "evaluate_task"):
+            raise RewardlabError(
+                f"{', '.join(sorted(lm))}: only language-model runs take these; this {type(algo).__name__} "
+                f"run is evaluated by episodes"
+            )
+        if episodes is not None and "limit" not in lm:
+            lm["limit"] = episodes
+        return algo.evaluate_task(**lm)
+    n = episodes if episodes is not None else config.eval_episodes
+    if n < 1:
+        raise ConfigError(f"--episodes: {n} is out of range; valid values are >= 1")
+    return algo.evaluate(n)
+
+
+def evaluate_run(run_dir: str | Path, episodes: int | None = None, *, warn=None, **lm: Any) -> dict[str, Any]:
+    """Re-evaluate a saved run's newest intact checkpoint (nothing in the run directory is changed)."""
+    changes = {"num_threads": lm.pop("num_threads")} if lm.get("num_threads") is not None else {}
+    lm.pop("num_threads", None)
+    _, config, algo, ckpt = restore(run_dir, warn=warn, **changes)
+    try:
+        return {"step": algo.global_step, "checkpoint": str(ckpt), **evaluate_algorithm(algo, config, episodes, **lm)}
     finally:
         algo.close()
 

@@ -13,6 +13,7 @@ import torch
 from rewardlab.core.algorithm import Algorithm
 from rewardlab.core.state import OBJECT, RNG, VALUE
 from rewardlab.errors import ConfigError, RewardlabError
+from rewardlab.llm.evaluate import evaluate_policy, make_task, score  # noqa: F401  (score: used by online.py)
 from rewardlab.llm.policy import Policy, PolicyConfig
 
 LR_SCHEDULERS = ("linear", "constant")
@@ -34,6 +35,9 @@ class LMTrainConfig(PolicyConfig):
     samples_every: int = 10  # steps between the samples the Run writes to samples.jsonl (0 = never)
     samples_per_log: int = 4  # (prompt, completion, reward) rows written each time
     eval_episodes: int = 200  # held-out problems scored greedily by evaluate()
+    # the training reward: a registered name, an import path ("my_rewards:f", "path/file.py:f") or a
+    # [reward] spec table (see rewardlab.rewards.registry); "" = the task's own reward
+    reward: str | dict = ""
 
     def validate(self) -> None:
         super().validate()
@@ -41,27 +45,6 @@ class LMTrainConfig(PolicyConfig):
             raise ConfigError(f"lr_scheduler {self.lr_scheduler!r} is not one of {', '.join(LR_SCHEDULERS)}")
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
-
-
-def make_task(name: str, seed: int, params: dict[str, Any]) -> Any:
-    from rewardlab import tasks
-
-    return tasks.make(name, seed=seed, **params)
-
-
-def score(reward: Any, samples: list[Any]) -> Any:
-    """``reward.score(samples)`` checked: one finite value per sample, else an error naming the reward."""
-    result = reward.score(samples)
-    total = np.asarray(result.total, dtype=np.float64)
-    name = getattr(reward, "name", type(reward).__name__)
-    if total.shape != (len(samples),):
-        raise RewardlabError(
-            f"reward {name!r} returned {total.size} values for {len(samples)} completions; it must return one each"
-        )
-    bad = np.flatnonzero(~np.isfinite(total))
-    if bad.size:
-        raise RewardlabError(f"reward {name!r} returned {total[bad[0]]} for sample {int(bad[0])}")
-    return result
 
 
 class TrainableWeights:
@@ -104,6 +87,10 @@ class LMAlgorithm(Algorithm):
         self.task = task
         if self.task is None and config.env:
             self.task = make_task(config.env, config.seed, getattr(config, "task_params", {}) or {})
+        if reward is None and config.reward:
+            from rewardlab.tasks.base import build_reward
+
+            reward = build_reward(config.reward)
         self.reward = (
             reward if reward is not None else (self.task.reward() if self.task is not None else None)
         )
@@ -193,8 +180,6 @@ class LMAlgorithm(Algorithm):
         task_params: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Greedy evaluation on ``split`` of the run's task, or of another task named by ``task``."""
-        from rewardlab.llm.evaluate import evaluate_policy
-
         the_task, reward = self.task, self.reward
         if task is not None:
             the_task = make_task(task, self.config.seed, task_params or {})

@@ -1,7 +1,7 @@
 """Held-out evaluation of an LM policy on a task: greedy completions, mean reward, accuracy.
 
-``rewardlab eval`` uses :func:`evaluate_model` for a base model given by name or path, and
-``LMAlgorithm.evaluate_task`` for a trained run (after ``load_state_dict``).
+``rewardlab eval`` uses :func:`evaluate_model` for a base model given by name or path, and the one
+run-directory evaluator (:func:`rewardlab.core.run.evaluate_run`) for a trained run.
 """
 
 from __future__ import annotations
@@ -13,8 +13,28 @@ from typing import Any
 import numpy as np
 
 from rewardlab.errors import RewardlabError
-from rewardlab.llm.base import make_task, score
 from rewardlab.llm.policy import Policy, PolicyConfig
+
+
+def make_task(name: str, seed: int, params: dict[str, Any]) -> Any:
+    from rewardlab import tasks
+
+    return tasks.make(name, seed=seed, **params)
+
+
+def score(reward: Any, samples: list[Any]) -> Any:
+    """``reward.score(samples)`` checked: one finite value per sample, else an error naming the reward."""
+    result = reward.score(samples)
+    total = np.asarray(result.total, dtype=np.float64)
+    name = getattr(reward, "name", type(reward).__name__)
+    if total.shape != (len(samples),):
+        raise RewardlabError(
+            f"reward {name!r} returned {total.size} values for {len(samples)} completions; it must return one each"
+        )
+    bad = np.flatnonzero(~np.isfinite(total))
+    if bad.size:
+        raise RewardlabError(f"reward {name!r} returned {total[bad[0]]} for sample {int(bad[0])}")
+    return result
 
 
 def evaluate_model(
@@ -134,26 +154,10 @@ def evaluate_run_or_model(
     from pathlib import Path
 
     if (Path(target) / "config.toml").is_file():
-        import dataclasses
+        from rewardlab.core.run import evaluate_run
 
-        from rewardlab import registry
-        from rewardlab.core.run import load_checkpoint, load_saved_config
-
-        algo_name, config = load_saved_config(target)
-        if num_threads is not None:
-            config = dataclasses.replace(config, num_threads=num_threads)
-        path, _, state = load_checkpoint(target)  # the newest one whose checksum verifies
-        algo = registry.get_algorithm(algo_name)(config)
-        try:
-            algo.load_state_dict(state["algo"])
-            if not hasattr(algo, "evaluate_task"):
-                raise RewardlabError(
-                    f"{target} is a {algo_name} run, not a language-model run; use --episodes"
-                )
-            out = algo.evaluate_task(split=split, limit=limit, task=task, task_params=task_params)
-            return {"step": algo.global_step, "checkpoint": str(path), **out}
-        finally:
-            algo.close()
+        lm = {"split": split, "limit": limit, "task": task, "task_params": task_params}
+        return evaluate_run(target, num_threads=num_threads, **lm)
     if task is None:
         raise RewardlabError(
             f"evaluating the model {target!r} needs a task: pass --task NAME (e.g. arithmetic)"

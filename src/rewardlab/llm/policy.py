@@ -40,14 +40,11 @@ TRUNCATION = ("left", "error")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def free_cores() -> int:
-    """CPU cores not busy with other processes (1-minute load average), at least 1 (see DESIGN.md, Threads)."""
-    cores = os.cpu_count() or 1
-    try:
-        busy = round(os.getloadavg()[0])
-    except OSError:
-        busy = 0
-    return max(1, cores - busy)
+def machine_cores() -> int:
+    """The default torch threads for LM work: the machine's cores. It does not depend on the load at
+    start-up, so two identical commands resolve the same config; the run warns when it exceeds the
+    cores free at that moment (rewardlab.api.thread_warning, see DESIGN.md, Threads)."""
+    return os.cpu_count() or 1
 
 
 @dataclass
@@ -56,7 +53,7 @@ class PolicyConfig(RunConfig):
 
     model: str = SMOLLM2  # a name (smollm2-135m-instruct, tiny-random-llama), a directory or a .gguf file
     dtype: str = "float32"  # GGUF weights are de-quantized to this; fp32 is the fast choice on CPU
-    num_threads: int = field(default_factory=free_cores)  # torch threads: the free cores for LM work
+    num_threads: int = field(default_factory=machine_cores)  # torch threads: the machine's cores for LM work
     # LoRA (PEFT). r 0 trains all weights. rank/alpha/targets as the calibration run in
     # shared/research/llm_rl_anchors.md section 7 (r 16, alpha 32, all linear layers).
     lora_r: int = 16
@@ -743,7 +740,7 @@ __all__ = [
     "completion_logprobs",
     "completion_mask_from_eos",
     "estimate_memory_bytes",
-    "free_cores",
+    "machine_cores",
     "load_model",
     "position_ids_from_mask",
     "sample_completions",

@@ -25,7 +25,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from rewardlab.errors import ConfigError, did_you_mean, unknown_name
+from rewardlab.errors import ConfigError, PluginError, did_you_mean, unknown_name
 
 #: name -> ("module:attr", one-line description)
 REWARD_TABLE: dict[str, tuple[str, str]] = {
@@ -117,12 +117,96 @@ def _coerce(owner: str, key: str, value: Any, annotation: Any) -> Any:
         return value
 
 
-def get(name: str, **params: Any) -> Any:
-    """Build the registered reward ``name`` with ``params``; unknown names / parameters are errors
-    that list the closest valid ones."""
+def get(name: str, /, **params: Any) -> Any:
+    """Build the registered reward ``name`` (or the user's reward at an import path, see
+    :func:`from_object`) with ``params``; unknown names / parameters are errors that list the
+    closest valid ones."""
+    from rewardlab import registry
+
+    if registry.is_import_path(name):
+        return from_object(registry.load_path(name, f"reward {name!r}"), params, f"reward {name!r}")
     if name not in REWARD_TABLE:
-        raise unknown_name("reward", name, REWARD_TABLE, hint="See `rewardlab list rewards`.")
-    factory = _load(REWARD_TABLE[name][0])
+        raise unknown_name(
+            "reward",
+            name,
+            REWARD_TABLE,
+            hint="See `rewardlab list rewards`, or give your own as 'package.module:f' or 'path/to/file.py:f'.",
+        )
+    return _build(_load(REWARD_TABLE[name][0]), name, params)
+
+
+def reward_function_kind(func: Callable[..., Any]) -> str | None:
+    """``"trl"`` for TRL's batch signature ``f(prompts, completions, **columns)`` (TRL passes them by
+    keyword, and many functions take only ``completions, **kwargs``), ``"sample"`` for a function
+    of one :class:`Sample`, ``"factory"`` for one without required arguments (it returns a Reward),
+    None for anything else."""
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return None
+    if "completions" in params:
+        return "trl"
+    required = [
+        p for p in params.values() if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    if not required:
+        return "factory"
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if len(required) == 1 and required[0].kind in positional:
+        return "sample"
+    return None
+
+
+def from_object(obj: Any, params: dict[str, Any] | None = None, what: str = "reward") -> Any:
+    """A Reward from what the user gave: a :class:`Reward` (instance or class, built with
+    ``params``), a TRL reward function ``f(prompts, completions, **columns) -> list[float | None]``
+    (wrapped by :func:`~rewardlab.rewards.base.from_trl`), a function of one ``Sample``
+    (:class:`~rewardlab.rewards.base.FunctionReward`) or a factory returning a Reward; ``params``
+    go to the class, the wrapper or the factory."""
+    from rewardlab.registry import describe
+    from rewardlab.rewards.base import FunctionReward, Reward, from_trl
+
+    params = dict(params or {})
+    if isinstance(obj, Reward):
+        if params:
+            raise PluginError(f"{what} is a Reward instance; it takes no parameters (got {sorted(params)})")
+        return obj
+    if inspect.isclass(obj):
+        if issubclass(obj, Reward):
+            return _build(obj, what, params)
+        raise PluginError(
+            f"{what} is {describe(obj)}, not a rewardlab Reward, a Reward class or a reward function"
+        )
+    if not callable(obj):
+        raise PluginError(
+            f"{what} is {describe(obj)}; expected a rewardlab Reward, a Reward class, a function of one Sample "
+            f"f(sample) -> float, or a TRL reward function f(prompts, completions, **columns) -> list[float | None]"
+        )
+    kind = reward_function_kind(obj)
+    if kind == "trl":
+        return _build(from_trl, what, params, bind=obj)
+    if kind == "sample":
+        return _build(FunctionReward, what, params, bind=obj)
+    if kind == "factory":
+        made = _build(obj, what, params)
+        if not isinstance(made, Reward):
+            raise PluginError(
+                f"{what}: {describe(obj)} takes no sample and returned {describe(made)}, not a Reward"
+            )
+        return made
+    try:
+        signature = str(inspect.signature(obj))
+    except (TypeError, ValueError):
+        signature = "(unknown)"
+    raise PluginError(
+        f"{what}: {describe(obj)} has the signature {signature}; a reward function takes one Sample, "
+        f"f(sample) -> float, or TRL's batch signature f(prompts, completions, **columns) -> list[float | None]"
+    )
+
+
+def _build(factory: Callable[..., Any], name: str, params: dict[str, Any], bind: Any = None) -> Any:
+    """``factory(**params)`` (``factory(bind, **params)`` for a wrapper) with each parameter checked
+    against the factory's signature and annotations."""
     valid = _parameters(factory)
     if "timeout_s" in params and "timeout_s" not in valid:
         # Every reward takes a wall-clock limit (Reward.timeout_s), whatever its constructor says.
@@ -134,15 +218,18 @@ def get(name: str, **params: Any) -> Any:
         hints = typing.get_type_hints(factory.__init__ if inspect.isclass(factory) else factory)
     except Exception:
         hints = {}
+    if bind is not None:
+        valid = dict(list(valid.items())[1:])  # the wrapped function fills the first parameter
     kwargs = {}
     for key, value in params.items():
         if key not in valid:
+            owner = name if name.startswith("reward") else f"reward {name!r}"
             raise ConfigError(
-                f"reward {name!r} has no parameter {key!r}.{did_you_mean(key, valid)} "
+                f"{owner} has no parameter {key!r}.{did_you_mean(key, valid)} "
                 f"Valid parameters: {', '.join(sorted(valid)) or '(none)'}."
             )
         kwargs[key] = _coerce(name, key, value, hints.get(key, inspect.Parameter.empty))
-    return factory(**kwargs)
+    return factory(**kwargs) if bind is None else factory(bind, **kwargs)
 
 
 def build(spec: dict[str, Any], where: str = "reward") -> Any:

@@ -69,8 +69,12 @@ def _read_spec(path: Path) -> dict[str, Any]:
 
 
 def load_reward(reward: str, sets: list[str] | tuple[str, ...] = ()) -> Reward:
-    """A Reward from a registered name or a TOML reward config, with ``--set`` overrides."""
+    """A Reward from a registered name, an import path or a TOML reward config, with ``--set`` overrides."""
+    from rewardlab.registry import is_import_path
+
     overrides = parse_set_args(list(sets))
+    if is_import_path(reward):  # the user's own reward: "package.module:f" or "path/to/file.py:f"
+        return get(reward, **overrides)
     path = Path(reward)
     if reward not in REWARD_TABLE and (path.suffix == ".toml" or os.sep in reward or path.exists()):
         if not path.is_file():

@@ -21,14 +21,14 @@ from torch import nn
 
 from rewardlab.core.envstate import Snapshot
 from rewardlab.errors import ConfigError
-from rewardlab.registry import check_env_id
+from rewardlab.registry import check_env_id, make_env
 
 # ---------------------------------------------------------------------------------------------
 # Environments
 
 
 def _make_env(env_id: str, index: int, env_kwargs: dict[str, Any]) -> gym.Env:
-    return Snapshot(gym.make(env_id, **env_kwargs), index)
+    return Snapshot(make_env(env_id, **env_kwargs), index)
 
 
 def make_vec_env(
@@ -280,7 +280,7 @@ def evaluate_policy(
     """Run ``episodes`` episodes in parallel on fresh envs seeded ``seed, seed+1, ...``.
 
     ``act`` maps a batch of raw observations to a batch of actions (deterministic policy)."""
-    envs = [gym.make(env_id, **dict(env_kwargs or {})) for _ in range(episodes)]
+    envs = [make_env(env_id, **dict(env_kwargs or {})) for _ in range(episodes)]
     obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=np.int64)

@@ -46,10 +46,15 @@ class IndependentConfig(RunConfig):
 
 
 def make_parallel_env(config: IndependentConfig) -> Any:
+    from rewardlab import registry
+
+    if registry.is_import_path(config.env):  # the user's PettingZoo ParallelEnv (class, factory, instance)
+        return registry.make_env(config.env, multi_agent=True)
     if config.env != "uav-offloading":
         from rewardlab.errors import unknown_name
 
-        raise unknown_name("multi-agent environment", config.env, ["uav-offloading"])
+        raise unknown_name("multi-agent environment", config.env, ["uav-offloading"],
+                           hint="Or give a PettingZoo ParallelEnv as 'package.module:Env' or 'file.py:Env'.")
     from rewardlab.envs.uav_offloading import UAVOffloadingEnv
 
     return UAVOffloadingEnv(config.grid_size, config.n_uavs, config.n_users, max_speed=config.max_speed,

@@ -26,7 +26,6 @@ from rewardlab.core.algorithm import Algorithm
 from rewardlab.core.envstate import Snapshot
 from rewardlab.core.state import ARRAY, ENV, RNG, VALUE, spawn_rngs
 from rewardlab.errors import ConfigError
-from rewardlab.registry import check_env_id
 
 METHODS = ("qlearning", "sarsa", "expected-sarsa")
 
@@ -78,16 +77,28 @@ class TabularConfig(RunConfig):
 
 def make_discrete_env(env_id: str, max_episode_steps: int) -> gym.Env:
     """gym.make with a time limit added where the registration has none; checks the spaces."""
-    check_env_id(env_id, kinds=("gymnasium",))  # an unknown id names the closest ones, not a traceback
-    spec = gym.spec(env_id)
-    kwargs = {"max_episode_steps": max_episode_steps} if spec.max_episode_steps is None else {}
-    env = gym.make(env_id, **kwargs)
+    from rewardlab.registry import make_env
+
+    env = make_env(env_id, max_episode_steps=max_episode_steps)
     if not isinstance(env.observation_space, gym.spaces.Discrete) or not isinstance(
             env.action_space, gym.spaces.Discrete):
         env.close()
         raise ConfigError(f"tabular methods need Discrete observation and action spaces; {env_id!r} has "
                           f"{env.observation_space} and {env.action_space}")
     return env
+
+
+def greedy_loop(states: list[int]) -> list[int]:
+    """The first cycle in a state sequence: the states between the first two visits of a state, which a
+    deterministic policy in a deterministic env then repeats. ``[0, 1, 2, 3, 2, 3, 2]`` -> ``[2, 3]``."""
+    last_seen: dict[int, int] = {}
+    for i, s in enumerate(states):
+        if s in last_seen:
+            first = last_seen[s]
+            # the cycle is the segment between two visits of the same state
+            return states[first:i]
+        last_seen[s] = i
+    return []
 
 
 class TabularTD(Algorithm):
@@ -145,23 +156,45 @@ class TabularTD(Algorithm):
         return {"episode_return_mean": float(np.mean(returns)), "episode_length_mean": float(np.mean(lengths)),
                 "epsilon": self.epsilon(), "episodes": float(self.episodes)}
 
-    def greedy_return(self, seed: int) -> tuple[float, int]:
+    def predict(self, obs: np.ndarray) -> np.ndarray:
+        """Greedy actions (argmax Q, ties to the lowest action) for a batch of states."""
+        return np.argmax(self.q[np.asarray(obs, dtype=np.int64)], axis=-1)
+
+    def greedy_return(self, seed: int) -> tuple[float, int, list[int] | None]:
+        """(return, length, loop): ``loop`` is the cycle of states the greedy policy repeats when the
+        episode was cut at the time limit without reaching a terminal state, else None."""
         env = make_discrete_env(self.config.env, self.config.max_episode_steps)
         state, _ = env.reset(seed=seed)
-        total, length, done = 0.0, 0, False
-        while not done:
-            state, reward, terminated, truncated, _ = env.step(int(np.argmax(self.q[state])))
+        states = [int(state)]
+        total, length, terminated, truncated = 0.0, 0, False, False
+        while not (terminated or truncated):
+            state, reward, terminated, truncated, _ = env.step(int(self.predict(np.array([state]))[0]))
+            states.append(int(state))
             total += float(reward)
             length += 1
-            done = terminated or truncated
         env.close()
-        return total, length
+        return total, length, (greedy_loop(states) if truncated and not terminated else None)
 
     def evaluate(self, episodes: int) -> dict[str, Any]:
         results = [self.greedy_return(int(self._eval_rng.integers(2**31))) for _ in range(episodes)]
-        returns = [r for r, _ in results]
-        return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
-                "episodes": episodes, "mean_length": float(np.mean([n for _, n in results]))}
+        returns = [r for r, _, _ in results]
+        out = {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
+               "episodes": episodes, "mean_length": float(np.mean([n for _, n, _ in results]))}
+        loops = [loop for _, _, loop in results if loop is not None]
+        if loops:
+            # A greedy policy that never terminates is cut at the time limit: its return measures the
+            # limit, not the policy. Say so, and where it loops (state ids of the env).
+            out["cut_at_step_limit"] = len(loops)
+            out["loop_states"] = loops[0]
+            loop = loops[0]
+            where = (f"it stays in state {loop[0]}" if len(loop) == 1
+                     else f"it loops through states {' -> '.join(map(str, loop + loop[:1]))}")
+            out["warning"] = (
+                f"the greedy policy was cut at the step limit (max_episode_steps={self.config.max_episode_steps}) "
+                f"in {len(loops)} of {episodes} episode(s) without reaching a terminal state: {where}, so "
+                f"mean_return measures the step limit, not a finished episode"
+            )
+        return out
 
     def parameters_finite(self) -> str | None:
         return None if np.isfinite(self.q).all() else "q"

@@ -50,8 +50,17 @@ def _prompt(path: Path | str, number: int, obj: dict[str, Any], key: str) -> str
 def load_examples(
     path: str | Path, prompt_key: str = "prompt", reference_key: str = "reference"
 ) -> list[Example]:
+    return examples_from_rows(path, read_jsonl(path), prompt_key, reference_key)
+
+
+def examples_from_rows(
+    path: Path | str, rows: list[tuple[int, Any]], prompt_key: str = "prompt", reference_key: str = "reference"
+) -> list[Example]:
+    """Examples from ``(line number, object)`` rows; ``path`` names their source in errors."""
     out = []
-    for number, obj in read_jsonl(path):
+    for number, obj in rows:
+        if not isinstance(obj, dict):
+            raise RewardlabError(f"{path}:{number}: expected an object (dict), got {type(obj).__name__}")
         prompt = _prompt(path, number, obj, prompt_key)
         info = {k: v for k, v in obj.items() if k not in (prompt_key, "messages", reference_key)}
         info["line"] = number
@@ -86,10 +95,16 @@ class JsonlTask(Task):
         test_fraction: float = 0.1,
         prompt_key: str = "prompt",
         reference_key: str = "reference",
+        records: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(seed, reward)
-        if not path:
+        if not path and records is None:
             raise ConfigError('task "jsonl" needs a file: set task_params = {path = "data.jsonl"}')
+        if path and records is not None:
+            raise ConfigError('task "jsonl": give either path (a file) or records (prompt dicts), not both')
+        if records is not None and (not isinstance(records, list) or not records):
+            raise ConfigError(f"task prompts must be a non-empty list of dicts, got {records!r:.80}")
+        self.records = records
         if not 0 <= test_fraction < 1:
             raise ConfigError(f"jsonl: test_fraction must be in [0, 1), got {test_fraction}")
         self.path, self.test_path, self.test_fraction = path, test_path, test_fraction
@@ -100,7 +115,11 @@ class JsonlTask(Task):
             return load_examples(
                 self.path if split == "train" else self.test_path, self.prompt_key, self.reference_key
             )
-        examples = load_examples(self.path, self.prompt_key, self.reference_key)
+        if self.records is not None:  # prompt dicts given in Python; "line" numbers count from 1
+            rows = list(enumerate(self.records, start=1))
+            examples = examples_from_rows("prompt records", rows, self.prompt_key, self.reference_key)
+        else:
+            examples = load_examples(self.path, self.prompt_key, self.reference_key)
         order = list(range(len(examples)))
         random.Random(0).shuffle(order)  # a fixed split, whatever the run's seed
         n_test = int(round(self.test_fraction * len(examples)))
