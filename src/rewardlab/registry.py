@@ -442,12 +442,13 @@ def _is_parallel_env(obj: Any) -> bool:
 
 
 def make_env(
-    spec: str, *, multi_agent: bool = False, max_episode_steps: int | None = None, **kwargs: Any
+    spec: str, *, multi_agent: bool = False, default_time_limit: int | None = None, **kwargs: Any
 ) -> Any:
     """An environment from a Gymnasium id, Gymnasium's ``module:EnvId``, or an import path to a
     Gymnasium ``Env`` class, a factory returning one, or an instance (copied for each call);
-    ``multi_agent`` asks for a PettingZoo ``ParallelEnv`` instead. ``max_episode_steps`` adds a time
-    limit to an env that has none (it does not shorten an existing one)."""
+    ``multi_agent`` asks for a PettingZoo ``ParallelEnv`` instead. ``default_time_limit`` adds a time
+    limit to an env that has none (it does not shorten an existing one); ``max_episode_steps`` among
+    ``kwargs`` is Gymnasium's own (it replaces the registered limit)."""
     import copy
 
     import gymnasium as gym
@@ -463,11 +464,13 @@ def make_env(
         else:
             check_env_id(spec, kinds=("gymnasium",))
         if (
-            max_episode_steps is not None
+            default_time_limit is not None
+            and "max_episode_steps" not in kwargs
             and gym.spec(spec.partition(":")[2] or spec).max_episode_steps is None
         ):
-            kwargs["max_episode_steps"] = max_episode_steps
+            kwargs["max_episode_steps"] = default_time_limit
         return gym.make(spec, **kwargs)
+    limit = kwargs.pop("max_episode_steps", None)  # Gymnasium's meaning: a TimeLimit, not a constructor argument
     obj = load_path(spec, what)
     wanted = "a PettingZoo ParallelEnv" if multi_agent else "a gymnasium.Env"
     is_kind = _is_parallel_env if multi_agent else _is_gym_env
@@ -489,8 +492,10 @@ def make_env(
             raise PluginError(f"{what}: {_describe(obj)} returned {_describe(env)}, not {wanted}")
     else:
         raise PluginError(f"{what} is {_describe(obj)}; expected {wanted} class, factory or instance")
-    if not multi_agent and max_episode_steps is not None and not _has_time_limit(env):
-        env = gym.wrappers.TimeLimit(env, max_episode_steps)
+    if not multi_agent and limit is not None:
+        env = gym.wrappers.TimeLimit(env, limit)
+    elif not multi_agent and default_time_limit is not None and not _has_time_limit(env):
+        env = gym.wrappers.TimeLimit(env, default_time_limit)
     return env
 
 

@@ -79,7 +79,7 @@ def make_discrete_env(env_id: str, max_episode_steps: int) -> gym.Env:
     """gym.make with a time limit added where the registration has none; checks the spaces."""
     from rewardlab.registry import make_env
 
-    env = make_env(env_id, max_episode_steps=max_episode_steps)
+    env = make_env(env_id, default_time_limit=max_episode_steps)
     if not isinstance(env.observation_space, gym.spaces.Discrete) or not isinstance(
             env.action_space, gym.spaces.Discrete):
         env.close()
