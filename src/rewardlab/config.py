@@ -34,6 +34,11 @@ class RunConfig:
     # Flush subnormal floats to zero on CPU during the training loop (torch.set_flush_denormal):
     # 6-9 % faster small-MLP training measured here; values that small carry no signal.
     flush_denormal: bool = True
+    # Ray (the optional ``ray`` extra), used by vectorization = "ray" and the reward pool. A TOML
+    # ``[ray]`` table sets these too (``[ray] address = ""`` is ``ray_address``).
+    ray_address: str = ""  # "" = start a local cluster for this run; "auto" or host:port = join one
+    ray_num_cpus: int = 0  # logical CPUs of a local cluster; 0 = os.cpu_count() (may exceed cores)
+    ray_timeout_s: float = 300.0  # every ray.get waits at most this long, then the run stops by name
 
     def checkpoint_interval(self) -> int:
         return self.checkpoint_every if self.checkpoint_every > 0 else max(1, self.total_steps // 10)
@@ -177,6 +182,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     for key, value in data.items():
         if isinstance(value, dict) and key in ("run", "algo", "algorithm"):
             flat.update(value)
+        elif isinstance(value, dict) and key == "ray":
+            flat.update({f"ray_{k}": v for k, v in value.items()})
         else:
             flat[key] = value
     return flat

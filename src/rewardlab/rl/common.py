@@ -48,9 +48,16 @@ def _make_env(env_id: str, index: int, env_kwargs: dict[str, Any]) -> gym.Env:
 
 
 def make_vec_env(
-    env_id: str, num_envs: int, vectorization: str = "sync", env_kwargs: dict[str, Any] | None = None
+    env_id: str,
+    num_envs: int,
+    vectorization: str = "sync",
+    env_kwargs: dict[str, Any] | None = None,
+    *,
+    num_workers: int = 1,
+    ray_options: dict[str, Any] | None = None,
 ) -> gym.vector.VectorEnv:
-    """A Gymnasium vector env with same-step autoreset; ``vectorization`` is ``sync`` or ``async``."""
+    """A Gymnasium vector env with same-step autoreset; ``vectorization`` is ``sync``, ``async`` or
+    ``ray`` (the sub-envs in ``num_workers`` Ray actors, bit-identical to ``sync``)."""
     check_env_id(env_id, kinds=("gymnasium",))
     if num_envs < 1:
         raise ConfigError(f"config key 'num_envs': must be >= 1, got {num_envs}")
@@ -59,7 +66,21 @@ def make_vec_env(
         return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
     if vectorization == "async":
         return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
-    raise ConfigError(f"config key 'vectorization': {vectorization!r} is not one of 'sync', 'async'")
+    if vectorization == "ray":
+        from rewardlab.rl.ray_vector import RayVectorEnv
+
+        return RayVectorEnv(fns, num_workers, **dict(ray_options or {}))
+    raise ConfigError(f"config key 'vectorization': {vectorization!r} is not one of 'sync', 'async', 'ray'")
+
+
+def ray_options(config: Any) -> dict[str, Any]:
+    """The RayVectorEnv keyword arguments a config sets (used only when vectorization = "ray")."""
+    return {
+        "address": config.ray_address,
+        "num_cpus": config.ray_num_cpus,
+        "worker_num_cpus": getattr(config, "worker_num_cpus", 0.0),
+        "timeout_s": config.ray_timeout_s,
+    }
 
 
 def env_state(envs: gym.vector.VectorEnv) -> list[bytes]:
@@ -96,7 +117,11 @@ class ObsNormalizer:
         return {"mean": self.rms.mean.copy(), "var": self.rms.var.copy(), "count": self.rms.count}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rms.mean, self.rms.var, self.rms.count = state["mean"].copy(), state["var"].copy(), state["count"]
+        self.rms.mean, self.rms.var, self.rms.count = (
+            state["mean"].copy(),
+            state["var"].copy(),
+            state["count"],
+        )
 
 
 class RewardNormalizer:
@@ -115,7 +140,12 @@ class RewardNormalizer:
         return np.clip(rewards / np.sqrt(self.rms.var + self.epsilon), -self.clip, self.clip)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"var": self.rms.var, "mean": self.rms.mean, "count": self.rms.count, "returns": self.returns.copy()}
+        return {
+            "var": self.rms.var,
+            "mean": self.rms.mean,
+            "count": self.rms.count,
+            "returns": self.returns.copy(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rms.var, self.rms.mean, self.rms.count = state["var"], state["mean"], state["count"]
