@@ -92,7 +92,7 @@ def get(refs: Any, timeout_s: float, what: str) -> Any:
             "its last good checkpoint is kept."
         ) from None
     except ray.exceptions.RayActorError as e:
+        cause = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         raise RewardlabError(
-            f"{what} died ({type(e).__name__}); the run stopped, its last good checkpoint is kept. "
-            "Resume with --resume."
+            f"{what} died ({cause}); the run stopped, its last good checkpoint is kept. Resume with --resume."
         ) from None

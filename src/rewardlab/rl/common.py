@@ -22,7 +22,7 @@ from gymnasium.wrappers.utils import RunningMeanStd
 from torch import nn
 
 from rewardlab.errors import ConfigError
-from rewardlab.registry import check_env_id
+from rewardlab.registry import check_env_id, rewardlab_envs
 
 # ---------------------------------------------------------------------------------------------
 # Environments
@@ -47,6 +47,14 @@ def _make_env(env_id: str, index: int, env_kwargs: dict[str, Any]) -> gym.Env:
     return Snapshot(gym.make(env_id, **env_kwargs), index)
 
 
+def gymnasium_id(env_id: str) -> str:
+    """The id ``gym.make`` takes: a rewardlab env registers itself with Gymnasium when its module is
+    imported, so it is named ``module:id`` (Gymnasium's own form), which imports the module wherever
+    the env is built (a worker process, a Ray actor)."""
+    path = rewardlab_envs().get(env_id)
+    return f"{path.partition(':')[0]}:{env_id}" if path else env_id
+
+
 def make_vec_env(
     env_id: str,
     num_envs: int,
@@ -58,7 +66,8 @@ def make_vec_env(
 ) -> gym.vector.VectorEnv:
     """A Gymnasium vector env with same-step autoreset; ``vectorization`` is ``sync``, ``async`` or
     ``ray`` (the sub-envs in ``num_workers`` Ray actors, bit-identical to ``sync``)."""
-    check_env_id(env_id, kinds=("gymnasium",))
+    check_env_id(env_id)
+    env_id = gymnasium_id(env_id)
     if num_envs < 1:
         raise ConfigError(f"config key 'num_envs': must be >= 1, got {num_envs}")
     fns = [functools.partial(_make_env, env_id, i, dict(env_kwargs or {})) for i in range(num_envs)]
@@ -319,7 +328,7 @@ def evaluate_policy(
     """Run ``episodes`` episodes in parallel on fresh envs seeded ``seed, seed+1, ...``.
 
     ``act`` maps a batch of raw observations to a batch of actions (deterministic policy)."""
-    envs = [gym.make(env_id, **dict(env_kwargs or {})) for _ in range(episodes)]
+    envs = [gym.make(gymnasium_id(env_id), **dict(env_kwargs or {})) for _ in range(episodes)]
     obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=np.int64)
