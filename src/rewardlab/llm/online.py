@@ -42,6 +42,12 @@ class OnlineConfig(LMTrainConfig):
     # log warns when its correlation with the training reward over the last `hacking_window` steps
     # falls below `hacking_min_correlation`, or when the training reward rises while it falls.
     true_reward: str = ""  # "" = no monitor
+    # Slow rewards (code_tests, reward models, judges): score in a pool of worker processes
+    # ("local") or Ray tasks ("ray"), in input order, each sample killed after reward_timeout_s and
+    # counted under <reward>/failures (rewards/pool.py). 0 = score in the trainer.
+    reward_workers: int = 0
+    reward_timeout_s: float = 60.0
+    reward_backend: str = "local"
     hacking_window: int = 10
     hacking_min_correlation: float = 0.5
 
@@ -94,6 +100,18 @@ class OnlineRL(LMAlgorithm):
         self.policy.check_context(config.max_completion_length)
         if config.beta != 0.0:
             self.policy.freeze_reference()  # before any update: the reference is the initial policy
+        self.reward_pool = None
+        if config.reward_workers:
+            from rewardlab.rewards.pool import RewardPool
+
+            self.reward_pool = RewardPool(
+                self.reward,
+                config.reward_workers,
+                timeout_s=config.reward_timeout_s,
+                backend=config.reward_backend,
+                ray_address=config.ray_address,
+                ray_num_cpus=config.ray_num_cpus,
+            )
         self.true_reward = None
         self.hacking = None
         self._hacking_warnings: list[str] = []
@@ -176,7 +194,7 @@ class OnlineRL(LMAlgorithm):
             for ex, t, ids in zip(repeated, texts, _completion_id_lists(batch))
         ]
         start = time.perf_counter()
-        result = score(self.reward, samples)
+        result = score(self.reward_pool or self.reward, samples)
         metrics["time/reward"] = metrics.get("time/reward", 0.0) + time.perf_counter() - start
         rewards = torch.tensor(np.asarray(result.total), dtype=torch.float32)
         self._last_samples = samples
@@ -345,6 +363,10 @@ class OnlineRL(LMAlgorithm):
         if self.hacking is not None:
             state["hacking"] = {"history": list(self.hacking.history), "warnings": list(self._hacking_warnings)}
         return state
+
+    def close(self) -> None:
+        if self.reward_pool is not None:
+            self.reward_pool.close()
 
     def pop_warnings(self) -> list[str]:
         warnings, self._hacking_warnings = [*super().pop_warnings(), *self._hacking_warnings], []
