@@ -66,7 +66,8 @@ def make_vec_env(
 ) -> gym.vector.VectorEnv:
     """A Gymnasium vector env with same-step autoreset; ``vectorization`` is ``sync``, ``async`` or
     ``ray`` (the sub-envs in ``num_workers`` Ray actors, bit-identical to ``sync``)."""
-    check_env_id(env_id)
+    if ":" not in env_id:  # Gymnasium's "module:EnvId" form imports the module wherever the env is built
+        check_env_id(env_id)
     env_id = gymnasium_id(env_id)
     if num_envs < 1:
         raise ConfigError(f"config key 'num_envs': must be >= 1, got {num_envs}")
