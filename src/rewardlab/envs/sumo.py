@@ -123,6 +123,11 @@ class TrafficSignalEnv(gym.Env):
         if self.sim.sumo is not None:
             self.sim.close()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A running simulation holds a socket to its sumo process. Refusing to pickle makes
+        # checkpoints restore this env by replaying the episode's seed and actions (core/envstate.py).
+        raise TypeError("a running SUMO simulation cannot be pickled; it is restored by replaying its episode")
+
 
 class TrafficGridEnv(ParallelEnv):
     """One agent per signal (PettingZoo ``ParallelEnv``) on a multi-signal network. sumo-rl's own
