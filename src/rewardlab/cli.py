@@ -128,6 +128,29 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from rewardlab.core import sweep
+
+    runs = sweep.plan(args.config, seeds=sweep.parse_seeds(args.seeds), grid=args.set, algo=args.algo, out=args.out)
+    root = Path(runs[0].out).parent.parent
+    console = _console()
+    console.print(f"Sweep: {len(runs)} runs ({args.backend}) -> {root}")
+
+    def report(result: dict[str, Any]) -> None:
+        status = f"eval {result['eval']['mean_return']:.4g}" if "eval" in result else "FAILED"
+        console.print(f"  {Path(result['out']).relative_to(root)}: {status} ({result['seconds']:.0f} s)")
+
+    results = sweep.run_sweep(
+        runs, backend=args.backend, ray_address=args.ray_address, ray_num_cpus=args.ray_num_cpus, on_result=report
+    )
+    sweep.summarize(results, root)
+    failed = [r["out"] for r in results if r["returncode"] != 0]
+    console.print(f"Wrote {root / 'sweep.json'} and {root / 'sweep.png'}")
+    if failed:
+        raise RewardlabError(f"{len(failed)} of {len(results)} sweep runs failed (see sweep.json): {', '.join(failed)}")
+    return 0
+
+
 def _summary(path: str) -> str:
     try:
         return getattr(registry.load(path), "summary", "") or ""
@@ -246,6 +269,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", help="metric to draw (default: the algorithm's curve metric)")
     p.add_argument("--title")
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("sweep", help="independent runs over seeds and config values, then one plot")
+    p.add_argument("config", metavar="CONFIG.toml", help="config file (with algo = ..., or pass --algo)")
+    p.add_argument("--algo", help="algorithm, when the config file names none")
+    p.add_argument("--seeds", default="0-2", help="seeds: a range 0-9 or a list 0,3,5 (default 0-2)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=V1,V2", help="a grid axis (repeatable)")
+    p.add_argument("--backend", default="local", choices=["local", "ray"], help="runs in turn, or as Ray tasks")
+    p.add_argument("--ray-address", default="", help='Ray cluster to join ("auto", host:port); default: local')
+    p.add_argument("--ray-num-cpus", type=int, default=0, help="logical CPUs of a local Ray cluster")
+    p.add_argument("--out", help="sweep directory (default sweeps/<algo>-<config>-<UTC time>)")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("list", help="list algorithms, environments, rewards and tasks")
     p.add_argument(

@@ -68,7 +68,8 @@ def bounds(**kwargs: float) -> dict[str, Any]:
 #: A field's own ``metadata=bounds(...)`` takes precedence; ``None`` values (unset options) pass.
 CONVENTIONAL_BOUNDS: dict[str, Bounds] = {
     **dict.fromkeys(
-        "learning_rate lr clip_range clip_range_vf target_kl max_grad_norm temperature adam_eps adam_epsilon".split(),
+        "learning_rate lr clip_range clip_range_vf target_kl max_grad_norm temperature adam_eps adam_epsilon "
+        "reward_timeout_s ray_timeout_s".split(),
         Bounds(gt=0),
     ),
     **dict.fromkeys(
@@ -80,13 +81,13 @@ CONVENTIONAL_BOUNDS: dict[str, Bounds] = {
     # 0 is meaningful here: no entropy bonus, no warm-up, no samples, no LoRA (train all weights), ...
     **dict.fromkeys(
         "ent_coef vf_coef weight_decay learning_starts epsilon_decay_steps samples_every samples_per_log "
-        "gradient_steps lora_r".split(),
+        "gradient_steps lora_r reward_workers ray_num_cpus worker_num_cpus".split(),
         Bounds(ge=0),
     ),
     **dict.fromkeys(
         "num_envs n_steps batch_size micro_batch_size n_epochs buffer_size train_freq target_update_interval "
         "num_generations max_completion_length max_prompt_length episodes_per_step max_episode_steps "
-        "rounds_per_step eval_rounds arms".split(),
+        "rounds_per_step eval_rounds arms num_workers".split(),
         Bounds(ge=1),
     ),
 }
@@ -120,6 +121,11 @@ class RunConfig:
     # Flush subnormal floats to zero on CPU during the training loop (torch.set_flush_denormal):
     # 6-9 % faster small-MLP training measured here; values that small carry no signal.
     flush_denormal: bool = True
+    # Ray (the optional ``ray`` extra), used by vectorization = "ray" and the reward pool. A TOML
+    # ``[ray]`` table sets these too (``[ray] address = ""`` is ``ray_address``).
+    ray_address: str = ""  # "" = start a local cluster for this run; "auto" or host:port = join one
+    ray_num_cpus: int = 0  # logical CPUs of a local cluster; 0 = os.cpu_count() (may exceed cores)
+    ray_timeout_s: float = 300.0  # every ray.get waits at most this long, then the run stops by name
 
     def checkpoint_interval(self) -> int:
         return self.checkpoint_every if self.checkpoint_every > 0 else max(1, self.total_steps // 10)
@@ -333,6 +339,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     for key, value in data.items():
         if isinstance(value, dict) and key in ("run", "algo", "algorithm"):
             flat.update(value)
+        elif isinstance(value, dict) and key == "ray":
+            flat.update({f"ray_{k}": v for k, v in value.items()})
         else:
             flat[key] = value
     return flat

@@ -43,6 +43,14 @@ class OnlineConfig(LMTrainConfig):
     # log warns when its correlation with the training reward over the last `hacking_window` steps
     # falls below `hacking_min_correlation`, or when the training reward rises while it falls.
     true_reward: str = ""  # "" = no monitor
+    # A reward call that takes longer than reward_timeout_s is stopped: a named error, or with the
+    # reward's on_error="zero" a counted failure (never a silent zero, never a hang). Slow rewards
+    # (code_tests, reward models, judges) can be scored in a pool of worker processes ("local") or
+    # Ray tasks ("ray"), in input order (rewards/pool.py); 0 workers = score in the trainer, where the
+    # limit stops pure-Python hangs from any thread (rewards/base.py, Reward.timeout_s).
+    reward_timeout_s: float = 60.0
+    reward_workers: int = 0
+    reward_backend: str = "local"
     hacking_window: int = 10
     hacking_min_correlation: float = 0.5
 
@@ -81,7 +89,7 @@ class OnlineRL(LMAlgorithm):
     state_fields = {"data_order": ARRAY, "data_pos": VALUE, "epoch": VALUE, "rollout": VALUE, "hacking": VALUE,
                     "_hacking_warnings": VALUE}  # fmt: skip
     # _last_samples: the current batch's samples, written and read within one step
-    rebuilt_fields = ("train_examples", "true_reward", "memory_estimate", "_last_samples")
+    rebuilt_fields = ("train_examples", "true_reward", "reward_pool", "memory_estimate", "_last_samples")
     #: how many extra generation batches dynamic sampling may draw to fill a batch
     max_resample_batches = 3
 
@@ -99,6 +107,23 @@ class OnlineRL(LMAlgorithm):
         self.policy.check_context(config.max_completion_length)
         if config.beta != 0.0:
             self.policy.freeze_reference()  # before any update: the reference is the initial policy
+        self.reward_pool = None
+        if not config.reward_workers:
+            from rewardlab.rewards.base import Reward, set_timeout
+
+            if isinstance(self.reward, Reward):
+                set_timeout(self.reward, config.reward_timeout_s)  # rewards that have no limit of their own
+        else:
+            from rewardlab.rewards.pool import RewardPool
+
+            self.reward_pool = RewardPool(
+                self.reward,
+                config.reward_workers,
+                timeout_s=config.reward_timeout_s,
+                backend=config.reward_backend,
+                ray_address=config.ray_address,
+                ray_num_cpus=config.ray_num_cpus,
+            )
         self.true_reward = None
         self.hacking = None
         self._hacking_warnings: list[str] = []
@@ -181,7 +206,7 @@ class OnlineRL(LMAlgorithm):
             for ex, t, ids in zip(repeated, texts, _completion_id_lists(batch))
         ]
         start = time.perf_counter()
-        result = score(self.reward, samples)
+        result = score(self.reward_pool or self.reward, samples)
         metrics["time/reward"] = metrics.get("time/reward", 0.0) + time.perf_counter() - start
         rewards = torch.tensor(np.asarray(result.total), dtype=torch.float32)
         self._last_samples = samples
@@ -328,6 +353,10 @@ class OnlineRL(LMAlgorithm):
         metrics["num_threads"] = float(cfg.num_threads)
         metrics["epoch"] = float(self.epoch)
         return metrics
+
+    def close(self) -> None:
+        if self.reward_pool is not None:
+            self.reward_pool.close()
 
     def pop_warnings(self) -> list[str]:
         warnings, self._hacking_warnings = [*super().pop_warnings(), *self._hacking_warnings], []

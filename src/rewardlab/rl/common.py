@@ -21,7 +21,7 @@ from torch import nn
 
 from rewardlab.core.envstate import Snapshot
 from rewardlab.errors import ConfigError
-from rewardlab.registry import check_env_id, make_env
+from rewardlab.registry import check_env_id, make_env, rewardlab_envs
 
 # ---------------------------------------------------------------------------------------------
 # Environments
@@ -31,10 +31,26 @@ def _make_env(env_id: str, index: int, env_kwargs: dict[str, Any]) -> gym.Env:
     return Snapshot(make_env(env_id, **env_kwargs), index)
 
 
+def gymnasium_id(env_id: str) -> str:
+    """The id ``gym.make`` takes: a rewardlab env registers itself with Gymnasium when its module is
+    imported, so it is named ``module:id`` (Gymnasium's own form), which imports the module wherever
+    the env is built (a worker process, a Ray actor)."""
+    path = rewardlab_envs().get(env_id)
+    return f"{path.partition(':')[0]}:{env_id}" if path else env_id
+
+
 def make_vec_env(
-    env_id: str, num_envs: int, vectorization: str = "sync", env_kwargs: dict[str, Any] | None = None
+    env_id: str,
+    num_envs: int,
+    vectorization: str = "sync",
+    env_kwargs: dict[str, Any] | None = None,
+    *,
+    num_workers: int = 1,
+    ray_options: dict[str, Any] | None = None,
 ) -> gym.vector.VectorEnv:
-    """A Gymnasium vector env with same-step autoreset; ``vectorization`` is ``sync`` or ``async``."""
+    """A Gymnasium vector env with same-step autoreset; ``vectorization`` is ``sync``, ``async`` or
+    ``ray`` (the sub-envs in ``num_workers`` Ray actors, bit-identical to ``sync``)."""
+    env_id = gymnasium_id(env_id)
     check_env_id(env_id, kinds=("gymnasium",))
     if num_envs < 1:
         raise ConfigError(f"config key 'num_envs': must be >= 1, got {num_envs}")
@@ -43,7 +59,21 @@ def make_vec_env(
         return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
     if vectorization == "async":
         return AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
-    raise ConfigError(f"config key 'vectorization': {vectorization!r} is not one of 'sync', 'async'")
+    if vectorization == "ray":
+        from rewardlab.rl.ray_vector import RayVectorEnv
+
+        return RayVectorEnv(fns, num_workers, **dict(ray_options or {}))
+    raise ConfigError(f"config key 'vectorization': {vectorization!r} is not one of 'sync', 'async', 'ray'")
+
+
+def ray_options(config: Any) -> dict[str, Any]:
+    """The RayVectorEnv keyword arguments a config sets (used only when vectorization = "ray")."""
+    return {
+        "address": config.ray_address,
+        "num_cpus": config.ray_num_cpus,
+        "worker_num_cpus": getattr(config, "worker_num_cpus", 0.0),
+        "timeout_s": config.ray_timeout_s,
+    }
 
 
 def final_observations(infos: dict[str, Any], done: np.ndarray) -> dict[int, np.ndarray]:
@@ -72,7 +102,11 @@ class ObsNormalizer:
         return {"mean": self.rms.mean.copy(), "var": self.rms.var.copy(), "count": self.rms.count}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.rms.mean, self.rms.var, self.rms.count = state["mean"].copy(), state["var"].copy(), state["count"]
+        self.rms.mean, self.rms.var, self.rms.count = (
+            state["mean"].copy(),
+            state["var"].copy(),
+            state["count"],
+        )
 
 
 class RewardNormalizer:
@@ -91,7 +125,12 @@ class RewardNormalizer:
         return np.clip(rewards / np.sqrt(self.rms.var + self.epsilon), -self.clip, self.clip)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"var": self.rms.var, "mean": self.rms.mean, "count": self.rms.count, "returns": self.returns.copy()}
+        return {
+            "var": self.rms.var,
+            "mean": self.rms.mean,
+            "count": self.rms.count,
+            "returns": self.returns.copy(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rms.var, self.rms.mean, self.rms.count = state["var"], state["mean"], state["count"]
@@ -280,7 +319,7 @@ def evaluate_policy(
     """Run ``episodes`` episodes in parallel on fresh envs seeded ``seed, seed+1, ...``.
 
     ``act`` maps a batch of raw observations to a batch of actions (deterministic policy)."""
-    envs = [make_env(env_id, **dict(env_kwargs or {})) for _ in range(episodes)]
+    envs = [make_env(gymnasium_id(env_id), **dict(env_kwargs or {})) for _ in range(episodes)]
     obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=np.int64)

@@ -35,6 +35,7 @@ from rewardlab.rl.common import (
     linear_schedule,
     make_vec_env,
     mlp,
+    ray_options,
 )
 
 LOG_2PI = float(np.log(2 * np.pi))
@@ -48,7 +49,9 @@ class PPOConfig(RunConfig):
     env: str = "CartPole-v1"
     total_steps: int = 500_000
     num_envs: int = 4
-    vectorization: str = "sync"  # "sync" | "async" (Gymnasium SyncVectorEnv / AsyncVectorEnv)
+    vectorization: str = "sync"  # "sync" | "async" (Gymnasium SyncVectorEnv / AsyncVectorEnv) | "ray"
+    num_workers: int = 1  # vectorization = "ray": actors holding num_envs / num_workers envs each
+    worker_num_cpus: float = 0.0  # logical CPUs each env actor holds (0: slow envs mostly wait)
     n_steps: int = 128  # steps per env per rollout
     batch_size: int = 128  # minibatch size (CleanRL: 512 / 4 minibatches)
     n_epochs: int = 4
@@ -194,7 +197,14 @@ class PPO(Algorithm):
         c = self.config = config
         torch.manual_seed(c.seed)
         self.np_rng = np.random.default_rng(c.seed)
-        self.envs = make_vec_env(c.env, c.num_envs, c.vectorization, c.env_kwargs)
+        self.envs = make_vec_env(
+            c.env,
+            c.num_envs,
+            c.vectorization,
+            c.env_kwargs,
+            num_workers=c.num_workers,
+            ray_options=ray_options(c),
+        )
         obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
         obs_dim = flat_dim(obs_space)
         self.discrete = isinstance(act_space, gym.spaces.Discrete)
@@ -225,7 +235,9 @@ class PPO(Algorithm):
 
         T, N = c.n_steps, c.num_envs
         self.obs_buf = torch.zeros((T, N, obs_dim))
-        self.act_buf = torch.zeros((T, N), dtype=torch.long) if self.discrete else torch.zeros((T, N, out_dim))
+        self.act_buf = (
+            torch.zeros((T, N), dtype=torch.long) if self.discrete else torch.zeros((T, N, out_dim))
+        )
         self.logp_buf = torch.zeros((T, N))
         self.value_buf = torch.zeros((T, N))
 
@@ -334,11 +346,18 @@ class PPO(Algorithm):
             group["lr"] = lr
 
         obs = self.obs_buf.reshape(-1, self.obs_buf.shape[-1])
-        actions = self.act_buf.reshape(-1) if self.discrete else self.act_buf.reshape(-1, self.act_buf.shape[-1])
+        actions = (
+            self.act_buf.reshape(-1) if self.discrete else self.act_buf.reshape(-1, self.act_buf.shape[-1])
+        )
         old_logp = self.logp_buf.reshape(-1)
         old_values = self.value_buf.reshape(-1)
         n = obs.shape[0]
-        terms: dict[str, list[torch.Tensor]] = {"loss": [], "policy_loss": [], "value_loss": [], "entropy": []}
+        terms: dict[str, list[torch.Tensor]] = {
+            "loss": [],
+            "policy_loss": [],
+            "value_loss": [],
+            "entropy": [],
+        }
         log_ratios: list[torch.Tensor] = []
         # The entropy only enters the loss when ent_coef != 0; otherwise it is computed for logging only.
         need_entropy_grad = c.ent_coef != 0.0
@@ -354,7 +373,10 @@ class PPO(Algorithm):
                     vf_coef=c.vf_coef, normalize_advantage=c.normalize_advantage,
                 )  # fmt: skip
                 # SB3: stop before the update once the new policy has moved too far from the old one
-                if c.target_kl is not None and ppo_diagnostics(mb["log_ratio"], clip_range)["approx_kl"] > 1.5 * c.target_kl:
+                if (
+                    c.target_kl is not None
+                    and ppo_diagnostics(mb["log_ratio"], clip_range)["approx_kl"] > 1.5 * c.target_kl
+                ):
                     break
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -375,7 +397,9 @@ class PPO(Algorithm):
             summary.update(ppo_diagnostics(torch.cat(log_ratios), clip_range))
             metrics = dict(zip(summary, torch.stack(list(summary.values())).tolist()))
         var_returns = returns.var()
-        metrics["explained_variance"] = float(1 - (returns - old_values).var() / var_returns) if var_returns > 0 else 0.0
+        metrics["explained_variance"] = (
+            float(1 - (returns - old_values).var() / var_returns) if var_returns > 0 else 0.0
+        )
         metrics.update(learning_rate=lr, clip_range=clip_range, n_updates=float(updates))
         if self.log_std is not None:
             metrics["action_std"] = float(self.log_std.detach().exp().mean())
