@@ -12,7 +12,7 @@ import statistics
 
 import numpy as np
 
-from rewardlab.core.run import Run
+import rewardlab
 from rewardlab.envs.sumo import TrafficSignalEnv
 
 
@@ -22,7 +22,7 @@ def mean_waiting_time(act, seed: int, num_seconds: int, fixed_time: bool) -> flo
         obs, _ = env.reset(seed=seed)
         waits, done = [], False
         while not done:
-            obs, _, terminated, truncated, info = env.step(int(act(obs[None])[0]))
+            obs, _, terminated, truncated, info = env.step(int(act(obs)))
             waits.append(info["system_mean_waiting_time"])
             done = terminated or truncated
         return float(np.mean(waits))
@@ -35,13 +35,12 @@ def main() -> None:
     p.add_argument("run", help="a PPO run directory on sumo-single-intersection")
     p.add_argument("--episodes", type=int, default=3)
     args = p.parse_args()
-    run = Run.resume(args.run, {})
-    config = run.algo.config
+    agent = rewardlab.load(args.run)
+    config = agent.config
     num_seconds = int(config.env_kwargs.get("num_seconds", 3600))
     seeds = [10_000 + i for i in range(args.episodes)]
-    ppo = [mean_waiting_time(run.algo.predict, s, num_seconds, False) for s in seeds]
-    fixed = [mean_waiting_time(lambda o: np.zeros(1, dtype=int), s, num_seconds, True) for s in seeds]
-    run.close()
+    ppo = [mean_waiting_time(lambda o: agent.predict(o)[0], s, num_seconds, False) for s in seeds]
+    fixed = [mean_waiting_time(lambda o: 0, s, num_seconds, True) for s in seeds]
     print(f"mean waiting time over {args.episodes} episodes of {num_seconds} s (seeds {seeds}):")
     print(f"  PPO ({config.total_steps:,} steps): {statistics.mean(ppo):.2f} s  per episode {[round(x, 2) for x in ppo]}")
     print(f"  fixed-time program:        {statistics.mean(fixed):.2f} s  per episode {[round(x, 2) for x in fixed]}")
