@@ -5,4 +5,9 @@ algorithm on shared parts (``common.py``). Defaults are d3rlpy 2.8.1's, cited in
 listed in docs/offline.md.
 """
 
-ALGORITHMS: dict[str, str] = {}
+ALGORITHMS: dict[str, str] = {
+    "bc": "rewardlab.offline.bc:BC",
+    "td3-bc": "rewardlab.offline.td3_bc:TD3BC",
+    "iql": "rewardlab.offline.iql:IQL",
+    "cql": "rewardlab.offline.cql:CQL",
+}
