@@ -270,7 +270,7 @@ class OfflineAlgorithm(Algorithm):
         values = torch.stack(list(sums.values())).tolist() if sums else []
         metrics = {k: v / counts[k] for k, v in zip(sums, values)}
         done = self.global_step >= c.total_steps
-        if c.eval_every and (self.global_step // c.eval_every > before // c.eval_every or done):
+        if done or (c.eval_every and self.global_step // c.eval_every > before // c.eval_every):
             result = self.evaluate(c.eval_episodes)
             self.last_eval = {"episode_return_mean": result["mean_return"]}
             if "normalized_score" in result:

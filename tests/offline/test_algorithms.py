@@ -1,0 +1,171 @@
+"""Offline algorithms in the Run: bit-exact resume, the resolved dataset in config.toml, named
+errors before any training, and policies that learn from fixed data."""
+
+import shutil
+import tomllib
+
+import numpy as np
+import pytest
+
+from rewardlab.core import run as run_mod
+from rewardlab.core.run import Run, checkpoints, new_config, read_metrics
+from rewardlab.errors import RewardlabError
+from rewardlab.offline.dataset import DatasetError
+from rewardlab.offline.generate import collect, reference_scores
+
+from .conftest import cartpole_expert, pendulum_expert
+
+pytest.importorskip("minari")
+
+SMALL = ["hidden_sizes=[32, 32]", "batch_size=32", "log_every=50", "eval_every=100", "eval_episodes=2",
+         "checkpoint_every=100"]  # fmt: skip
+SMALL_ALGO = {"bc": [], "td3-bc": [], "iql": [], "cql": ["n_action_samples=2"]}
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    """Small Pendulum (mixed expert/random) and CartPole (expert) datasets in a private Minari root."""
+    root = tmp_path_factory.mktemp("minari")
+    pend = collect("Pendulum-v1", 1200, pendulum_expert, "mixed", seed=0)
+    pend.ref_min_score, pend.ref_max_score = reference_scores("Pendulum-v1", pendulum_expert, 5)
+    cart = collect("CartPole-v1", 1500, cartpole_expert, "policy", seed=0)
+    cart.ref_min_score, cart.ref_max_score = reference_scores("CartPole-v1", cartpole_expert, 5)
+    return {
+        "pendulum": str(pend.to_minari("t/pendulum/mixed-v0", root=root)),
+        "cartpole": str(cart.to_minari("t/cartpole/expert-v0", root=root)),
+        "root": root,
+    }
+
+
+def _strip_timing(rows):
+    return [{k: v for k, v in r.items() if not run_mod.is_timing_metric(k)} for r in rows]
+
+
+def _train(algo, dataset, total, sets, out, seed=3):
+    config = new_config(algo, sets=[f"dataset={dataset}", *sets], cli={"total_steps": total, "seed": seed})
+    return Run.start(algo, config, out).train(progress=False)
+
+
+@pytest.mark.parametrize(
+    "algo,data",
+    [
+        ("bc", "pendulum"),
+        ("bc", "cartpole"),
+        ("td3-bc", "pendulum"),
+        ("iql", "pendulum"),
+        ("cql", "pendulum"),
+    ],
+)
+def test_resume_is_bit_identical(tmp_path, datasets, algo, data):
+    full = tmp_path / "full"
+    sets = [*SMALL, *SMALL_ALGO[algo]]
+    result = _train(algo, datasets[data], 300, sets, full)
+    reference = read_metrics(full)
+    assert [r["step"] for r in reference] == [50, 100, 150, 200, 250, 300]
+    assert "episode_return_mean" in reference[1] and "normalized_score" in reference[-1]
+    cut = tmp_path / "cut"
+    shutil.copytree(full, cut)
+    for p in checkpoints(cut)[1:]:  # keep step 100 only
+        shutil.rmtree(p)
+    resumed = Run.resume(cut)
+    assert resumed.algo.global_step == 100
+    assert resumed.train(progress=False)["mean_return"] == result["mean_return"]
+    assert _strip_timing(read_metrics(cut)) == _strip_timing(reference)
+
+
+def test_config_stores_the_resolved_dataset_and_its_env(tmp_path, datasets, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(datasets["root"]))
+    out = tmp_path / "run"
+    _train("bc", "t/cartpole/expert-v0", 50, SMALL, out)  # by id, resolved under MINARI_DATASETS_PATH
+    saved = tomllib.loads((out / "config.toml").read_text())
+    assert saved["dataset"] == datasets["cartpole"] and saved["env"] == "CartPole-v1"
+
+
+def test_bad_inputs_fail_before_anything_is_written(tmp_path, datasets):
+    with pytest.raises(DatasetError, match=r"dataset 'no/such-v0' does not exist"):
+        new_config("bc", sets=["dataset=no/such-v0"])
+    with pytest.raises(DatasetError, match="no dataset given"):
+        new_config("iql")
+    not_minari = tmp_path / "folder"
+    not_minari.mkdir()
+    (not_minari / "buffer.npz").write_bytes(b"x")
+    with pytest.raises(DatasetError, match=r"is not a Minari dataset: .* found buffer.npz"):
+        new_config("bc", sets=[f"dataset={not_minari}"])
+    # continuous-action algorithms refuse a discrete dataset, naming both
+    config = new_config("td3-bc", sets=[f"dataset={datasets['cartpole']}"])
+    out = tmp_path / "run"
+    with pytest.raises(
+        DatasetError, match=r"TD3BC needs continuous \(Box\) actions; dataset .* has Discrete\(2\)"
+    ):
+        Run.start("td3-bc", config, out)
+    assert not out.exists()
+    with pytest.raises(DatasetError, match="--steps must be >= 1 .* empty"):
+        collect("CartPole-v1", 0, cartpole_expert, "policy")
+
+
+@pytest.mark.slow
+def test_bc_on_expert_data_matches_the_expert(tmp_path, datasets):
+    # CartPole: the linear expert scores 500; BC from 1500 expert steps, 2000 gradient steps
+    result = _train("bc", datasets["cartpole"], 2000, ["log_every=500", "eval_every=0", "eval_episodes=10"],
+                    tmp_path / "cart")  # fmt: skip
+    assert result["mean_return"] >= 475
+
+
+@pytest.mark.slow
+def test_bc_on_pendulum_expert_data_reaches_the_expert(tmp_path, minari_root):
+    data = collect("Pendulum-v1", 4000, pendulum_expert, "policy", seed=0)
+    data.ref_min_score, data.ref_max_score = reference_scores("Pendulum-v1", pendulum_expert, 20)
+    path = data.to_minari("t/pendulum/expert-v0")
+    result = _train(
+        "bc", path, 3000, ["log_every=500", "eval_every=0", "eval_episodes=20"], tmp_path / "pend"
+    )
+    assert result["normalized_score"] >= 95, result
+    assert np.isfinite(result["mean_return"])
+
+
+def test_data_and_train_through_the_cli(tmp_path, monkeypatch, capsys):
+    from rewardlab.cli import main
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    monkeypatch.chdir(tmp_path)
+    ppo = ["--set", "num_envs=2", "--set", "n_steps=64", "--set", "batch_size=64", "--set", "eval_episodes=1"]
+    assert (
+        main(
+            [
+                "train",
+                "ppo",
+                "--env",
+                "CartPole-v1",
+                "--total-steps",
+                "256",
+                "--out",
+                "ppo",
+                "--no-progress",
+                *ppo,
+            ]
+        )
+        == 0
+    )
+    args = ["data", "generate", "--env", "CartPole-v1", "--policy", "ppo", "--split", "mixed", "--steps", "300",
+            "--out", "t/cartpole/mixed-v0", "--ref-episodes", "3"]  # fmt: skip
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(["data", "info", "t/cartpole/mixed-v0", "--json", "--plot", "hist.png"]) == 0
+    info = __import__("json").loads(capsys.readouterr().out)
+    assert info["steps"] == 300 and info["env"] == "CartPole-v1"
+    assert info["return_min"] <= info["return_median"] <= info["return_max"]
+    assert info["ref_min_score"] is not None and info["ref_max_score"] is not None
+    assert (tmp_path / "hist.png").stat().st_size > 1000
+    # the policy must come from the same env; a wrong one is a named error and writes nothing
+    assert main([*args[:2], "--env", "Pendulum-v1", *args[4:-4], "--out", "t/x-v0"]) == 2
+    assert "was trained on 'CartPole-v1', not on --env 'Pendulum-v1'" in capsys.readouterr().err
+    assert not (tmp_path / "minari" / "t" / "x-v0").exists()
+    train = ["train", "bc", "--set", "dataset=t/cartpole/mixed-v0", "--total-steps", "100", "--set", "log_every=50",
+             "--set", "eval_episodes=1", "--out", "bc", "--no-progress"]  # fmt: skip
+    assert main(train) == 0
+    assert [r["step"] for r in read_metrics(tmp_path / "bc")] == [50, 100]
+
+
+def test_unknown_split_is_named():
+    with pytest.raises(RewardlabError, match="unknown split 'replay'; valid splits: random, policy, mixed"):
+        collect("CartPole-v1", 10, None, "replay")
