@@ -47,7 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q = dsub.add_parser("generate", help="run a policy in an env and write a Minari dataset")
     q.add_argument("--env", required=True, help="Gymnasium id, e.g. Pendulum-v1")
     q.add_argument(
-        "--policy", metavar="RUN_DIR", help="a trained rewardlab run on that env (needed by policy/mixed)"
+        "--policy",
+        metavar="RUN_DIR",
+        help="a trained rewardlab run on that env, or `builtin` (a hand-written controller, offline/experts.py)",
     )
     q.add_argument("--split", required=True, choices=["random", "policy", "mixed"])
     q.add_argument("--steps", type=int, required=True, help="environment steps (transitions) to record")

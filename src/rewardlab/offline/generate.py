@@ -172,7 +172,16 @@ def generate(
         raise DatasetError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
     if ref_episodes < 1:
         raise DatasetError(f"--ref-episodes must be >= 1, got {ref_episodes}")
-    policy = load_policy(policy_run, env_id) if policy_run is not None else None
+    if policy_run == "builtin":
+        from rewardlab.offline.experts import EXPERTS
+
+        if env_id not in EXPERTS:
+            raise DatasetError(
+                f"--policy builtin: no built-in controller for {env_id!r}; built-in: {', '.join(EXPERTS)}"
+            )
+        policy = EXPERTS[env_id]
+    else:
+        policy = load_policy(policy_run, env_id) if policy_run is not None else None
     data = collect(env_id, steps, policy, split, seed=seed, noise=noise)
     data.ref_min_score, data.ref_max_score = reference_scores(env_id, policy, ref_episodes)
     source = f"policy {policy_run}" if policy_run is not None else "no policy"
