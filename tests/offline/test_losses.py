@@ -14,6 +14,7 @@ from rewardlab.offline.cql import (
     sac_temperature_loss,
     squashed_gaussian_log_prob,
 )
+from rewardlab.offline.dt import attention_mask, dt_loss
 from rewardlab.offline.iql import awr_actor_loss, awr_weights, expectile_loss, gaussian_log_prob
 from rewardlab.offline.td3_bc import td3_bc_actor_loss, td3_target_actions
 
@@ -105,3 +106,18 @@ def test_sac_temperature_and_cql_alpha_losses():
     assert float(a_loss.detach()) == pytest.approx(-1.0)  # -(3 - 1) / 2
     a_loss.backward()
     assert float(log_alpha.grad) == pytest.approx(-1.0)  # a positive gap makes alpha grow
+
+
+def test_dt_loss_counts_padded_slots_in_the_mean():
+    # slot errors: sum_d (a_hat - a)^2 = [1 + 4, 9 + 0]; the second slot is padding: (5 + 0) / 2
+    pred, act = T([[[1.0, 2.0], [3.0, 0.0]]]), torch.zeros(1, 2, 2)
+    assert float(dt_loss(pred, act, T([[1.0, 0.0]]))) == pytest.approx(2.5)
+
+
+def test_dt_attention_is_causal_skips_padding_and_never_empties_a_row():
+    blocked = attention_mask(T([[0.0, 1.0]]), num_heads=2)  # slot 0 padded: tokens 0-2 padded
+    assert blocked.shape == (2, 6, 6)
+    allowed = ~blocked[0]
+    assert allowed[1].tolist() == [False, True, False, False, False, False]  # a padded token sees itself
+    assert allowed[4].tolist() == [False, False, False, True, True, False]  # (R1, s1): no padding, no future
+    assert allowed.any(dim=1).all()

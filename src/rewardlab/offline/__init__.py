@@ -10,4 +10,5 @@ ALGORITHMS: dict[str, str] = {
     "td3-bc": "rewardlab.offline.td3_bc:TD3BC",
     "iql": "rewardlab.offline.iql:IQL",
     "cql": "rewardlab.offline.cql:CQL",
+    "dt": "rewardlab.offline.dt:DT",
 }

@@ -188,8 +188,8 @@ class OfflineAlgorithm(Algorithm):
         """Create networks and optimizers (after the dataset tensors exist)."""
 
     @abc.abstractmethod
-    def update(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One gradient step on the minibatch of transition indices ``idx``; detached metrics."""
+    def update(self, idx: Any) -> dict[str, torch.Tensor]:
+        """One gradient step on one of :meth:`draw_batches`' minibatches; detached metrics."""
 
     @abc.abstractmethod
     def act(self, obs: torch.Tensor) -> torch.Tensor:
@@ -252,10 +252,14 @@ class OfflineAlgorithm(Algorithm):
 
     # -- the loop ----------------------------------------------------------------------------------
 
+    def draw_batches(self, n: int) -> Any:
+        """What :meth:`update` receives, ``n`` times: transition indices, all drawn at once."""
+        return torch.from_numpy(self.sampler.indices(self.config.batch_size, n))
+
     def step(self) -> dict[str, float]:
         c = self.config
         n = min(c.log_every, c.total_steps - self.global_step)
-        batches = torch.from_numpy(self.sampler.indices(c.batch_size, n))
+        batches = self.draw_batches(n)
         # Metrics an update returns only some of the time (e.g. delayed actor steps) are averaged
         # over the updates that returned them.
         sums: dict[str, torch.Tensor] = {}

@@ -201,13 +201,7 @@ class OfflineDataset:
         trajectory slicer); windows that would start before their episode are left-padded, and
         ``mask`` is 1 on real steps. Returns observations (B, K, *obs), actions (B, K, *act),
         returns_to_go (B, K), timesteps (B, K) (the step's index in its episode) and mask (B, K)."""
-        if context < 1:
-            raise DatasetError(f"trajectory context must be >= 1, got {context}")
-        if context > int(self.episode_lengths.max()):
-            raise DatasetError(
-                f"{self.name or 'dataset'}: context {context} is longer than every episode (the longest "
-                f"has {int(self.episode_lengths.max())} steps); use a context <= that"
-            )
+        self.check_context(context)
         offsets = self._step_offsets()
         episode_of = np.repeat(np.arange(self.num_episodes), self.episode_lengths)
         ends = rng.integers(0, self.num_steps, size=batch_size)
@@ -224,8 +218,19 @@ class OfflineDataset:
             "returns_to_go": np.where(mask, rtg[steps], 0.0),
             "timesteps": np.where(mask, steps - starts, 0),
             "mask": mask.astype(np.float32),
+            "steps": steps,  # (B, K) step index of each slot (padded slots repeat the episode's first)
         }
         return out
+
+    def check_context(self, context: int) -> None:
+        """A sequence model's context must fit in at least one episode."""
+        if context < 1:
+            raise DatasetError(f"trajectory context must be >= 1, got {context}")
+        if context > int(self.episode_lengths.max()):
+            raise DatasetError(
+                f"{self.name or 'dataset'}: context {context} is longer than every episode (the longest "
+                f"has {int(self.episode_lengths.max())} steps); use a context <= that"
+            )
 
     # -- scores ----------------------------------------------------------------------------------
 
