@@ -19,7 +19,7 @@ pytest.importorskip("minari")
 
 SMALL = ["hidden_sizes=[32, 32]", "batch_size=32", "log_every=50", "eval_every=100", "eval_episodes=2",
          "checkpoint_every=100"]  # fmt: skip
-SMALL_ALGO = {"bc": [], "td3-bc": [], "iql": [], "cql": ["n_action_samples=2"],
+SMALL_ALGO = {"bc": [], "discrete-cql": ["target_update_interval=30"], "td3-bc": [], "iql": [], "cql": ["n_action_samples=2"],
               "dt": ["context_size=4", "num_layers=1", "return_scale=0.001", "eval_every=300"]}  # fmt: skip
 
 
@@ -56,6 +56,7 @@ def _train(algo, dataset, total, sets, out, seed=3):
         ("iql", "pendulum"),
         ("cql", "pendulum"),
         ("dt", "pendulum"),
+        ("discrete-cql", "cartpole"),
     ],
 )
 def test_resume_is_bit_identical(tmp_path, datasets, algo, data):

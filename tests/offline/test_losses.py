@@ -14,6 +14,7 @@ from rewardlab.offline.cql import (
     sac_temperature_loss,
     squashed_gaussian_log_prob,
 )
+from rewardlab.offline.discrete_cql import discrete_cql_penalty
 from rewardlab.offline.dt import attention_mask, dt_loss
 from rewardlab.offline.iql import awr_actor_loss, awr_weights, expectile_loss, gaussian_log_prob
 from rewardlab.offline.td3_bc import td3_bc_actor_loss, td3_target_actions
@@ -121,3 +122,9 @@ def test_dt_attention_is_causal_skips_padding_and_never_empties_a_row():
     assert allowed[1].tolist() == [False, True, False, False, False, False]  # a padded token sees itself
     assert allowed[4].tolist() == [False, False, False, True, True, False]  # (R1, s1): no padding, no future
     assert allowed.any(dim=1).all()
+
+
+def test_discrete_cql_penalty_by_hand():
+    # Q(s) = [0, log 3]: logsumexp = log 4; data action 0 -> log 4 - 0; data action 1 -> log 4 - log 3
+    q = T([[0.0, math.log(3.0)], [0.0, math.log(3.0)]])
+    assert float(discrete_cql_penalty(q, T([0, 1]))) == pytest.approx((math.log(4) + math.log(4 / 3)) / 2)

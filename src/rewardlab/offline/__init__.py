@@ -9,6 +9,7 @@ ALGORITHMS: dict[str, str] = {
     "bc": "rewardlab.offline.bc:BC",
     "td3-bc": "rewardlab.offline.td3_bc:TD3BC",
     "iql": "rewardlab.offline.iql:IQL",
-    "cql": "rewardlab.offline.cql:CQL",
+    "cql": "rewardlab.offline.cql:CQL",  # continuous actions; discrete-cql below
+    "discrete-cql": "rewardlab.offline.discrete_cql:DiscreteCQL",
     "dt": "rewardlab.offline.dt:DT",
 }

@@ -219,7 +219,7 @@ class OfflineAlgorithm(Algorithm):
         if self.action_kind == "continuous" and not isinstance(act_space, gym.spaces.Box):
             raise DatasetError(
                 f"{name} needs continuous (Box) actions; dataset {self.data.name!r} has {act_space}. "
-                f"For discrete actions use bc (or another algorithm that supports them)."
+                f"For discrete actions use bc or discrete-cql."
             )
         if self.action_kind == "discrete" and not isinstance(act_space, gym.spaces.Discrete):
             raise DatasetError(f"{name} needs Discrete actions; dataset {self.data.name!r} has {act_space}")
