@@ -60,7 +60,7 @@ def main() -> None:
     scaler = None
     if not discrete:  # rewardlab maps Box actions to [-1, 1] by the bounds: the same scaler
         scaler = d3rlpy.preprocessing.MinMaxActionScaler(
-            minimum=env.action_space.low.reshape(1, -1), maximum=env.action_space.high.reshape(1, -1)
+            minimum=env.action_space.low.reshape(-1), maximum=env.action_space.high.reshape(-1)
         )
     configs = {
         ("bc", False): lambda: d3rlpy.algos.BCConfig(action_scaler=scaler),
