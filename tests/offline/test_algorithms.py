@@ -241,3 +241,19 @@ def test_data_and_train_through_the_cli(tmp_path, monkeypatch, capsys):
 def test_unknown_split_is_named():
     with pytest.raises(RewardlabError, match="unknown split 'replay'; valid splits: random, policy, mixed"):
         collect("CartPole-v1", 10, None, "replay")
+
+
+def test_generate_with_the_builtin_controller_records_reference_scores(minari_root):
+    from rewardlab.offline.dataset import OfflineDataset
+    from rewardlab.offline.generate import generate
+
+    path = generate(
+        "CartPole-v1", "policy", 600, "t/cartpole/builtin-v0", policy_run="builtin", ref_episodes=3
+    )
+    data = OfflineDataset.load(path)
+    assert data.num_steps == 600 and data.episode_lengths.tolist() == [500, 100]  # the last one cut
+    assert data.truncations[-1] and data.ref_max_score == 500.0 and data.ref_min_score < 50
+    with pytest.raises(
+        DatasetError, match="no built-in controller for 'Acrobot-v1'; built-in: Pendulum-v1, CartPole-v1"
+    ):
+        generate("Acrobot-v1", "policy", 10, "t/acrobot-v0", policy_run="builtin")
