@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from rewardlab.agents.actions import FORMATS, Action, format_instructions
+from rewardlab.agents.rewards import EnvReturn
 from rewardlab.agents.tools import Tool, ToolResult, dispatch, tools_of
 from rewardlab.errors import ConfigError
 from rewardlab.rewards.base import Reward
@@ -169,25 +170,6 @@ class TaskEnv(ChatEnv):
         return self.task.reward()
 
 
-class EnvReturn(Reward):
-    """The sum of the per-turn rewards the env gave (``sample.info["turn_rewards"]``).
-
-    For envs whose paper defines the reward inside the environment (24-points' 10 / -1, RLVER's
-    emotion): their default reward is this, alone or added to a task reward with ``WeightedSum``.
-    """
-
-    name = "env_return"
-    minimum = float("-inf")
-    maximum = float("inf")
-
-    def __init__(self, *, maximum: float = float("inf"), minimum: float = float("-inf"), **kw: Any) -> None:
-        super().__init__(**kw)
-        self.maximum, self.minimum = maximum, minimum
-
-    def compute(self, sample: Any) -> float:
-        return float(sum(sample.info.get("turn_rewards", [])))
-
-
 class AgentTask(Task):
     """A registered env seen as a Task: ``examples(split)`` are its problems, ``reward()`` its
     default reward, and :meth:`make_env` builds one env per episode (envs keep episode state)."""
@@ -215,4 +197,4 @@ class AgentTask(Task):
         return self._probe.default_reward()
 
 
-__all__ = ["AgentTask", "ChatEnv", "EnvReturn", "Message", "StepResult", "TaskEnv", "ToolEnv"]
+__all__ = ["AgentTask", "ChatEnv", "Message", "StepResult", "TaskEnv", "ToolEnv"]

@@ -44,6 +44,12 @@ def evaluate_model(
     torch.set_num_threads(cfg.num_threads)
     the_task = make_task(task, seed, task_params or {})
     policy = Policy.from_config(cfg)
+    if hasattr(the_task, "make_env"):  # a multi-turn agent env (rewardlab.agents): whole episodes
+        from rewardlab.agents.rollout import evaluate_agent_model
+
+        out = evaluate_agent_model(policy, the_task, split=split, limit=limit, max_new_tokens=max_new_tokens)
+        out.update(model=model, num_threads=cfg.num_threads)
+        return out
     out = evaluate_policy(
         policy,
         the_task,
@@ -133,6 +139,10 @@ def evaluate_run_or_model(
     """
     from pathlib import Path
 
+    if target == "oracle" and task is not None:  # an agent env's scripted expert (rewardlab.agents)
+        from rewardlab.agents.rollout import run_oracle
+
+        return run_oracle(task, split=split, limit=limit, **(task_params or {}))
     if (Path(target) / "config.toml").is_file():
         import dataclasses
 

@@ -21,7 +21,8 @@ import random
 from typing import Any
 
 from rewardlab.agents.actions import Action
-from rewardlab.agents.env import EnvReturn, StepResult, ToolEnv
+from rewardlab.agents.env import StepResult, ToolEnv
+from rewardlab.agents.rewards import EnvReturn
 from rewardlab.agents.tools import ToolError, tool
 from rewardlab.errors import ConfigError
 from rewardlab.tasks.base import Example
@@ -33,6 +34,7 @@ DIGITS = "0123456789"
 class LookupEnv(ToolEnv):
     name = "lookup"
     description = "2 turns: lookup(key) on a per-problem random table, then answer the value"
+    summary = description
     action_format = "call"
     max_turns = 2
 
