@@ -350,7 +350,10 @@ class AgentLoop:
         limit = self.cfg.max_tool_output_tokens
         if len(content) <= limit:  # a token is at least one character
             return message
-        ids = self.renderer.encode(content)
+        # encode a prefix only: a 10k-character output costs as much as its first `limit` tokens
+        ids = self.renderer.encode(content[: 8 * limit])
+        if len(ids) <= limit and len(content) > 8 * limit:
+            ids = self.renderer.encode(content)
         if len(ids) <= limit:
             return message
         ep.counts["overflow"] += 1

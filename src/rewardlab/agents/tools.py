@@ -23,6 +23,7 @@ as feedback would train the model on a broken environment.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import inspect
 import json
 import types
@@ -97,19 +98,24 @@ class Tool:
         return f"{self.name}(" + ", ".join(f"{k}: {v.get('type', 'any')}" for k, v in params.items()) + ")"
 
 
+_CLASS_TOOLS: dict[type, list[tuple[str, Tool]]] = {}
+
+
 def tools_of(obj: Any) -> list[Tool]:
-    """The ``@tool``-marked methods of an object, in definition order."""
-    out = []
-    seen = set()
-    for klass in reversed(type(obj).__mro__):
-        for attr, value in vars(klass).items():
-            meta = getattr(value, "__rewardlab_tool__", None)
-            if meta is not None and attr not in seen:
-                seen.add(attr)
-                out.append(
-                    Tool.from_function(getattr(obj, attr), name=meta["name"], timeout_s=meta["timeout_s"])
-                )
-    return out
+    """The ``@tool``-marked methods of an object, in definition order, bound to it (schemas are
+    built once per class: an env is made for every episode)."""
+    cls = type(obj)
+    if cls not in _CLASS_TOOLS:
+        found, seen = [], set()
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                meta = getattr(value, "__rewardlab_tool__", None)
+                if meta is not None and attr not in seen:
+                    seen.add(attr)
+                    t = Tool.from_function(getattr(obj, attr), name=meta["name"], timeout_s=meta["timeout_s"])
+                    found.append((attr, t))
+        _CLASS_TOOLS[cls] = found
+    return [dataclasses.replace(t, fn=getattr(obj, attr)) for attr, t in _CLASS_TOOLS[cls]]
 
 
 @dataclass

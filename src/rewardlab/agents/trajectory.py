@@ -44,6 +44,7 @@ class Renderer:
         self.templated = bool(getattr(tokenizer, "chat_template", None)) and use_chat_template
         self.eos_id = tokenizer.eos_token_id
         self.eos_text = tokenizer.eos_token or ""
+        self._backend = getattr(tokenizer, "backend_tokenizer", None)
         if self.templated:
             self._tail_text = self._assistant_tail()
         else:
@@ -52,6 +53,8 @@ class Renderer:
 
     # ---- text ---------------------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
+        if self._backend is not None:  # the Rust tokenizer itself: same ids, without the wrapper's cost
+            return self._backend.encode(text, add_special_tokens=False).ids
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def render(self, messages: list[dict[str, Any]], add_generation_prompt: bool) -> str:
