@@ -13,6 +13,11 @@ from typing import Any
 ENVS = {
     "lookup": "rewardlab.agents.envs.lookup:LookupEnv",
     "calc-tool": "rewardlab.agents.envs.calc_tool:CalcToolEnv",
+    "points24": "rewardlab.agents.envs.points24:Points24Env",
+    "empathy-user": "rewardlab.agents.envs.empathy_user:EmpathyUserEnv",
+    "mini-search": "rewardlab.agents.envs.mini_search:MiniSearchEnv",
+    "frame-select": "rewardlab.agents.envs.frame_select:FrameSelectEnv",
+    "ask-grid": "rewardlab.agents.envs.ask_grid:AskGridEnv",
 }
 
 

@@ -197,6 +197,7 @@ class AgentLoop:
                         info=dict(info),
                         initial=len(messages),
                         counts={"calls": 0, "malformed": 0, "errors": 0, "overflow": 0},
+                        plain_task=isinstance(env, TaskEnv),
                     )
                 )
         metrics["time/env"] = metrics.get("time/env", 0.0) + time.perf_counter() - t_env

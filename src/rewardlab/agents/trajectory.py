@@ -203,6 +203,7 @@ class Episode:
     counts: dict[str, int] = field(default_factory=dict)  # calls, malformed, errors, overflow, ...
     drift_tokens: int = 0
     initial: int = 0  # how many of ``messages`` came from reset
+    plain_task: bool = False  # a single-turn task through TaskEnv (its Sample is today's Sample)
 
     @property
     def done(self) -> bool:
@@ -228,7 +229,7 @@ class Episode:
 
         ex = self.example
         info = dict(getattr(ex, "info", {}) or {})
-        if len(self.turns) > 1 or any(t.observation for t in self.turns) or any(self.turn_rewards):
+        if not self.plain_task:
             # a single-turn task's episode keeps its example's info unchanged (bit-identical rewards)
             info.update(
                 messages=self.messages,
