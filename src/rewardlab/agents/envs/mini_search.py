@@ -141,7 +141,7 @@ def reseek_score(transcript: str, gold: str) -> float:
     infos = [(m.end(), m.group(1)) for m in _INFO.finditer(transcript)]
     judges = [(m.start(), m.group(1).lower()) for m in _JUDGE.finditer(transcript)]
     for end, info in infos:
-        judge = next((j for pos, j in judges if pos > end), None)
+        judge = next((j for pos, j in judges if pos >= end), None)
         if judge is None:
             continue
         if judge == "yes" and correct:

@@ -23,6 +23,8 @@ thought-cloning loss that would consume ``corrected_thought`` is not in the trai
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import random
 import re
@@ -48,6 +50,40 @@ def tokens_of(expression: str) -> list[str]:
     return _TOKEN.findall(expression)
 
 
+@functools.cache
+def reachable(numbers: tuple[Fraction, ...]) -> frozenset[Fraction]:
+    """Every value + - * / can make from all of ``numbers`` (sorted tuple; memoised, so the 715
+    four-value hands share their sub-results)."""
+    if len(numbers) == 1:
+        return frozenset(numbers)
+    out: set[Fraction] = set()
+    n = len(numbers)
+    for i in range(n):
+        for j in range(i + 1, n):
+            rest = [numbers[k] for k in range(n) if k not in (i, j)]
+            a, b = numbers[i], numbers[j]
+            options = {a + b, a - b, b - a, a * b}
+            if b != 0:
+                options.add(a / b)
+            if a != 0:
+                options.add(b / a)
+            for v in options:
+                out |= reachable(tuple(sorted([*rest, v])))
+    return frozenset(out)
+
+
+_SOLVABLE: list[tuple[str, ...]] = []
+
+
+def solvable_hands() -> list[tuple[str, ...]]:
+    """All four-card hands (faces, sorted) whose values reach 24 (computed once)."""
+    if not _SOLVABLE:
+        for hand in itertools.combinations_with_replacement(sorted(FACES), 4):
+            if Fraction(24) in reachable(tuple(sorted(Fraction(FACES[c]) for c in hand))):
+                _SOLVABLE.append(hand)
+    return _SOLVABLE
+
+
 class Points24Env(ChatEnv):
     name = "points24"
     description = "GTR 24-points: one formula token per turn, JSON actions, reward 10 / -1, format 5"
@@ -71,23 +107,17 @@ class Points24Env(ChatEnv):
         self.formula: list[str] = []
         self.target: list[str] = []
 
-    def _hands(self, rng: random.Random, n: int, exclude: set) -> list[tuple[str, ...]]:
-        out, seen = [], set(exclude)
-        while len(out) < n:
-            hand = tuple(sorted(rng.choice(list(FACES)) for _ in range(4)))
-            if hand in seen:
-                continue
-            seen.add(hand)
-            if solve([FACES[c] for c in hand], 24) is not None:
-                out.append(hand)
-            if len(seen) > 5000:  # the distinct solvable hands are fewer than this
-                break
-        return out
-
     def problems(self, split: str, seed: int) -> list[Example]:
-        test = self._hands(random.Random(self.test_seed), self.num_test, set())
-        hands = test if split == "test" else self._hands(random.Random(seed), self.num_train, set(test))
-        return [Example(prompt=None, reference=24, info={"cards": list(h)}) for h in hands]
+        # every solvable hand (as card faces), test hands drawn from test_seed, training from the rest
+        hands = solvable_hands()
+        test = random.Random(self.test_seed).sample(hands, min(self.num_test, len(hands) // 2))
+        if split == "test":
+            chosen = test
+        else:
+            rest = sorted(set(hands) - set(test))
+            random.Random(seed).shuffle(rest)
+            chosen = rest[: self.num_train]
+        return [Example(prompt=None, reference=24, info={"cards": list(h)}) for h in chosen]
 
     def default_reward(self) -> Any:
         from rewardlab.agents.rewards import EnvReturn
