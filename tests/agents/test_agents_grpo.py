@@ -98,3 +98,43 @@ def test_tiny_llama_learns_the_two_turn_lookup_env():
     assert before <= 0.2, before
     assert curve[-1] >= 0.9, (curve, seconds)
     assert seconds < 180, (curve, seconds)
+
+
+def test_return_to_go_gives_each_turn_its_own_advantage():
+    import numpy as np
+
+    cfg = GRPOConfig(
+        env="lookup",
+        task_params={"protocol": "positional", "lookup_bonus": 0.5},
+        num_threads=1,
+        batch_size=4,
+        num_generations=8,
+        max_completion_length=8,
+        max_prompt_length=8,
+        lora_r=0,
+        agent={"max_turn_tokens": 1, "advantage": "return_to_go"},
+    )
+    model, tok = tiny_llama("0123456789kv\n", seed=0)
+    algo = GRPO(cfg, policy=Policy(model, tok, cfg))
+    metrics = algo.step()
+    assert np.isfinite(metrics["loss"])
+    adv, batch, episodes = algo.rollout.advantages, algo.rollout.batch, algo.agent_loop.last_episodes
+    assert adv.shape == batch.completion_ids.shape
+    rewards = algo.reward([ep.sample() for ep in episodes])
+    for g in range(4):  # numpy by hand: G_0 = R, G_1 = R - r_0 (gamma 1), normalised over the group's turns
+        eps = range(8 * g, 8 * g + 8)
+        returns = {(i, t): rewards[i] - sum(episodes[i].turn_rewards[:t]) for i in eps for t in range(2)}
+        values = np.array(list(returns.values()))
+        mean, std = values.mean(), values.std(ddof=1)
+        for (i, t), value in returns.items():
+            tokens = (algo.agent_loop.turn_index[i] == t) & (batch.loss_mask[i] == 1)
+            expected = 0.0 if std == 0 else (value - mean) / (std + 1e-4)
+            assert torch.allclose(adv[i][tokens], torch.tensor(expected, dtype=torch.float32), atol=1e-5)
+
+
+def test_one_turn_return_to_go_equals_the_episode_advantage():
+    _, g0, m0, _ = _run({"max_turns": 1}, steps=1)
+    _, g1, m1, _ = _run({"max_turns": 1, "advantage": "return_to_go"}, steps=1)
+    assert m0[0]["loss"] == pytest.approx(m1[0]["loss"], rel=1e-5, abs=1e-7)
+    for x, y in zip(g0[0], g1[0]):
+        assert torch.allclose(x, y, rtol=1e-4, atol=1e-7)
