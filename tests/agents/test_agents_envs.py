@@ -14,7 +14,16 @@ from rewardlab.agents.rollout import run_oracle
 from rewardlab.agents.tools import ToolError
 from rewardlab.errors import ConfigError
 
-ENVS = ["lookup", "calc-tool", "points24", "empathy-user", "mini-search", "frame-select", "ask-grid"]
+ENVS = [
+    "lookup",
+    "calc-tool",
+    "points24",
+    "empathy-user",
+    "mini-search",
+    "frame-select",
+    "ask-grid",
+    "mobile-gui",
+]
 
 
 def test_every_env_is_listed_by_the_registry():
@@ -32,7 +41,12 @@ def test_the_oracle_succeeds_with_zero_drift_and_the_expected_return(name):
     task = agents.make(name)
     examples = task.examples("test")[:40]
     # the oracle's exact returns, derived by hand from each env's reward
-    if name in ("lookup", "calc-tool", "empathy-user"):  # empathy: 30 -> 60 -> 90 -> 100, goodbye at S
+    if name in (
+        "lookup",
+        "calc-tool",
+        "empathy-user",
+        "mobile-gui",
+    ):  # empathy: 30 -> 60 -> 90 -> 100, goodbye at S
         expected = [1.0] * 40
     elif name == "mini-search":  # EM 1 + judge No on hop 1 (+0.4) + judge Yes on hop 2 (+0.4)
         expected = [1.8] * 40
@@ -198,3 +212,27 @@ def test_ask_grid_rewards_useful_questions_and_penalises_needless_ones():
     )
     out = env.step(parse_action(f"pick({(env.target + 1) % 4})", "call", env.tool_table()))
     assert out.terminated and out.reward == 0.0 and out.info["success"] is False
+
+
+def test_mobile_gui_popups_block_the_app_until_closed_and_stage_ii_scores_one_action():
+    from rewardlab.agents.envs.mobile_gui import center
+
+    task = agents.make("mobile-gui", popup_prob=0.0)
+    env = task.make_env()
+    env.reset(seed=0, task=task.examples("test")[0])
+    env.popup = True  # as if a dialog had just opened
+    click = '<think>t</think><answer>[{"action": "click", "coordinate": %s}]</answer>'
+    install = center(env._element("Install"))
+    out = env.step(parse_action(click % install, "hermes"))
+    assert env.popup and env.screen == "home" and "Install the new version?" in out.observation[0]["content"]
+    out = env.step(parse_action(click % center(env._element("Close")), "hermes"))
+    assert not env.popup and env.screen == "home"
+    first = env.goal["steps"][0][1]
+    env.step(parse_action(click % center(env._element(first)), "hermes"))
+    assert env.screen != "home" and env.progress == 1
+    out = env.step(parse_action("no json here", "hermes"))
+    assert out.info["malformed"] == 1 and not out.terminated
+    stage2 = agents.make("mobile-gui", stage="action")
+    out = run_oracle("mobile-gui", limit=20, stage="action")
+    assert out["mean_return"] == 3.0 and out["turns/mean"] == 1.0  # gui_action: type + box + format
+    assert stage2.examples("test")[0].reference["action"] in ("click", "input_text")

@@ -18,6 +18,7 @@ ENVS = {
     "mini-search": "rewardlab.agents.envs.mini_search:MiniSearchEnv",
     "frame-select": "rewardlab.agents.envs.frame_select:FrameSelectEnv",
     "ask-grid": "rewardlab.agents.envs.ask_grid:AskGridEnv",
+    "mobile-gui": "rewardlab.agents.envs.mobile_gui:MobileGuiEnv",
 }
 
 
