@@ -13,7 +13,7 @@ from typing import Any
 from rewardlab.errors import unknown_name
 
 #: packages whose __init__ declares ALGORITHMS / ENVS dicts of "module:attr" strings
-DOMAINS = ("rl", "bandits", "tabular", "llm", "envs")
+DOMAINS = ("rl", "bandits", "tabular", "llm", "envs", "agents")
 
 
 def _collect(attr: str) -> dict[str, str]:

@@ -43,8 +43,10 @@ class LMTrainConfig(PolicyConfig):
 
 
 def make_task(name: str, seed: int, params: dict[str, Any]) -> Any:
-    from rewardlab import tasks
+    from rewardlab import agents, tasks
 
+    if name not in tasks.TASKS and name in agents.ENVS:  # a multi-turn agent env (rewardlab.agents)
+        return agents.make(name, seed=seed, **params)
     return tasks.make(name, seed=seed, **params)
 
 
