@@ -17,8 +17,10 @@ from rewardlab.llm.policy import Policy, PolicyConfig
 
 
 def make_task(name: str, seed: int, params: dict[str, Any]) -> Any:
-    from rewardlab import tasks
+    from rewardlab import agents, tasks
 
+    if name not in tasks.TASKS and name in agents.ENVS:  # a multi-turn agent env (rewardlab.agents)
+        return agents.make(name, seed=seed, **params)
     return tasks.make(name, seed=seed, **params)
 
 
@@ -64,6 +66,12 @@ def evaluate_model(
     torch.set_num_threads(cfg.num_threads)
     the_task = make_task(task, seed, task_params or {})
     policy = Policy.from_config(cfg)
+    if hasattr(the_task, "make_env"):  # a multi-turn agent env (rewardlab.agents): whole episodes
+        from rewardlab.agents.rollout import evaluate_agent_model
+
+        out = evaluate_agent_model(policy, the_task, split=split, limit=limit, max_new_tokens=max_new_tokens)
+        out.update(model=model, num_threads=cfg.num_threads)
+        return out
     out = evaluate_policy(
         policy,
         the_task,
@@ -153,6 +161,10 @@ def evaluate_run_or_model(
     """
     from pathlib import Path
 
+    if target == "oracle" and task is not None:  # an agent env's scripted expert (rewardlab.agents)
+        from rewardlab.agents.rollout import run_oracle
+
+        return run_oracle(task, split=split, limit=limit, **(task_params or {}))
     if (Path(target) / "config.toml").is_file():
         from rewardlab.core.run import evaluate_run
 

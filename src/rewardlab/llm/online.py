@@ -53,6 +53,10 @@ class OnlineConfig(LMTrainConfig):
     reward_backend: str = "local"
     hacking_window: int = 10
     hacking_min_correlation: float = 0.5
+    # Multi-turn agents (rewardlab.agents.AgentConfig keys: action_format, max_turns, advantage, ...).
+    # Used when `env` names an agent env (`rewardlab list envs`); a non-empty table also runs a
+    # single-turn task through the agent loop as its 1-turn case.
+    agent: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         super().validate()
@@ -89,7 +93,7 @@ class OnlineRL(LMAlgorithm):
     state_fields = {"data_order": ARRAY, "data_pos": VALUE, "epoch": VALUE, "rollout": VALUE, "hacking": VALUE,
                     "_hacking_warnings": VALUE}  # fmt: skip
     # _last_samples: the current batch's samples, written and read within one step
-    rebuilt_fields = ("train_examples", "true_reward", "reward_pool", "memory_estimate", "_last_samples")
+    rebuilt_fields = ("train_examples", "true_reward", "reward_pool", "agent_loop", "memory_estimate", "_last_samples")
     #: how many extra generation batches dynamic sampling may draw to fill a batch
     max_resample_batches = 3
 
@@ -138,6 +142,11 @@ class OnlineRL(LMAlgorithm):
                 proxy_name=getattr(self.reward, "name", "reward"),
                 true_name=f"true:{config.true_reward}",
             )
+        self.agent_loop = None
+        if config.agent or hasattr(self.task, "make_env"):
+            from rewardlab.agents.rollout import AgentLoop
+
+            self.agent_loop = AgentLoop.for_algorithm(self)
         self.memory_estimate = self.policy.memory_check(
             sequences_per_pass=min(config.micro_batch_size, config.batch_size * config.num_generations),
             completion_length=config.max_completion_length,
@@ -182,6 +191,8 @@ class OnlineRL(LMAlgorithm):
 
         cfg = self.config
         G = cfg.num_generations
+        if self.agent_loop is not None:  # multi-turn episodes through rewardlab.agents
+            return self.agent_loop.generate_groups(metrics)
         examples = self.next_examples(cfg.batch_size)
         prompt_ids, prompt_mask = self.policy.encode_prompts([ex.prompt for ex in examples])
         start = time.perf_counter()
@@ -274,7 +285,10 @@ class OnlineRL(LMAlgorithm):
         old_lp = self.no_grad_logprobs(batch, reference=False) if need_old else None
         ref_lp = self.no_grad_logprobs(batch, reference=True) if cfg.beta != 0.0 else None
         rewards = self.adjust_rewards(rewards, {"batch": batch, "old": old_lp, "ref": ref_lp}, metrics)
-        advantages = self.compute_advantages(rewards)
+        if self.agent_loop is not None:
+            advantages = self.agent_loop.advantages(rewards, batch)  # (B,) or per token (B, T)
+        else:
+            advantages = self.compute_advantages(rewards)
         metrics["advantage_abs_mean"] = float(advantages.abs().mean())
         return Rollout(batch, advantages, old_lp, ref_lp, metrics)
 
@@ -320,7 +334,7 @@ class OnlineRL(LMAlgorithm):
         )
         self.policy.model.train()
         batch = ro.batch
-        num_tokens = batch.completion_mask.sum().float()
+        num_tokens = batch.trained_mask.sum().float()
         slices = self.micro_slices(len(batch))
         totals: dict[str, float] = {"loss": 0.0, "clip_low": 0.0, "clip_high": 0.0, "clip_fraction": 0.0}
         t0 = time.perf_counter()
@@ -330,11 +344,14 @@ class OnlineRL(LMAlgorithm):
             logprobs = self.policy.logprobs(mb, cfg.temperature, group_size=self.group_size())
             old = ro.old_logprobs[rows][:, :width] if ro.old_logprobs is not None else None
             ref = ro.ref_logprobs[rows][:, :width] if ro.ref_logprobs is not None else None
+            adv = ro.advantages[rows]
+            if adv.dim() == 2:  # per-token advantages (multi-turn credit)
+                adv = adv[:, :width]
             loss, out = self.micro_batch_loss(
-                logprobs, old, ref, ro.advantages[rows], mb.completion_mask, num_tokens, len(slices)
+                logprobs, old, ref, adv, mb.trained_mask, num_tokens, len(slices)
             )
             loss.backward()
-            share = float(mb.completion_mask.sum() / num_tokens.clamp(min=1))
+            share = float(mb.trained_mask.sum() / num_tokens.clamp(min=1))
             totals["loss"] += float(loss.detach())
             for key in ("kl", "clip_low", "clip_high", "clip_fraction"):
                 value = getattr(out, key)
@@ -358,6 +375,17 @@ class OnlineRL(LMAlgorithm):
         if self.reward_pool is not None:
             self.reward_pool.close()
 
+    # ---- evaluation (agent envs run whole episodes) --------------------------------------------
+    def evaluate(self, episodes: int) -> dict[str, Any]:
+        if self.agent_loop is not None:
+            return self.agent_loop.evaluate(split="test", limit=episodes)
+        return super().evaluate(episodes)
+
+    def evaluate_task(self, split="test", limit=None, batch_size=50, task=None, task_params=None):
+        if self.agent_loop is not None and task is None:
+            return self.agent_loop.evaluate(split=split, limit=limit)
+        return super().evaluate_task(split, limit, batch_size, task, task_params)
+
     def pop_warnings(self) -> list[str]:
         warnings, self._hacking_warnings = [*super().pop_warnings(), *self._hacking_warnings], []
         return warnings
@@ -378,6 +406,7 @@ def _trim(batch: Batch) -> Batch:
         batch.prompt_mask[:, first:],
         batch.completion_ids[:, :last],
         batch.completion_mask[:, :last],
+        None if batch.loss_mask is None else batch.loss_mask[:, :last],
     )
 
 
@@ -398,9 +427,13 @@ def _concat_batches(batches: list[Batch], pad_id: int) -> Batch:
     def right(x, w, v):
         return torch.nn.functional.pad(x, (0, w - x.shape[1]), value=v)
 
+    loss_mask = None
+    if any(b.loss_mask is not None for b in batches):
+        loss_mask = torch.cat([right(b.trained_mask, cw, 0) for b in batches])
     return Batch(
         torch.cat([left(b.prompt_ids, pw, pad_id) for b in batches]),
         torch.cat([left(b.prompt_mask, pw, 0) for b in batches]),
         torch.cat([right(b.completion_ids, cw, pad_id) for b in batches]),
         torch.cat([right(b.completion_mask, cw, 0) for b in batches]),
+        loss_mask,
     )

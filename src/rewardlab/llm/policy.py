@@ -366,13 +366,16 @@ def sample_completions(
     temperature: float = 1.0,
     top_p: float = 1.0,
     greedy: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    return_logprobs: bool = False,
+) -> tuple[torch.Tensor, ...]:
     """``num_generations`` completions of each (left-padded) prompt, with a key/value cache: each
     prompt is encoded once and its cache repeated for its completions. Stops a row at EOS (pad
     after it) and the batch when every row has stopped. Sampling uses the global torch RNG.
 
     Returns ``(completion_ids, completion_mask)`` of shape (prompts * num_generations, steps); the
-    mask covers the tokens up to and including EOS.
+    mask covers the tokens up to and including EOS. ``return_logprobs`` adds a third tensor: each
+    sampled token's log-probability under the temperature-scaled distribution (before top-p), the
+    quantity :func:`completion_logprobs` recomputes; it draws no random numbers.
     """
     out = model(
         input_ids=prompt_ids,
@@ -390,6 +393,7 @@ def sample_completions(
     rows = logits.shape[0]
     done = torch.zeros(rows, dtype=torch.bool)
     tokens = []
+    picked_logprobs = []
     for t in range(max_new_tokens):
         if greedy:
             token = logits.argmax(-1)
@@ -398,6 +402,9 @@ def sample_completions(
             token = torch.multinomial(probs, 1).squeeze(-1)
         token = torch.where(done, torch.full_like(token, pad_token_id), token)
         tokens.append(token)
+        if return_logprobs:
+            scaled = logits / temperature if temperature != 1.0 else logits
+            picked_logprobs.append(torch.log_softmax(scaled, dim=-1).gather(-1, token[:, None]).squeeze(-1))
         if eos_token_id is not None:
             done = done | (token == eos_token_id)
         if bool(done.all()) or t == max_new_tokens - 1:
@@ -416,7 +423,10 @@ def sample_completions(
         )
         position = position + 1
     completion_ids = torch.stack(tokens, dim=1)
-    return completion_ids, completion_mask_from_eos(completion_ids, eos_token_id)
+    completion_mask = completion_mask_from_eos(completion_ids, eos_token_id)
+    if return_logprobs:
+        return completion_ids, completion_mask, torch.stack(picked_logprobs, dim=1) * completion_mask
+    return completion_ids, completion_mask
 
 
 # ---------------------------------------------------------------------------------------------
@@ -488,12 +498,20 @@ def check_memory(parts: dict[str, int], available: int, knob: str) -> None:
 
 @dataclass
 class Batch:
-    """Token ids of prompts (left-padded) and completions (right-padded), with their masks."""
+    """Token ids of prompts (left-padded) and completions (right-padded), with their masks.
+
+    ``completion_mask`` is the attention mask of the completion part. ``loss_mask`` (multi-turn
+    agents, ``rewardlab.agents``) marks the tokens the loss trains on when it differs (environment
+    tokens inside a completion are attended to but not trained); None means ``completion_mask``.
+    ``logprobs``: the sampled tokens' log-probs when ``generate(return_logprobs=True)``.
+    """
 
     prompt_ids: torch.Tensor
     prompt_mask: torch.Tensor
     completion_ids: torch.Tensor
     completion_mask: torch.Tensor
+    loss_mask: torch.Tensor | None = None
+    logprobs: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.prompt_ids.shape[0]
@@ -504,7 +522,14 @@ class Batch:
             self.prompt_mask[index],
             self.completion_ids[index],
             self.completion_mask[index],
+            None if self.loss_mask is None else self.loss_mask[index],
+            None if self.logprobs is None else self.logprobs[index],
         )
+
+    @property
+    def trained_mask(self) -> torch.Tensor:
+        """The mask the loss uses: ``loss_mask`` when set, else ``completion_mask``."""
+        return self.completion_mask if self.loss_mask is None else self.loss_mask
 
 
 class Policy:
@@ -638,13 +663,15 @@ class Policy:
         temperature: float = 1.0,
         top_p: float = 1.0,
         greedy: bool = False,
+        return_logprobs: bool = False,
     ) -> Batch:
         """``num_generations`` completions of each prompt (rows of a group consecutive), stopping at
-        EOS; see :func:`sample_completions`. The batch's prompt rows are repeated to match."""
+        EOS; see :func:`sample_completions`. The batch's prompt rows are repeated to match.
+        ``return_logprobs`` fills ``Batch.logprobs`` with the sampled tokens' log-probs."""
         was_training = self.model.training
         self.model.eval()
         try:
-            completion_ids, completion_mask = sample_completions(
+            out = sample_completions(
                 self.model,
                 prompt_ids,
                 prompt_mask,
@@ -655,14 +682,16 @@ class Policy:
                 temperature=temperature,
                 top_p=top_p,
                 greedy=greedy,
+                return_logprobs=return_logprobs,
             )
         finally:
             self.model.train(was_training)
         return Batch(
             prompt_ids.repeat_interleave(num_generations, dim=0),
             prompt_mask.repeat_interleave(num_generations, dim=0),
-            completion_ids,
-            completion_mask,
+            out[0],
+            out[1],
+            logprobs=out[2] if return_logprobs else None,
         )
 
     def decode(self, batch: Batch) -> list[str]:

@@ -1,0 +1,178 @@
+"""Adapters: existing environments run unchanged under the agent contract.
+
+* :class:`GymnasiumTextEnv` -- any Gymnasium env plus two functions, ``obs_to_text(obs) -> str``
+  and ``parse(text) -> action or None`` (verifiers' ``GymEnv`` idea). Per-step rewards become the
+  per-turn rewards; ``None`` from ``parse`` is a malformed turn (feedback, counted).
+* :class:`TRLEnvironment` -- a TRL ``environment_factory`` class: ``reset(**row) -> str | None``
+  (the text is appended to the row's prompt), every public method except ``reset`` /
+  ``get_reward`` is a tool, ``get_reward()`` is the episode's reward (paid at the end). As in TRL,
+  an exception from a tool method is the tool's message to the model (``ValueError("Game over.")``
+  is TRL's documented way to end a game), not a crash.
+
+Use them with :class:`~rewardlab.agents.env.AgentTask`::
+
+    task = AgentTask(TRLEnvironment, factory=MyTRLEnv, rows=rows)
+    task = AgentTask(GymnasiumTextEnv, env_id="FrozenLake-v1", obs_to_text=..., parse=...)
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from rewardlab.agents.actions import Action
+from rewardlab.agents.env import ChatEnv, StepResult, ToolEnv
+from rewardlab.agents.tools import Tool, ToolError
+from rewardlab.errors import ConfigError
+from rewardlab.tasks.base import Example
+
+
+class GymnasiumTextEnv(ChatEnv):
+    name = "gymnasium"
+    action_format = "call"
+
+    def __init__(
+        self,
+        env_id: str | None = None,
+        obs_to_text: Callable[[Any], str] = str,
+        parse: Callable[[str], Any] | None = None,
+        make: Callable[[], Any] | None = None,
+        instructions: str = "",
+        max_turns: int = 20,
+        num_train: int = 1000,
+        num_test: int = 100,
+    ) -> None:
+        if (env_id is None) == (make is None):
+            raise ConfigError(
+                "GymnasiumTextEnv: give exactly one of env_id (a Gymnasium id) or make (a factory)"
+            )
+        if parse is None:
+            raise ConfigError("GymnasiumTextEnv: parse (text -> action, or None when unreadable) is required")
+        if make is None:
+            import gymnasium as gym
+
+            def make() -> Any:
+                return gym.make(env_id)
+
+        self.env = make()
+        self.name = env_id or getattr(self.env, "spec", None) and self.env.spec.id or "gymnasium"
+        self.obs_to_text, self.parse, self.instructions = obs_to_text, parse, instructions
+        self.max_turns, self.num_train, self.num_test = max_turns, num_train, num_test
+
+    def problems(self, split: str, seed: int) -> list[Example]:
+        # an episode is an env seed: test seeds from a fixed range above the training ones
+        start = 10**6 if split == "test" else seed * 10**4
+        return [
+            Example(prompt=None, info={"env_seed": start + i})
+            for i in range(self.num_test if split == "test" else self.num_train)
+        ]
+
+    def default_reward(self) -> Any:
+        from rewardlab.agents.rewards import EnvReturn
+
+        return EnvReturn()
+
+    def reset(self, *, seed: int, task: Example | None = None) -> tuple[list[dict], dict]:
+        env_seed = task.info["env_seed"] if task is not None else seed
+        obs, info = self.env.reset(seed=int(env_seed))
+        text = (self.instructions + "\n" if self.instructions else "") + self.obs_to_text(obs)
+        return [{"role": "user", "content": text}], {}
+
+    def step(self, action: Action) -> StepResult:
+        a = self.parse(action.text)
+        if a is None:
+            return StepResult(
+                [{"role": "user", "content": "Unreadable action; try again."}],
+                0.0,
+                False,
+                False,
+                {"malformed": 1, "errors": 1},
+            )
+        obs, reward, terminated, truncated, info = self.env.step(a)
+        out = [] if terminated or truncated else [{"role": "user", "content": self.obs_to_text(obs)}]
+        success = info.get("success", terminated and float(reward) > 0)
+        return StepResult(out, float(reward), bool(terminated), bool(truncated), {"success": bool(success)})
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class TRLEnvironment(ToolEnv):
+    """A TRL ``environment_factory`` class under the agent contract (see the module docstring)."""
+
+    name = "trl"
+
+    def __init__(
+        self,
+        factory: type | None = None,
+        rows: list[dict] | None = None,
+        test_rows: list[dict] | None = None,
+        action_format: str = "hermes",
+        max_turns: int = 8,
+    ) -> None:
+        super().__init__()
+        if factory is None or not rows:
+            raise ConfigError(
+                "TRLEnvironment needs factory= (the TRL environment class) and rows= (dataset rows)"
+            )
+        self.factory, self.rows, self.test_rows = factory, rows, test_rows or rows
+        self.name = getattr(factory, "__name__", "trl")
+        self.action_format, self.max_turns = action_format, max_turns
+        self.inner = factory()
+        self.reward_at_end = 0.0
+
+    def tools(self) -> list[Tool]:
+        if self._tools is None:
+            self._tools = {}
+            for attr, fn in inspect.getmembers(self.inner, predicate=inspect.ismethod):
+                if attr.startswith("_") or attr in ("reset", "get_reward"):
+                    continue
+                self._tools[attr] = Tool.from_function(_as_tool_error(fn))
+        return list(self._tools.values())
+
+    def problems(self, split: str, seed: int) -> list[Example]:
+        rows = self.test_rows if split == "test" else self.rows
+        return [Example(prompt=None, reference=r.get("answer"), info={"row": dict(r)}) for r in rows]
+
+    def default_reward(self) -> Any:
+        from rewardlab.agents.rewards import EnvReturn
+
+        return EnvReturn()
+
+    def reset(self, *, seed: int, task: Example | None = None) -> tuple[list[dict], dict]:
+        row = dict(task.info["row"]) if task is not None else {}
+        self.inner = self.factory()  # one instance per episode (TRL pools them; state must not leak)
+        self._tools = None
+        text = self.inner.reset(**row)
+        prompt = row.get("prompt", "")
+        messages = list(prompt) if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
+        if text:
+            last = dict(messages[-1])
+            last["content"] = f"{last.get('content', '')}{text}"
+            messages[-1] = last
+        messages[-1] = {**messages[-1], "content": messages[-1]["content"] + "\n" + self.instructions()}
+        return messages, {}
+
+    def on_answer(self, action: Action) -> StepResult:
+        get = getattr(self.inner, "get_reward", None)
+        return StepResult([], float(get()) if get is not None else 0.0, True, False, {})
+
+
+def _as_tool_error(fn: Callable) -> Callable:
+    """The method with its exceptions turned into ToolError (TRL shows them to the model)."""
+    import functools
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ToolError:
+            raise
+        except Exception as e:
+            raise ToolError(str(e)) from e
+
+    return call
+
+
+__all__ = ["GymnasiumTextEnv", "TRLEnvironment"]

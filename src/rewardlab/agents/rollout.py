@@ -1,0 +1,573 @@
+"""The multi-turn rollout: batched episodes through the env contract, into GRPO's batch.
+
+Per step the trainer takes ``batch_size`` problems and runs ``num_generations`` episodes of each
+(the group shares the reset seed, so its G members start in the same state). Every turn, the
+assistant turns of *all* active episodes are sampled in one batched ``generate`` call (the first
+turn exactly as single-turn GRPO samples: one prompt per group, its cache repeated G times), then
+each env steps. An episode ends when the env terminates it or a budget truncates it:
+
+* ``max_turns`` assistant turns;
+* ``max_episode_tokens`` tokens after the prompt (sampled + inserted), like TRL's
+  ``max_completion_length`` for tool loops: a turn cut by it ends the episode, an observation that
+  would overflow it is not appended (both counted as truncations, never silent);
+* ``max_consecutive_errors`` turns in a row that were malformed or whose calls all failed;
+* ``max_tool_output_tokens`` per observation message: longer content is cut and counted.
+
+The batch the loss sees: ``prompt_ids`` = the initial prompt, ``completion_ids`` = the token stream
+(:class:`~rewardlab.agents.trajectory.Trajectory`), ``completion_mask`` = attention over it,
+``loss_mask`` = 1 only on sampled tokens. A single-turn task goes through the same code as its
+1-turn case and produces the very batch single-turn GRPO produces (``loss_mask`` None).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from rewardlab.agents.actions import FORMATS, Action, parse_action
+from rewardlab.agents.credit import ADVANTAGES, per_token, return_to_go_advantages
+from rewardlab.agents.env import ChatEnv, TaskEnv, ToolEnv
+from rewardlab.agents.trajectory import Episode, Renderer, Trajectory, Turn
+from rewardlab.errors import ConfigError, RewardlabError, did_you_mean
+from rewardlab.llm.policy import Batch
+
+
+@dataclass
+class AgentConfig:
+    """The ``[agent]`` table of a GRPO config. 0 / "" mean "the env's own value" or "the run's"."""
+
+    action_format: str = ""  # hermes | call | json; "" = the env's
+    max_turns: int = 0  # assistant turns per episode; 0 = the env's
+    max_turn_tokens: int = 0  # new tokens per assistant turn; 0 = max_completion_length
+    max_episode_tokens: int = 0  # tokens after the prompt (sampled + env); 0 = max_completion_length
+    max_tool_output_tokens: int = 256  # per observation message; longer content is cut (counted)
+    max_consecutive_errors: int = 3  # malformed / all-failed turns in a row before truncation
+    advantage: str = "episode"  # episode | return_to_go (see rewardlab.agents.credit)
+    gamma: float = 1.0  # discount of return_to_go
+    drift_audit: bool = True  # re-render each finished episode and log tokens/drift_tokens
+
+    @classmethod
+    def from_dict(cls, table: dict[str, Any]) -> AgentConfig:
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key in table:
+            if key not in names:
+                raise ConfigError(
+                    f"[agent] has no key {key!r}.{did_you_mean(key, names)} Valid keys: {', '.join(names)}"
+                )
+        cfg = cls(**table)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if self.action_format and self.action_format not in FORMATS:
+            raise ConfigError(
+                f"[agent] action_format {self.action_format!r} is not one of {', '.join(FORMATS)}"
+            )
+        if self.advantage not in ADVANTAGES:
+            raise ConfigError(f"[agent] advantage {self.advantage!r} is not one of {', '.join(ADVANTAGES)}")
+        for key in ("max_turns", "max_turn_tokens", "max_episode_tokens"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"[agent] {key} must be >= 0 (0 = default), got {getattr(self, key)}")
+        for key in ("max_tool_output_tokens", "max_consecutive_errors"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"[agent] {key} must be >= 1, got {getattr(self, key)}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ConfigError(f"[agent] gamma must be in [0, 1], got {self.gamma}")
+
+
+def _left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        if r:
+            ids[i, width - len(r) :] = torch.tensor(r)
+            mask[i, width - len(r) :] = 1
+    return ids, mask
+
+
+class AgentLoop:
+    """Runs episodes of a task's envs with a :class:`~rewardlab.llm.policy.Policy` and turns them
+    into GRPO batches, rewards, advantages and metrics."""
+
+    def __init__(
+        self,
+        policy: Any,
+        task: Any,
+        reward: Any,
+        config: AgentConfig,
+        *,
+        max_completion_length: int,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        algo: Any = None,
+    ) -> None:
+        self.policy, self.task, self.reward, self.cfg, self.algo = policy, task, reward, config, algo
+        self.temperature, self.top_p, self.seed = temperature, top_p, seed
+        self.max_episode_tokens = config.max_episode_tokens or max_completion_length
+        self.max_turn_tokens = min(config.max_turn_tokens or max_completion_length, self.max_episode_tokens)
+        self.renderer = Renderer(
+            policy.tokenizer,
+            system_prompt=policy.cfg.system_prompt,
+            use_chat_template=policy.cfg.use_chat_template,
+        )
+        probe = self.make_env()
+        self.env_name = probe.name
+        self.max_turns = config.max_turns or probe.max_turns
+        if self.max_episode_tokens != max_completion_length:
+            policy.check_context(self.max_episode_tokens)
+        self.last_episodes: list[Episode] = []
+
+    @classmethod
+    def for_algorithm(cls, algo: Any) -> AgentLoop:
+        cfg = algo.config
+        agent = AgentConfig.from_dict(dict(cfg.agent))
+        if agent.advantage != "episode" and getattr(cfg, "dynamic_sampling", False):
+            raise ConfigError(
+                f"[agent] advantage = {agent.advantage!r} cannot be combined with dynamic_sampling "
+                "(it drops rows the per-turn advantages are aligned with); use advantage = 'episode'"
+            )
+        return cls(
+            algo.policy,
+            algo.task,
+            algo.reward,
+            agent,
+            max_completion_length=cfg.max_completion_length,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            seed=cfg.seed,
+            algo=algo,
+        )
+
+    # ---- envs ---------------------------------------------------------------------------------
+    def make_env(self) -> ChatEnv:
+        env = self.task.make_env() if hasattr(self.task, "make_env") else TaskEnv(self.task)
+        if self.cfg.action_format:
+            env.action_format = self.cfg.action_format
+        return env
+
+    # ---- episodes -----------------------------------------------------------------------------
+    def run(
+        self,
+        examples: list[Any],
+        *,
+        num_generations: int,
+        seeds: list[int],
+        greedy: bool = False,
+        metrics: dict | None = None,
+        actor: Any = None,
+    ) -> list[Episode]:
+        """``num_generations`` episodes of each example (a group shares ``seeds[i]``), all turns batched.
+
+        ``actor(episodes, envs) -> texts`` replaces the LM with a scripted policy (oracles, fuzzing):
+        its texts are tokenized, end with EOS, and go through exactly the same bookkeeping."""
+        metrics = metrics if metrics is not None else {}
+        G = num_generations
+        episodes: list[Episode] = []
+        envs: list[ChatEnv] = []
+        t_env = time.perf_counter()
+        for g, (ex, seed) in enumerate(zip(examples, seeds)):
+            first = None
+            for _ in range(G):
+                env = self.make_env()
+                messages, info = self._call(env, "reset", lambda e=env, s=seed, x=ex: e.reset(seed=s, task=x))
+                if first is None:
+                    first = messages
+                elif messages != first:
+                    raise RewardlabError(
+                        f"environment {env.name!r}: reset(seed={seed}, task=...) returned different messages for "
+                        "the same seed and task; reset must be a pure function of (seed, task) so a GRPO group "
+                        "starts from one state"
+                    )
+                envs.append(env)
+                episodes.append(
+                    Episode(
+                        example=ex,
+                        seed=seed,
+                        group=g,
+                        messages=list(messages),
+                        trajectory=Trajectory([]),
+                        prompt=info.get("prompt", messages),
+                        info=dict(info),
+                        initial=len(messages),
+                        counts={"calls": 0, "malformed": 0, "errors": 0, "overflow": 0},
+                        plain_task=isinstance(env, TaskEnv),
+                    )
+                )
+        metrics["time/env"] = metrics.get("time/env", 0.0) + time.perf_counter() - t_env
+        prompt_ids, prompt_mask = self.policy.encode_prompts(
+            [episodes[g * G].prompt for g in range(len(examples))]
+        )
+        self._prompts = (prompt_ids, prompt_mask)
+        for i, ep in enumerate(episodes):
+            row = prompt_ids[i // G][prompt_mask[i // G].bool()].tolist()
+            ep.trajectory.prompt_ids = row
+        consecutive = [0] * len(episodes)
+        for turn in range(self.max_turns):
+            active = [i for i, ep in enumerate(episodes) if not ep.done]
+            if not active:
+                break
+            budget = max(self.max_episode_tokens - len(episodes[i].trajectory) for i in active)
+            max_new = min(self.max_turn_tokens, budget)
+            t_gen = time.perf_counter()
+            if actor is not None:
+                texts = actor([episodes[i] for i in active], [envs[i] for i in active])
+                batch = self._scripted_batch(texts, max_new)
+                rows = {i: r for r, i in enumerate(active)}
+            elif turn == 0:  # one prompt per group, as single-turn GRPO samples it
+                batch = self.policy.generate(
+                    prompt_ids,
+                    prompt_mask,
+                    num_generations=G,
+                    max_new_tokens=max_new,
+                    temperature=self.temperature,
+                    top_p=self.top_p,
+                    greedy=greedy,
+                    return_logprobs=True,
+                )
+                rows = {i: i for i in active}
+            else:
+                ctx = [episodes[i].trajectory.prompt_ids + episodes[i].trajectory.ids for i in active]
+                ids, mask = _left_pad(ctx, self.policy.pad_token_id)
+                batch = self.policy.generate(
+                    ids,
+                    mask,
+                    num_generations=1,
+                    max_new_tokens=max_new,
+                    temperature=self.temperature,
+                    top_p=self.top_p,
+                    greedy=greedy,
+                    return_logprobs=True,
+                )
+                rows = {i: r for r, i in enumerate(active)}
+            metrics["time/generate"] = metrics.get("time/generate", 0.0) + time.perf_counter() - t_gen
+            t_env = time.perf_counter()
+            for i in active:
+                self._advance(episodes[i], envs[i], batch, rows[i], turn, consecutive, i)
+            metrics["time/env"] = metrics.get("time/env", 0.0) + time.perf_counter() - t_env
+        for ep, env in zip(episodes, envs):
+            if not ep.done:  # only when max_turns == 0 turns were run
+                ep.truncated, ep.truncation = True, "max_turns"
+            if self.cfg.drift_audit:
+                last = max(i for i, m in enumerate(ep.messages) if m["role"] == "assistant")
+                runtime = ep.trajectory.prompt_ids + ep.trajectory.ids
+                ep.drift_tokens = self.renderer.drift(runtime, ep.messages[: last + 1])
+            env.close()
+        self.last_episodes = episodes
+        return episodes
+
+    def _scripted_batch(self, texts: list[str], max_new: int) -> Batch:
+        eos = self.policy.eos_token_id
+        rows = []
+        for text in texts:
+            ids = self.renderer.encode(str(text))
+            rows.append(ids[:max_new] if len(ids) >= max_new else ids + [eos])
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.policy.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+            mask[i, : len(r)] = 1
+        empty = torch.zeros((len(rows), 1), dtype=torch.long)
+        return Batch(empty, empty, ids, mask, logprobs=torch.zeros(ids.shape))
+
+    def _call(self, env: ChatEnv, what: str, fn) -> Any:
+        try:
+            return fn()
+        except RewardlabError:
+            raise
+        except Exception as e:
+            raise RewardlabError(f"environment {env.name!r}: {what} raised {type(e).__name__}: {e}") from e
+
+    def _advance(self, ep: Episode, env: ChatEnv, batch: Batch, row: int, turn: int, consecutive, i) -> None:
+        """Append one sampled turn, step the env, append its observation (or end the episode)."""
+        tok = self.policy.tokenizer
+        keep = batch.completion_mask[row].bool()
+        ids = batch.completion_ids[row][keep].tolist()
+        lps = batch.logprobs[row][keep].tolist()
+        eos = self.policy.eos_token_id
+        remaining = self.max_episode_tokens - len(ep.trajectory)
+        cut = len(ids) > remaining
+        if cut:
+            ids, lps = ids[:remaining], lps[:remaining]
+        ended = bool(ids) and ids[-1] == eos
+        text = tok.decode(ids, skip_special_tokens=True)
+        ep.trajectory.append_sampled(ids, lps, turn)
+        content_ids = ids[:-1] if ended else ids
+        ep.messages.append(
+            {"role": "assistant", "content": tok.decode(content_ids, skip_special_tokens=False)}
+        )
+        t = Turn(ids, lps, text, "eos" if ended else "length")
+        ep.turns.append(t)
+        if cut:
+            ep.truncated, ep.truncation = True, "max_episode_tokens"
+            return
+        if isinstance(env, TaskEnv):
+            action = Action(text=text)
+        else:
+            table = env.tool_table() if isinstance(env, ToolEnv) else {t_.name: t_ for t_ in env.tools()}
+            action = parse_action(text, env.action_format, table)
+        t.action = action
+        obs, reward, terminated, truncated, info = self._call(env, "step", lambda: env.step(action))
+        t.reward, t.observation, t.info = float(reward), list(obs), dict(info)
+        ep.info = dict(info)
+        calls, errors, malformed = (
+            int(info.get("calls", 0)),
+            int(info.get("errors", 0)),
+            int(info.get("malformed", 0)),
+        )
+        ep.counts["calls"] += calls
+        ep.counts["malformed"] += malformed
+        ep.counts["errors"] += errors - malformed  # tool errors (malformed turns are counted apart)
+        failed = malformed > 0 or (calls > 0 and errors >= calls)
+        consecutive[i] = consecutive[i] + 1 if failed else 0
+        ep.terminated, ep.truncated = bool(terminated), bool(truncated)
+        if ep.truncated:
+            ep.truncation = "env"
+        if not ep.done and consecutive[i] >= self.cfg.max_consecutive_errors:
+            ep.truncated, ep.truncation = True, "consecutive_errors"
+        if not ep.done and turn + 1 >= self.max_turns:
+            ep.truncated, ep.truncation = True, "max_turns"
+        obs = [self._cap(ep, m) for m in obs]
+        ep.messages.extend(obs)
+        if ep.done:
+            return
+        context = self.renderer.boundary(ended) + self.renderer.observation(obs)
+        if len(ep.trajectory) + len(context) >= self.max_episode_tokens:  # no room left for a reply
+            ep.truncated, ep.truncation = True, "max_episode_tokens"
+            ep.counts["overflow"] += 1
+            return
+        ep.trajectory.append_context(context, turn)
+
+    def _cap(self, ep: Episode, message: dict[str, Any]) -> dict[str, Any]:
+        """Cut an observation's content to ``max_tool_output_tokens`` tokens (counted)."""
+        content = str(message.get("content", ""))
+        limit = self.cfg.max_tool_output_tokens
+        if len(content) <= limit:  # a token is at least one character
+            return message
+        # encode a prefix only: a 10k-character output costs as much as its first `limit` tokens
+        ids = self.renderer.encode(content[: 8 * limit])
+        if len(ids) <= limit and len(content) > 8 * limit:
+            ids = self.renderer.encode(content)
+        if len(ids) <= limit:
+            return message
+        ep.counts["overflow"] += 1
+        cut = self.policy.tokenizer.decode(ids[:limit], skip_special_tokens=True)
+        return {**message, "content": cut + " ...[truncated]"}
+
+    # ---- batches ------------------------------------------------------------------------------
+    def to_batch(self, episodes: list[Episode], num_generations: int) -> Batch:
+        prompt_ids, prompt_mask = self._prompts
+        pad = self.policy.pad_token_id
+        width = max(len(ep.trajectory) for ep in episodes)
+        n = len(episodes)
+        ids = torch.full((n, width), pad, dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        loss = torch.zeros((n, width), dtype=torch.long)
+        logprobs = torch.zeros((n, width), dtype=torch.float32)
+        turn_index = torch.full((n, width), -1, dtype=torch.long)
+        for i, ep in enumerate(episodes):
+            tr, k = ep.trajectory, len(ep.trajectory)
+            ids[i, :k] = torch.tensor(tr.ids, dtype=torch.long)
+            mask[i, :k] = 1
+            loss[i, :k] = torch.tensor(tr.loss_mask, dtype=torch.long)
+            logprobs[i, :k] = torch.tensor(tr.logprobs, dtype=torch.float32)
+            turn_index[i, :k] = torch.tensor(tr.turn_index, dtype=torch.long)
+        self.turn_index = turn_index
+        return Batch(
+            prompt_ids.repeat_interleave(num_generations, dim=0),
+            prompt_mask.repeat_interleave(num_generations, dim=0),
+            ids,
+            mask,
+            None if torch.equal(loss, mask) else loss,  # single-turn: exactly today's batch
+            logprobs,
+        )
+
+    # ---- the trainer's hooks ------------------------------------------------------------------
+    def generate_groups(self, metrics: dict) -> tuple[list[Any], Batch, torch.Tensor, Any, list[str]]:
+        """OnlineRL.generate_groups for agent envs: (examples per row, batch, rewards, result, texts)."""
+        from rewardlab.llm.base import score
+
+        algo = self.algo
+        cfg = algo.config
+        G = cfg.num_generations
+        # episode seeds follow the data stream position (saved state), so resume replays them
+        start = algo.epoch * len(algo.train_examples) + algo.data_pos
+        examples = algo.next_examples(cfg.batch_size)
+        seeds = [self.seed * 1_000_003 + start + i for i in range(len(examples))]
+        episodes = self.run(examples, num_generations=G, seeds=seeds, metrics=metrics)
+        batch = self.to_batch(episodes, G)
+        metrics["generated_tokens"] = metrics.get("generated_tokens", 0.0) + float(batch.trained_mask.sum())
+        samples = [ep.sample() for ep in episodes]
+        t0 = time.perf_counter()
+        result = score(self.reward, samples)
+        metrics["time/reward"] = metrics.get("time/reward", 0.0) + time.perf_counter() - t0
+        metrics.update(episode_metrics(episodes))
+        rewards = torch.tensor(np.asarray(result.total), dtype=torch.float32)
+        algo._last_samples = samples
+        texts = [ep.final_text if len(ep.turns) == 1 else ep.transcript() for ep in episodes]
+        # rows for samples.jsonl: the prompt the episode started from (agent problems have none)
+        repeated = [
+            ep.example if ep.example.prompt is not None else dataclasses.replace(ep.example, prompt=ep.prompt)
+            for ep in episodes
+        ]
+        return repeated, batch, rewards, result, texts
+
+    def advantages(self, rewards: torch.Tensor, batch: Batch) -> torch.Tensor:
+        if self.cfg.advantage == "episode":
+            return self.algo.compute_advantages(rewards)
+        turn_adv = return_to_go_advantages(
+            [ep.turn_rewards for ep in self.last_episodes],
+            rewards.tolist(),
+            self.algo.config.num_generations,
+            self.cfg.gamma,
+        )
+        return per_token(turn_adv, self.turn_index)
+
+    # ---- evaluation ---------------------------------------------------------------------------
+    def evaluate(
+        self, split: str = "test", limit: int | None = None, batch_size: int = 32, actor: Any = None
+    ) -> dict[str, Any]:
+        """Greedy episodes on ``split``: mean return, accuracy (full marks), success rate, tool metrics."""
+        return evaluate_episodes(self, split=split, limit=limit, batch_size=batch_size, actor=actor)
+
+
+def evaluate_episodes(
+    loop: AgentLoop,
+    *,
+    split: str = "test",
+    limit: int | None = None,
+    batch_size: int = 32,
+    num_samples: int = 5,
+    actor: Any = None,
+) -> dict[str, Any]:
+    from rewardlab.llm.base import score
+
+    examples = list(loop.task.examples(split))
+    if limit is not None and limit > 0:
+        examples = examples[:limit]
+    if not examples:
+        raise RewardlabError(f"env {loop.env_name!r} split {split!r} has no problems")
+    start = time.perf_counter()
+    totals: list[float] = []
+    all_eps: list[Episode] = []
+    for i in range(0, len(examples), batch_size):
+        chunk = examples[i : i + batch_size]
+        seeds = [10_000_019 + i + j for j in range(len(chunk))]  # fixed: every run sees the same episodes
+        eps = loop.run(chunk, num_generations=1, seeds=seeds, greedy=True, actor=actor)
+        result = score(loop.reward, [ep.sample() for ep in eps])
+        totals += [float(v) for v in result.total]
+        all_eps += eps
+    arr = np.asarray(totals)
+    full = getattr(loop.reward, "maximum", 1.0)
+    out: dict[str, Any] = {
+        "mean_return": float(arr.mean()),
+        "std_return": float(arr.std()),
+        "episodes": len(arr),
+        "accuracy": float(np.mean(arr >= full)) if np.isfinite(full) else float("nan"),
+        "split": split,
+        "task": loop.env_name,
+        "seconds": time.perf_counter() - start,
+    }
+    success = [ep.info.get("success") for ep in all_eps]
+    if any(s is not None for s in success):
+        out["success_rate"] = float(np.mean([bool(s) for s in success]))
+    out.update(episode_metrics(all_eps))
+    out["samples"] = [
+        {"prompt": str(ep.prompt)[:500], "transcript": ep.transcript(), "reward": t}
+        for ep, t in zip(all_eps[:num_samples], totals)
+    ]
+    return out
+
+
+def episode_metrics(episodes: list[Episode]) -> dict[str, float]:
+    """The per-step agent metrics (see the package docstring)."""
+    n = max(len(episodes), 1)
+    turns = sum(len(ep.turns) for ep in episodes)
+    calls = sum(ep.counts.get("calls", 0) for ep in episodes)
+    stream = sum(len(ep.trajectory) for ep in episodes)
+    return {
+        "tools/calls_per_episode": calls / n,
+        "tools/malformed_rate": sum(ep.counts.get("malformed", 0) for ep in episodes) / max(turns, 1),
+        "tools/error_rate": sum(ep.counts.get("errors", 0) for ep in episodes) / calls if calls else 0.0,
+        "tools/overflow": float(sum(ep.counts.get("overflow", 0) for ep in episodes)),
+        "turns/mean": turns / n,
+        "episodes/truncated_rate": sum(ep.truncated for ep in episodes) / n,
+        "tokens/env_fraction": sum(ep.trajectory.env_tokens for ep in episodes) / max(stream, 1),
+        "tokens/drift_tokens": float(sum(ep.drift_tokens for ep in episodes)),
+    }
+
+
+def evaluate_agent_model(
+    policy: Any, task: Any, *, split: str, limit: int | None, max_new_tokens: int, **agent
+):
+    """``rewardlab eval MODEL --task ENV``: greedy episodes of a base model on an agent env."""
+    loop = AgentLoop(
+        policy, task, task.reward(), AgentConfig.from_dict(agent), max_completion_length=max_new_tokens
+    )
+    return loop.evaluate(split=split, limit=limit)
+
+
+def scripted_policy(tokenizer: Any = None, **settings: Any) -> Any:
+    """A Policy without a model, for scripted actors: only its tokenizer and prompt encoding are used
+    (default tokenizer: the character tokenizer of ``tiny-random-llama``)."""
+    from rewardlab.llm.policy import Policy, PolicyConfig
+
+    if tokenizer is None:
+        from rewardlab.llm.tiny import char_tokenizer
+
+        tokenizer = char_tokenizer()
+    cfg = PolicyConfig(model="scripted", lora_r=0, num_threads=1, max_prompt_length=8192, **settings)
+    return Policy(None, tokenizer, cfg)
+
+
+def oracle_actor(episodes: list[Episode], envs: list[ChatEnv]) -> list[str]:
+    """The env's own expert (``env.oracle``) as a scripted actor."""
+    return [env.oracle(ep.messages, ep.info) for ep, env in zip(episodes, envs)]
+
+
+def run_oracle(
+    name: str,
+    *,
+    split: str = "test",
+    limit: int | None = 50,
+    seed: int = 0,
+    tokenizer: Any = None,
+    max_episode_tokens: int = 4096,
+    agent: dict | None = None,
+    **params: Any,
+) -> dict[str, Any]:
+    """Score env ``name``'s oracle policy with the env's default reward (1.0 = env and reward agree
+    with the expert). ``rewardlab eval oracle --task NAME --json``."""
+    from rewardlab import agents
+
+    task = agents.make(name, seed=seed, **params)
+    table = {"max_episode_tokens": max_episode_tokens, **(agent or {})}
+    loop = AgentLoop(
+        scripted_policy(tokenizer),
+        task,
+        task.reward(),
+        AgentConfig.from_dict(table),
+        max_completion_length=max_episode_tokens,
+    )
+    out = loop.evaluate(split=split, limit=limit, actor=oracle_actor)
+    out["model"] = "oracle"
+    return out
+
+
+__all__ = [
+    "AgentConfig",
+    "AgentLoop",
+    "episode_metrics",
+    "evaluate_agent_model",
+    "evaluate_episodes",
+    "oracle_actor",
+    "run_oracle",
+    "scripted_policy",
+]
