@@ -25,6 +25,7 @@ ONLINE_TINY = [*LM_TINY, "batch_size=2", "num_generations=2", "num_iterations=2"
 BANDIT_TINY = ["rounds_per_step=50", "eval_rounds=10"]
 TABULAR_TINY = ["episodes_per_step=2", "max_episode_steps=100"]
 INDEPENDENT_TINY = ["episodes_per_step=1", "episode_length=10", "n_users=10"]
+OFFLINE_TINY = ["hidden_sizes=[16, 16]", "batch_size=16", "log_every=25", "eval_every=100", "eval_episodes=1"]
 
 #: name -> (env or None for the config's default, total_steps, --set overrides). Small enough that the
 #: whole parametrization runs in well under a minute on one core; four checkpoints per run.
@@ -41,8 +42,14 @@ TINY: dict[str, tuple[str | None, int, list[str]]] = {
     **{name: ("CliffWalking-v1", 800, TABULAR_TINY) for name in ("qlearning", "sarsa", "expected-sarsa")},
     **{name: (None, 40, INDEPENDENT_TINY) for name in
        ("independent-sarsa", "independent-qlearning", "random-agents")},
+    **{name: (None, 200, OFFLINE_TINY) for name in ("bc", "td3-bc", "iql")},
+    "cql": (None, 200, [*OFFLINE_TINY, "n_action_samples=2"]),
+    "discrete-cql": (None, 200, [*OFFLINE_TINY, "target_update_interval=30"]),
+    "dt": (None, 200, [*OFFLINE_TINY, "context_size=4", "num_layers=1", "return_scale=0.001"]),
 }  # fmt: skip
 LM_ALGORITHMS = ("grpo", "rloo", "dpo")
+OFFLINE_ALGORITHMS = ("bc", "td3-bc", "iql", "cql", "discrete-cql", "dt")
+OFFLINE_DATA = {"discrete-cql": "cartpole"}  # the others learn from Pendulum (continuous actions)
 
 
 def _strip(rows):
@@ -56,8 +63,18 @@ def _config(name, tmp_path):
         pairs = (ROOT / "examples/data/arithmetic_pairs.jsonl").read_text().splitlines()[:6]
         (tmp_path / "pairs.jsonl").write_text("\n".join(pairs) + "\n")
         sets.append(f"data={tmp_path / 'pairs.jsonl'}")
+    if name in OFFLINE_ALGORITHMS:
+        sets.append(f"dataset={_offline_dataset(OFFLINE_DATA.get(name, 'pendulum'), tmp_path)}")
     cli = {"total_steps": total, "seed": 3, **({"env": env} if env else {})}
     return new_config(name, sets=sets, cli=cli)
+
+
+def _offline_dataset(kind, tmp_path):
+    """A few hundred steps of a built-in controller, written as a Minari dataset (offline algorithms)."""
+    from rewardlab.offline.generate import generate
+
+    env = {"pendulum": "Pendulum-v1", "cartpole": "CartPole-v1"}[kind]
+    return generate(env, "mixed", 400, f"t/{kind}/mixed-v0", policy_run="builtin", ref_episodes=1, root=tmp_path / "minari")
 
 
 def _jsonl_files(run_dir):
@@ -72,6 +89,8 @@ def test_kill_and_resume_is_bit_identical(name, tmp_path):
             f'TINY["{name}"] = (env or None, total_steps, ["key=value", ...]) to {Path(__file__).name}, '
             f"small enough to train in about a second"
         )
+    if name in OFFLINE_ALGORITHMS:
+        pytest.importorskip("minari", reason="the offline extra is not installed")
     if name in LM_ALGORITHMS:
         pytest.importorskip("transformers", reason="the llm extra is not installed")
         pytest.importorskip("peft", reason="the llm extra is not installed")

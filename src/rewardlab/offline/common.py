@@ -24,9 +24,10 @@ from torch import nn
 
 from rewardlab.config import RunConfig
 from rewardlab.core.algorithm import Algorithm
+from rewardlab.core.state import OBJECT, VALUE
 from rewardlab.errors import ConfigError
 from rewardlab.offline.dataset import DatasetError, OfflineDataset, TransitionSampler, resolve_dataset
-from rewardlab.rl.common import evaluate_policy, first_non_finite, load_rng_state, mlp, rng_state
+from rewardlab.rl.common import evaluate_policy, first_non_finite, mlp
 
 
 @dataclass
@@ -139,6 +140,11 @@ class OfflineAlgorithm(Algorithm):
     config_class: ClassVar[type[OfflineConfig]] = OfflineConfig
     #: "continuous" (Box actions), "discrete" (Discrete actions) or "any"
     action_kind: ClassVar[str] = "continuous"
+
+    state_fields = {"sampler": OBJECT, "updates": VALUE, "last_eval": VALUE}
+    # the dataset and the tensors made from it; networks and optimizers: see modules() / optimizers()
+    rebuilt_fields = ("data", "obs_mean", "obs_std", "observations", "next_observations", "rewards",
+                      "terminations", "actions", "act_dim", "action_low", "action_high", "obs_dim")  # fmt: skip
 
     def __init__(self, config: OfflineConfig):
         super().__init__(config)
@@ -295,29 +301,27 @@ class OfflineAlgorithm(Algorithm):
             result["normalized_score"] = 100 * float(self.data.normalized_score(result["mean_return"]))
         return result
 
-    # -- state -------------------------------------------------------------------------------------
+    # -- state (core.state): the declared fields, plus every network and optimizer that
+    # modules() / optimizers() name, so a subclass declares its networks once, in those methods.
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "modules": {k: m.state_dict() for k, m in self.modules().items()},
-            "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
-            "sampler": self.sampler.state_dict(),
-            "rng": rng_state(self.sampler.rng),
-            "global_step": self.global_step,
-            "updates": self.updates,
-            "last_eval": dict(self.last_eval),
-        }
+        state = super().state_dict()
+        state["modules"] = {k: m.state_dict() for k, m in self.modules().items()}
+        state["optimizers"] = {k: o.state_dict() for k, o in self.optimizers().items()}
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        modules, optimizers = state.pop("modules"), state.pop("optimizers")
+        super().load_state_dict(state)
         for k, m in self.modules().items():
-            m.load_state_dict(state["modules"][k])
+            m.load_state_dict(modules[k])
         for k, o in self.optimizers().items():
-            o.load_state_dict(state["optimizers"][k])
-        self.sampler.load_state_dict(state["sampler"])
-        load_rng_state(state["rng"], self.sampler.rng)
-        self.global_step = state["global_step"]
-        self.updates = state["updates"]
-        self.last_eval = dict(state["last_eval"])
+            o.load_state_dict(optimizers[k])
+
+    def undeclared_attributes(self) -> list[str]:
+        held = {id(x) for x in (*self.modules().values(), *self.optimizers().values())}
+        return [name for name in super().undeclared_attributes() if id(getattr(self, name)) not in held]
 
     def parameters_finite(self) -> str | None:
         return first_non_finite(self.modules())

@@ -137,6 +137,7 @@ class SquashedGaussianPolicy(nn.Module):
 class CQL(OfflineAlgorithm):
     config_class = CQLConfig
     summary = "Conservative Q-Learning (SAC + a penalty on out-of-data actions; Kumar et al. 2020)"
+    rebuilt_fields = ("target_entropy",)
 
     def build(self) -> None:
         c = self.config

@@ -107,6 +107,7 @@ class DT(OfflineAlgorithm):
     summary = (
         "Decision Transformer: return-conditioned sequence model over (R, s, a) tokens (Chen et al. 2021)"
     )
+    rebuilt_fields = ("returns_to_go",)  # from the dataset
 
     def build(self) -> None:
         c = self.config
