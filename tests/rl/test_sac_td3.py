@@ -434,3 +434,68 @@ def test_sac_solves_pendulum_in_20k_steps(tmp_path):
     config = new_config("sac", files=[EXAMPLES / "sac_pendulum.toml"], cli={"seed": 0})
     result = Run.start("sac", config, tmp_path / "run").train(progress=False)
     assert result["mean_return"] >= -250  # RLlib's pass bar for Pendulum at 20k steps
+
+
+# ---------------------------------------------------------------------------------------------
+# Asymmetric actor-critic: the critics see privileged state the actor does not
+
+
+class _PendulumWithState(gym.Wrapper):
+    """Pendulum with 50-step episodes whose true state (theta, theta_dot) is in info["state"], or,
+    with ``as_dict``, in the "state" part of a Dict observation."""
+
+    def __init__(self, as_dict=False):
+        super().__init__(gym.make("Pendulum-v1", max_episode_steps=50))
+        self.as_dict = as_dict
+        if as_dict:
+            self.observation_space = gym.spaces.Dict(
+                {"obs": self.env.observation_space, "state": gym.spaces.Box(-np.inf, np.inf, (2,))}
+            )
+
+    def _wrap(self, obs, info):
+        state = np.asarray(self.env.unwrapped.state, dtype=np.float32).copy()
+        if self.as_dict:
+            return {"obs": obs, "state": state}, info
+        return obs, {**info, "state": state}
+
+    def reset(self, **kwargs):
+        return self._wrap(*self.env.reset(**kwargs))
+
+    def step(self, action):
+        obs, r, term, trunc, info = self.env.step(action)
+        wrapped, info = self._wrap(obs, info)
+        return wrapped, r, term, trunc, info
+
+
+@pytest.mark.parametrize("spec,as_dict", [("info:state", False), ("dict:state", True)])
+def test_asymmetric_critics_see_the_privileged_state_and_the_actor_does_not(spec, as_dict):
+    gym.register("RewardlabTestPendulumState-v0", entry_point=_PendulumWithState)
+    try:
+        sets = ["hidden_sizes=[16, 16]", "batch_size=16", "learning_starts=60", "log_every=120",
+                f"privileged_obs={spec}", "num_envs=2"]  # fmt: skip
+        config = new_config("sac", sets=sets, cli={"env": "RewardlabTestPendulumState-v0"})
+        config.env_kwargs = {"as_dict": as_dict}
+        algo = SAC(config)
+        assert algo.critic.weights[0].shape[1] == 3 + 2 + 1  # obs, privileged state, action
+        assert algo.actor.latent[0].in_features == 3
+        algo.step()  # 2 envs x 60 steps: each env ends an episode at step 50
+        n = len(algo.buffer)
+        obs, nxt = algo.buffer.obs[:n], algo.buffer.next_obs[:n]
+        state, next_state = algo.buffer.critic_obs[:n], algo.buffer.next_critic_obs[:n]
+        # the stored state belongs to the stored observation: obs = (cos theta, sin theta, theta_dot)
+        np.testing.assert_allclose(np.cos(state[:, 0]), obs[:, 0], atol=1e-5)
+        np.testing.assert_allclose(state[:, 1], obs[:, 2], atol=1e-5)
+        # ... also for s' at the episode ends (the last step's info, not the reset's)
+        np.testing.assert_allclose(np.cos(next_state[:, 0]), nxt[:, 0], atol=1e-5)
+        assert algo.buffer.truncated[:n].sum() == 2
+        assert algo.n_updates > 0 and np.isfinite(algo.evaluate(1)["mean_return"])
+    finally:
+        gym.registry.pop("RewardlabTestPendulumState-v0")
+
+
+def test_a_missing_privileged_info_key_is_refused_naming_what_the_info_has():
+    config = new_config("sac", sets=["privileged_obs=info:state"], cli={"env": "Pendulum-v1"})
+    with pytest.raises(ConfigError, match="no key 'state'"):
+        SAC(config)
+    with pytest.raises(ConfigError, match="needs a Dict observation space"):
+        SAC(new_config("sac", sets=["privileged_obs=dict:state"], cli={"env": "Pendulum-v1"}))

@@ -45,6 +45,8 @@ class ReplayBuffer:
     space gives ``action_shape=(dim,)`` in float32. ``n_step > 1`` makes :meth:`sample` return
     n-step returns ``sum_k gamma^k r_{t+k}``, cut at an episode end or at the newest transition,
     with the matching ``discounts`` (gamma ** steps summed) to use in place of gamma.
+    ``critic_obs_dim > 0`` adds privileged observations that only the critics see (asymmetric
+    actor-critic): ``critic_obs`` and ``next_critic_obs``.
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class ReplayBuffer:
         num_envs: int = 1,
         n_step: int = 1,
         gamma: float = 0.99,
+        critic_obs_dim: int = 0,
     ):
         if n_step < 1:
             raise ConfigError(f"config key 'n_steps': must be >= 1, got {n_step}")
@@ -67,6 +70,10 @@ class ReplayBuffer:
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.dones = np.zeros(capacity, dtype=np.float32)  # 1 = terminated: no bootstrap
         self.truncated = np.zeros(capacity, dtype=bool)  # cut by a time limit: bootstraps
+        self.critic_obs_dim = critic_obs_dim
+        if critic_obs_dim:
+            self.critic_obs = np.zeros((capacity, critic_obs_dim), dtype=np.float32)
+            self.next_critic_obs = np.zeros((capacity, critic_obs_dim), dtype=np.float32)
         self.pos = 0
         self.full = False
 
@@ -91,7 +98,8 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.capacity if self.full else self.pos
 
-    def add(self, obs, next_obs, actions, rewards, terminated, truncated=None) -> None:
+    def add(self, obs, next_obs, actions, rewards, terminated, truncated=None, critic_obs=None,
+            next_critic_obs=None) -> None:  # fmt: skip
         """One vector-env step: arrays with ``num_envs`` rows (``next_obs`` is the true last
         observation where an episode ended, not the reset observation)."""
         n = len(rewards)
@@ -102,6 +110,8 @@ class ReplayBuffer:
         self.obs[rows], self.next_obs[rows], self.actions[rows] = obs, next_obs, actions
         self.rewards[rows], self.dones[rows] = rewards, terminated
         self.truncated[rows] = False if truncated is None else truncated
+        if self.critic_obs_dim:
+            self.critic_obs[rows], self.next_critic_obs[rows] = critic_obs, next_critic_obs
         self.full = self.full or self.pos + n >= self.capacity
         self.pos = (self.pos + n) % self.capacity
 
@@ -130,6 +140,9 @@ class ReplayBuffer:
         }
         if discounts is not None:
             batch["discounts"] = torch.from_numpy(discounts)
+        if self.critic_obs_dim:
+            batch["critic_obs"] = torch.from_numpy(self.critic_obs[idx])
+            batch["next_critic_obs"] = torch.from_numpy(self.next_critic_obs[next_idx])
         return batch
 
     def _n_step(self, idx: np.ndarray):
@@ -161,6 +174,6 @@ class ReplayBuffer:
             getattr(self, key)[:n] = state[key]
         self.pos, self.full = state["pos"], state["full"]
 
-    @staticmethod
-    def _arrays() -> tuple[str, ...]:
-        return ("obs", "next_obs", "actions", "rewards", "dones", "truncated")
+    def _arrays(self) -> tuple[str, ...]:
+        extra = ("critic_obs", "next_critic_obs") if self.critic_obs_dim else ()
+        return ("obs", "next_obs", "actions", "rewards", "dones", "truncated", *extra)

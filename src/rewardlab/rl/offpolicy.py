@@ -62,6 +62,9 @@ class OffPolicyConfig(RunConfig):
     hidden_sizes: tuple[int, ...] = (256, 256)
     n_critics: int = 2
     log_every: int = 1000  # env steps per iteration: metrics are logged (and checkpoints fall) between them
+    # Asymmetric actor-critic: "info:<key>" (a vector in every step's and reset's info) or
+    # "dict:<key>" (a part of a Dict observation) that the critics see and the actor does not.
+    privileged_obs: str = ""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -175,6 +178,66 @@ def relu_mlp(in_dim: int, hidden: tuple[int, ...]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class PrivilegedObs:
+    """Splits what the env returns into the actor's observation and the critics' extra input.
+
+    Asymmetric actor-critic (Pinto et al. 2018): the critics, used only in training, may see state
+    the deployed actor cannot, from an ``info`` key or a part of a Dict observation. With
+    ``spec=""`` the observation must be a Box and the critics see exactly the actor's input.
+    """
+
+    def __init__(self, spec: str, env_id: str, space: gym.Space, reset_infos: dict[str, Any], num_envs: int):
+        self.kind, _, self.key = spec.partition(":")
+        self.dim, self.num_envs = 0, num_envs
+        if spec and (self.kind not in ("info", "dict") or not self.key):
+            raise ConfigError(f"config key 'privileged_obs': {spec!r} is not 'info:<key>' or 'dict:<key>'")
+        if isinstance(space, gym.spaces.Dict):
+            if self.kind == "dict" and self.key not in space.spaces:
+                raise ConfigError(f"config key 'privileged_obs': {env_id} has no observation part {self.key!r}; "
+                                  f"its parts are {', '.join(space.spaces)}")  # fmt: skip
+            self.actor_keys = sorted(k for k in space.spaces if not (self.kind == "dict" and k == self.key))
+            self.actor_dim = sum(flat_dim(space[k]) for k in self.actor_keys)
+            if self.kind == "dict":
+                self.dim = flat_dim(space[self.key])
+        else:
+            if self.kind == "dict":
+                raise ConfigError(f"config key 'privileged_obs': {spec!r} needs a Dict observation space; "
+                                  f"{env_id} has {space}. Use 'info:<key>' for a privileged info entry.")  # fmt: skip
+            self.actor_keys = None
+            self.actor_dim = flat_dim(space)
+        if self.kind == "info":
+            if self.key not in reset_infos:
+                raise ConfigError(f"config key 'privileged_obs': {env_id}'s reset info has no key {self.key!r} "
+                                  f"(it has {', '.join(k for k in reset_infos if not k.startswith('_')) or 'none'})")  # fmt: skip
+            self.dim = int(np.prod(np.asarray(reset_infos[self.key]).shape[1:], dtype=np.int64))
+
+    def actor_obs(self, obs: Any, single: bool = False) -> np.ndarray:
+        """(n, actor_dim) float32 from a batch of raw observations (or one, with ``single``)."""
+        if isinstance(obs, np.ndarray) and obs.dtype == object:  # a stack of Dict observations
+            obs = {k: np.stack([o[k] for o in obs]) for k in self.actor_keys}
+        if self.actor_keys is None:
+            flat = np.asarray(obs, dtype=np.float32)
+            return flat.reshape(-1) if single else flat.reshape(len(flat), -1)
+        parts = [np.asarray(obs[k], dtype=np.float32) for k in self.actor_keys]
+        if single:
+            return np.concatenate([p.reshape(-1) for p in parts])
+        return np.concatenate([p.reshape(len(p), -1) for p in parts], axis=-1)
+
+    def critic_obs(self, obs: Any, infos: dict[str, Any]) -> np.ndarray:
+        if not self.dim:
+            return np.zeros((self.num_envs, 0), dtype=np.float32)
+        source = obs[self.key] if self.kind == "dict" else infos[self.key]
+        return np.asarray(source, dtype=np.float32).reshape(len(source), -1)
+
+    def final_critic_obs(self, final_obs: Any, infos: dict[str, Any], i: int) -> np.ndarray:
+        """The privileged part of an episode's last step (same-step autoreset: the step's own info
+        is in ``final_info``; ``info`` already belongs to the new episode)."""
+        if not self.dim:
+            return np.zeros(0, dtype=np.float32)
+        value = final_obs[self.key] if self.kind == "dict" else infos["final_info"][self.key][i]
+        return np.asarray(value, dtype=np.float32).reshape(-1)
+
+
 # ---------------------------------------------------------------------------------------------
 # The loop
 
@@ -195,17 +258,23 @@ class OffPolicyAlgorithm(Algorithm):
         self.envs = make_vec_env(c.env, c.num_envs, "sync", c.env_kwargs)
         obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
         require_action_space(self.algo_name, c.env, act_space, gym.spaces.Box)
-        self.obs_dim, self.action_dim = flat_dim(obs_space), int(np.prod(act_space.shape))
-        self.action_shape = act_space.shape
+        self.action_dim, self.action_shape = int(np.prod(act_space.shape)), act_space.shape
         self.low = act_space.low.reshape(-1).astype(np.float64)
         self.high = act_space.high.reshape(-1).astype(np.float64)
-        ReplayBuffer.check_fits(min(c.buffer_size, c.total_steps), self.obs_dim, self.action_dim)
+        obs, infos = self.envs.reset(seed=c.seed)
+        self.privileged = PrivilegedObs(c.privileged_obs, c.env, obs_space, infos, c.num_envs)
+        self.obs_dim = self.privileged.actor_dim
+        self.critic_obs_dim = self.privileged.dim  # what the critics see besides the actor's obs
+        ReplayBuffer.check_fits(
+            min(c.buffer_size, c.total_steps), self.obs_dim + self.critic_obs_dim, self.action_dim
+        )
         self.buffer = ReplayBuffer(c.buffer_size, (self.obs_dim,), (self.action_dim,), np.float32,
-                                   num_envs=c.num_envs, n_step=c.n_steps, gamma=c.gamma)  # fmt: skip
+                                   num_envs=c.num_envs, n_step=c.n_steps, gamma=c.gamma,
+                                   critic_obs_dim=self.critic_obs_dim)  # fmt: skip
         self.noise = make_noise(c.action_noise, c.num_envs, self.action_dim, c.noise_std)
         self.stats = EpisodeStats(c.num_envs)
-        obs, _ = self.envs.reset(seed=c.seed)
-        self.obs = obs.reshape(c.num_envs, -1).astype(np.float32)
+        self.obs = self.privileged.actor_obs(obs)
+        self.critic_obs = self.privileged.critic_obs(obs, infos)
         self.n_updates = 0
         self.vector_steps = 0
 
@@ -221,7 +290,7 @@ class OffPolicyAlgorithm(Algorithm):
     def predict(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions in the env's units for a batch of raw observations."""
         with torch.no_grad():
-            a = self._act_deterministic(torch.as_tensor(obs.reshape(obs.shape[0], -1), dtype=torch.float32))
+            a = self._act_deterministic(torch.from_numpy(self.privileged.actor_obs(obs)))
         return (
             unscale_actions(a.numpy(), self.low, self.high).reshape(-1, *self.action_shape).astype(np.float32)
         )
@@ -254,16 +323,20 @@ class OffPolicyAlgorithm(Algorithm):
                 c.num_envs, *self.action_shape
             )
             obs, rewards, terminated, truncated, infos = self.envs.step(env_actions.astype(np.float32))
-            obs = obs.reshape(c.num_envs, -1).astype(np.float32)
             done = terminated | truncated
-            next_obs = obs.copy()
-            for i, final in final_observations(infos, done).items():
-                next_obs[i] = final.reshape(-1)
-            self.buffer.add(self.obs, next_obs, actions, rewards, terminated, truncated)
+            next_obs, next_critic_obs = self.privileged.actor_obs(obs), self.privileged.critic_obs(obs, infos)
+            if done.any():  # the stored next observation is the episode's last, not the reset one
+                next_obs, next_critic_obs = next_obs.copy(), next_critic_obs.copy()
+                for i, final in final_observations(infos, done).items():
+                    next_obs[i] = self.privileged.actor_obs(final, single=True)
+                    next_critic_obs[i] = self.privileged.final_critic_obs(final, infos, i)
+            self.buffer.add(self.obs, next_obs, actions, rewards, terminated, truncated, self.critic_obs,
+                            next_critic_obs)  # fmt: skip
             self.stats.update(rewards, done)
             if done.any():
                 self.noise.reset(done)
-            self.obs = obs
+            self.obs = self.privileged.actor_obs(obs)
+            self.critic_obs = self.privileged.critic_obs(obs, infos)
             self.global_step += c.num_envs
             self.vector_steps += 1
             if self.global_step > c.learning_starts and self.vector_steps % c.train_freq == 0:
@@ -287,6 +360,14 @@ class OffPolicyAlgorithm(Algorithm):
     def _discounts(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | float:
         return batch["discounts"] if "discounts" in batch else self.config.gamma
 
+    @staticmethod
+    def _critic_inputs(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(critic observation at s, at s'): the actor's observation, plus the privileged part."""
+        if "critic_obs" not in batch:
+            return batch["obs"], batch["next_obs"]
+        return (torch.cat([batch["obs"], batch["critic_obs"]], -1),
+                torch.cat([batch["next_obs"], batch["next_critic_obs"]], -1))  # fmt: skip
+
     # -- evaluation and state -------------------------------------------------------------------
 
     def evaluate(self, episodes: int) -> dict[str, Any]:
@@ -305,6 +386,7 @@ class OffPolicyAlgorithm(Algorithm):
             "rng": rng_state(self.np_rng),
             "envs": env_state(self.envs),
             "obs": self.obs.copy(),
+            "critic_obs": self.critic_obs.copy(),
             "episode_stats": self.stats.state_dict(),
             "global_step": self.global_step,
             "vector_steps": self.vector_steps,
@@ -319,6 +401,7 @@ class OffPolicyAlgorithm(Algorithm):
         load_rng_state(state["rng"], self.np_rng)
         load_env_state(self.envs, state["envs"])
         self.obs = state["obs"].copy()
+        self.critic_obs = state["critic_obs"].copy()
         self.stats.load_state_dict(state["episode_stats"])
         self.global_step = state["global_step"]
         self.vector_steps = state["vector_steps"]

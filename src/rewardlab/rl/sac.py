@@ -219,8 +219,9 @@ class SAC(OffPolicyAlgorithm):
         c = self.config
         self.actor = SquashedGaussianActor(self.obs_dim, c.hidden_sizes, self.action_dim,
                                            (c.log_std_min, c.log_std_max), c.log_std_mode)  # fmt: skip
-        self.critic = EnsembleCritic(self.obs_dim + self.action_dim, c.hidden_sizes, c.n_critics)
-        self.critic_target = EnsembleCritic(self.obs_dim + self.action_dim, c.hidden_sizes, c.n_critics)
+        critic_in = self.obs_dim + self.critic_obs_dim + self.action_dim
+        self.critic = EnsembleCritic(critic_in, c.hidden_sizes, c.n_critics)
+        self.critic_target = EnsembleCritic(critic_in, c.hidden_sizes, c.n_critics)
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
         self.actor_optimizer = LeanAdam(list(self.actor.parameters()), lr=c.learning_rate)
@@ -256,13 +257,11 @@ class SAC(OffPolicyAlgorithm):
         self.alpha_optimizer.update()
         return loss.detach()
 
-    def _actor_step(
-        self, obs: torch.Tensor, actions_pi: torch.Tensor, log_prob: torch.Tensor, alpha
-    ) -> torch.Tensor:
+    def _actor_step(self, critic_obs: torch.Tensor, actions_pi: torch.Tensor, log_prob: torch.Tensor, alpha):
         # Only dQ/da is needed: freezing the critic's weights skips their gradient matmuls.
         for p in self.critic_params:
             p.requires_grad_(False)
-        loss = sac_actor_loss(log_prob, self.critic(obs, actions_pi), alpha)
+        loss = sac_actor_loss(log_prob, self.critic(critic_obs, actions_pi), alpha)
         self.actor_optimizer.zero_grad()
         loss.backward()
         for p in self.critic_params:
@@ -273,6 +272,7 @@ class SAC(OffPolicyAlgorithm):
     def _update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         c = self.config
         obs = batch["obs"]
+        critic_obs, next_critic_obs = self._critic_inputs(batch)  # asymmetric: + privileged part
         alpha = self.log_alpha[0].detach().exp()
         out: dict[str, torch.Tensor] = {}
         policy_step = self.n_updates % c.policy_frequency == 0
@@ -284,10 +284,10 @@ class SAC(OffPolicyAlgorithm):
 
         with torch.no_grad():
             next_actions, next_log_prob = self.actor.sample(batch["next_obs"])
-            next_q = self.critic_target(batch["next_obs"], next_actions)
+            next_q = self.critic_target(next_critic_obs, next_actions)
             targets = sac_critic_target(batch["rewards"], batch["dones"], self._discounts(batch), next_q,
                                         next_log_prob, alpha)  # fmt: skip
-        q_values = self.critic(obs, batch["actions"])
+        q_values = self.critic(critic_obs, batch["actions"])
         critic_loss = sac_critic_loss(q_values, targets)
         self.critic_optimizer.zero_grad()
         critic_loss.backward()
@@ -297,7 +297,7 @@ class SAC(OffPolicyAlgorithm):
         if policy_step:
             for _ in range(1 if c.update_order == "sb3" else c.policy_frequency):
                 actions_pi, log_prob = drawn if drawn is not None else self.actor.sample(obs)
-                out["actor_loss"] = self._actor_step(obs, actions_pi, log_prob, alpha)
+                out["actor_loss"] = self._actor_step(critic_obs, actions_pi, log_prob, alpha)
                 out["entropy"] = -log_prob.detach().mean()
                 if c.update_order == "cleanrl" and self.learn_alpha:
                     with torch.no_grad():

@@ -110,8 +110,9 @@ class TD3(OffPolicyAlgorithm):
         self.actor = DeterministicActor(self.obs_dim, c.hidden_sizes, self.action_dim)
         self.actor_target = DeterministicActor(self.obs_dim, c.hidden_sizes, self.action_dim)
         self.actor_target.load_state_dict(self.actor.state_dict())
-        self.critic = EnsembleCritic(self.obs_dim + self.action_dim, c.hidden_sizes, c.n_critics)
-        self.critic_target = EnsembleCritic(self.obs_dim + self.action_dim, c.hidden_sizes, c.n_critics)
+        critic_in = self.obs_dim + self.critic_obs_dim + self.action_dim
+        self.critic = EnsembleCritic(critic_in, c.hidden_sizes, c.n_critics)
+        self.critic_target = EnsembleCritic(critic_in, c.hidden_sizes, c.n_critics)
         self.critic_target.load_state_dict(self.critic.state_dict())
         for target in (self.actor_target, self.critic_target):
             target.requires_grad_(False)
@@ -131,15 +132,16 @@ class TD3(OffPolicyAlgorithm):
     def _update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         c = self.config
         obs = batch["obs"]
+        critic_obs, next_critic_obs = self._critic_inputs(batch)  # asymmetric: + privileged part
         self.n_updates += 1  # SB3 counts first, so the actor moves on updates 2, 4, ...
         with torch.no_grad():
             noise = torch.empty_like(batch["actions"]).normal_(0, c.target_policy_noise)
             next_actions = td3_target_actions(
                 self.actor_target(batch["next_obs"]), noise, c.target_noise_clip
             )
-            next_q = self.critic_target(batch["next_obs"], next_actions)
+            next_q = self.critic_target(next_critic_obs, next_actions)
             targets = td3_critic_target(batch["rewards"], batch["dones"], self._discounts(batch), next_q)
-        q_values = self.critic(obs, batch["actions"])
+        q_values = self.critic(critic_obs, batch["actions"])
         critic_loss = twin_critic_loss(q_values, targets)
         self.critic_optimizer.zero_grad()
         critic_loss.backward()
@@ -149,7 +151,7 @@ class TD3(OffPolicyAlgorithm):
         if self.n_updates % c.policy_delay == 0:
             for p in self.critic_params:  # only dQ/da is needed, not the critic's weight gradients
                 p.requires_grad_(False)
-            actor_loss = td3_actor_loss(self.critic(obs, self.actor(obs), members=1))
+            actor_loss = td3_actor_loss(self.critic(critic_obs, self.actor(obs), members=1))
             self.actor_optimizer.zero_grad()
             actor_loss.backward()
             for p in self.critic_params:
