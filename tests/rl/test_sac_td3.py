@@ -380,8 +380,8 @@ def _strip_timing(rows):
     return [{k: v for k, v in r.items() if not run_mod.is_timing_metric(k)} for r in rows]
 
 
-SMALL = ["hidden_sizes=[32, 32]", "batch_size=32", "learning_starts=200", "log_every=250", "checkpoint_every=500",
-         "eval_episodes=2", "buffer_size=1200"]  # fmt: skip
+SMALL = ["hidden_sizes=[32, 32]", "batch_size=32", "learning_starts=100", "log_every=150", "checkpoint_every=300",
+         "eval_episodes=2", "buffer_size=700"]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -391,11 +391,9 @@ SMALL = ["hidden_sizes=[32, 32]", "batch_size=32", "learning_starts=200", "log_e
     ids=["sac-nstep", "td3-ou", "sac-cleanrl"],
 )  # fmt: skip
 def test_kill_and_resume_is_bit_identical_with_the_replay_buffer(tmp_path, algo, sets):
-    # 1500 steps with a 1200-transition buffer: the resumed run must restore a wrapped buffer
+    # 900 steps with a 700-transition buffer: the resumed run must restore and then wrap the buffer
     full = tmp_path / "full"
-    config = new_config(
-        algo, sets=[*SMALL, *sets], cli={"env": "Pendulum-v1", "total_steps": 1500, "seed": 3}
-    )
+    config = new_config(algo, sets=[*SMALL, *sets], cli={"env": "Pendulum-v1", "total_steps": 900, "seed": 3})
     result = Run.start(algo, config, full).train(progress=False)
     reference = read_metrics(full)
     assert "critic_loss" in reference[-1] and len(checkpoints(full)) == 3
@@ -404,7 +402,7 @@ def test_kill_and_resume_is_bit_identical_with_the_replay_buffer(tmp_path, algo,
     for p in checkpoints(cut)[1:]:
         shutil.rmtree(p)
     resumed = Run.resume(cut)
-    assert resumed.algo.global_step == 500 and len(resumed.algo.buffer) == 500
+    assert resumed.algo.global_step == 300 and len(resumed.algo.buffer) == 300
     assert resumed.train(progress=False)["mean_return"] == result["mean_return"]
     assert _strip_timing(read_metrics(cut)) == _strip_timing(reference)
 
