@@ -429,6 +429,7 @@ def test_sac_learns_pendulum_quickly(tmp_path):
 
 @pytest.mark.long
 def test_sac_solves_pendulum_in_20k_steps(tmp_path):
+    # measured: -118.2 over 20 episodes, 8 min of CPU (29 min wall) on the loaded 2-core box
     config = new_config("sac", files=[EXAMPLES / "sac_pendulum.toml"], cli={"seed": 0})
     result = Run.start("sac", config, tmp_path / "run").train(progress=False)
     assert result["mean_return"] >= -250  # RLlib's pass bar for Pendulum at 20k steps
