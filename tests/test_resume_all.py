@@ -42,6 +42,8 @@ TINY: dict[str, tuple[str | None, int, list[str]]] = {
     **{name: ("CliffWalking-v1", 800, TABULAR_TINY) for name in ("qlearning", "sarsa", "expected-sarsa")},
     **{name: (None, 40, INDEPENDENT_TINY) for name in
        ("independent-sarsa", "independent-qlearning", "random-agents")},
+    **{name: ("Pendulum-v1", 300, ["learning_starts=64", "batch_size=16", "buffer_size=200", "log_every=50",
+                                   "hidden_sizes=[16, 16]"]) for name in ("sac", "td3", "ddpg")},
     **{name: (None, 200, OFFLINE_TINY) for name in ("bc", "td3-bc", "iql")},
     "cql": (None, 200, [*OFFLINE_TINY, "n_action_samples=2"]),
     "discrete-cql": (None, 200, [*OFFLINE_TINY, "target_update_interval=30"]),

@@ -3,4 +3,7 @@
 ALGORITHMS = {
     "ppo": "rewardlab.rl.ppo:PPO",
     "dqn": "rewardlab.rl.dqn:DQN",
+    "sac": "rewardlab.rl.sac:SAC",
+    "td3": "rewardlab.rl.td3:TD3",
+    "ddpg": "rewardlab.rl.td3:DDPG",
 }

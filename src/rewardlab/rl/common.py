@@ -353,3 +353,31 @@ def linear_schedule(start: float, end: float, progress: float) -> float:
     """``start`` at progress 0 -> ``end`` at progress 1 (clamped)."""
     progress = min(max(progress, 0.0), 1.0)
     return start + (end - start) * progress
+
+
+# ---------------------------------------------------------------------------------------------
+# Action spaces
+
+#: which registered deep-RL algorithms take which action space (for the error a mismatch raises)
+ALGORITHMS_BY_ACTION_SPACE = {"Discrete": ("dqn", "ppo"), "Box": ("ddpg", "ppo", "sac", "td3")}
+
+
+def require_action_space(algo: str, env_id: str, space: gym.Space, kind: type[gym.Space]) -> None:
+    """Refuse an env whose action space ``algo`` cannot act in, naming the space and the algorithms
+    that take it; a Box must also be bounded, since squashing and rescaling need the bounds."""
+    if not isinstance(space, kind):
+        takers = ALGORITHMS_BY_ACTION_SPACE.get(type(space).__name__, ())
+        use = (
+            f"algorithms for {type(space).__name__} action spaces: {', '.join(takers)}"
+            if takers
+            else (f"no rewardlab algorithm takes {type(space).__name__} action spaces")
+        )
+        raise ConfigError(f"{algo} needs a {kind.__name__} action space, but {env_id} has {space}; {use}.")
+    if isinstance(space, gym.spaces.Box) and not (
+        np.isfinite(space.low).all() and np.isfinite(space.high).all()
+    ):
+        raise ConfigError(
+            f"{algo} needs a bounded Box action space, but {env_id} has {space} (low {space.low}, high "
+            f"{space.high}): its actions are squashed to [-1, 1] and rescaled to the bounds, which must be "
+            f"finite. Wrap the env with gymnasium.wrappers.ClipAction / RescaleAction, or use ppo."
+        )

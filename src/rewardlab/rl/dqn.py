@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from rewardlab.config import RunConfig
 from rewardlab.core.algorithm import Algorithm
 from rewardlab.core.state import ARRAY, ENV, OBJECT, RNG, VALUE
-from rewardlab.errors import ConfigError
+from rewardlab.rl.buffers import ReplayBuffer
 from rewardlab.rl.common import (
     EpisodeStats,
     LeanAdam,
@@ -38,6 +38,7 @@ from rewardlab.rl.common import (
     linear_schedule,
     make_vec_env,
     mlp,
+    require_action_space,
 )
 
 
@@ -96,55 +97,6 @@ def dqn_loss(q_values: torch.Tensor, actions: torch.Tensor, targets: torch.Tenso
     return F.smooth_l1_loss(q_taken, targets)
 
 
-class ReplayBuffer:
-    """A circular buffer of transitions in preallocated numpy arrays."""
-
-    def __init__(self, capacity: int, obs_shape: tuple[int, ...]):
-        self.capacity = capacity
-        self.obs = np.zeros((capacity, *obs_shape), dtype=np.float32)
-        self.next_obs = np.zeros((capacity, *obs_shape), dtype=np.float32)
-        self.actions = np.zeros(capacity, dtype=np.int64)
-        self.rewards = np.zeros(capacity, dtype=np.float32)
-        self.dones = np.zeros(capacity, dtype=np.float32)
-        self.pos = 0
-        self.full = False
-
-    def __len__(self) -> int:
-        return self.capacity if self.full else self.pos
-
-    def add(self, obs, next_obs, actions, rewards, dones) -> None:
-        for i in range(len(actions)):
-            p = self.pos
-            self.obs[p], self.next_obs[p] = obs[i], next_obs[i]
-            self.actions[p], self.rewards[p], self.dones[p] = actions[i], rewards[i], dones[i]
-            self.pos = (p + 1) % self.capacity
-            self.full = self.full or self.pos == 0
-
-    def sample(self, rng: np.random.Generator, n_batches: int, batch_size: int) -> dict[str, torch.Tensor]:
-        """``n_batches`` uniform minibatches at once, each tensor shaped (n_batches, batch_size, ...)."""
-        idx = rng.integers(0, len(self), size=(n_batches, batch_size))
-        return {
-            "obs": torch.from_numpy(self.obs[idx]),
-            "next_obs": torch.from_numpy(self.next_obs[idx]),
-            "actions": torch.from_numpy(self.actions[idx]),
-            "rewards": torch.from_numpy(self.rewards[idx]),
-            "dones": torch.from_numpy(self.dones[idx]),
-        }
-
-    def state_dict(self) -> dict[str, Any]:
-        n = len(self)  # only the filled part is saved
-        return {
-            "obs": self.obs[:n].copy(), "next_obs": self.next_obs[:n].copy(), "actions": self.actions[:n].copy(),
-            "rewards": self.rewards[:n].copy(), "dones": self.dones[:n].copy(), "pos": self.pos, "full": self.full,
-        }  # fmt: skip
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        n = len(state["actions"])
-        for key in ("obs", "next_obs", "actions", "rewards", "dones"):
-            getattr(self, key)[:n] = state[key]
-        self.pos, self.full = state["pos"], state["full"]
-
-
 # ---------------------------------------------------------------------------------------------
 # The algorithm
 
@@ -165,17 +117,17 @@ class DQN(Algorithm):
         self.np_rng = np.random.default_rng(c.seed)
         self.envs = make_vec_env(c.env, c.num_envs, "sync", c.env_kwargs)
         obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
-        if not isinstance(act_space, gym.spaces.Discrete):
-            raise ConfigError(f"DQN needs a Discrete action space; {c.env} has {act_space}. Use ppo for continuous actions.")
+        require_action_space("dqn", c.env, act_space, gym.spaces.Discrete)
         self.n_actions = int(act_space.n)
         obs_dim = flat_dim(obs_space)
+        ReplayBuffer.check_fits(min(c.buffer_size, c.total_steps), obs_dim, 1, action_itemsize=8)
         self.q_net = mlp(obs_dim, c.hidden_sizes, self.n_actions, c.activation)
         self.target_net = mlp(obs_dim, c.hidden_sizes, self.n_actions, c.activation)
         self.target_net.load_state_dict(self.q_net.state_dict())
         self.target_net.requires_grad_(False)
         self.params = list(self.q_net.parameters())
         self.optimizer = LeanAdam(self.params, lr=c.learning_rate)
-        self.buffer = ReplayBuffer(c.buffer_size, (obs_dim,))
+        self.buffer = ReplayBuffer(c.buffer_size, (obs_dim,), num_envs=c.num_envs)
         self.stats = EpisodeStats(c.num_envs)
         obs, _ = self.envs.reset(seed=c.seed)
         self.obs = obs.reshape(c.num_envs, -1).astype(np.float32)
@@ -226,7 +178,7 @@ class DQN(Algorithm):
             next_obs = obs.copy()
             for i, final in final_observations(infos, done).items():
                 next_obs[i] = final.reshape(-1)
-            self.buffer.add(self.obs, next_obs, actions, rewards, terminated.astype(np.float32))
+            self.buffer.add(self.obs, next_obs, actions, rewards, terminated, truncated)
             self.stats.update(rewards, done)
             self.obs = obs
             self.global_step += c.num_envs
