@@ -81,13 +81,13 @@ CONVENTIONAL_BOUNDS: dict[str, Bounds] = {
     # 0 is meaningful here: no entropy bonus, no warm-up, no samples, no LoRA (train all weights), ...
     **dict.fromkeys(
         "ent_coef vf_coef weight_decay learning_starts epsilon_decay_steps samples_every samples_per_log "
-        "gradient_steps lora_r reward_workers ray_num_cpus worker_num_cpus".split(),
+        "gradient_steps lora_r reward_workers ray_num_cpus worker_num_cpus eval_every".split(),
         Bounds(ge=0),
     ),
     **dict.fromkeys(
         "num_envs n_steps batch_size micro_batch_size n_epochs buffer_size train_freq target_update_interval "
         "num_generations max_completion_length max_prompt_length episodes_per_step max_episode_steps "
-        "rounds_per_step eval_rounds arms num_workers".split(),
+        "rounds_per_step eval_rounds arms num_workers log_every".split(),
         Bounds(ge=1),
     ),
 }

@@ -25,7 +25,6 @@ from torch import nn
 from rewardlab.config import RunConfig
 from rewardlab.core.algorithm import Algorithm
 from rewardlab.core.state import OBJECT, VALUE
-from rewardlab.errors import ConfigError
 from rewardlab.offline.dataset import DatasetError, OfflineDataset, TransitionSampler, resolve_dataset
 from rewardlab.rl.common import evaluate_policy, first_non_finite, mlp
 
@@ -47,14 +46,7 @@ class OfflineConfig(RunConfig):
     # in d3rlpy's configs, on in its TD3+BC reproduction and in CORL).
     normalize_observations: bool = False
 
-    def validate(self) -> None:
-        for key in ("total_steps", "log_every", "batch_size", "eval_episodes"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"config key {key!r}: must be >= 1, got {getattr(self, key)}")
-        if self.eval_every < 0:
-            raise ConfigError(f"config key 'eval_every': must be >= 0, got {self.eval_every}")
-        if not 0 <= self.gamma <= 1:
-            raise ConfigError(f"config key 'gamma': must lie in [0, 1], got {self.gamma}")
+    def validate(self) -> None:  # ranges: declared (config.CONVENTIONAL_BOUNDS), checked by check_config
         resolve_paths(self)
 
 
