@@ -39,8 +39,7 @@ from rewardlab.rl.common import (
     mlp,
     rng_state,
 )
-
-LOG_2PI = float(np.log(2 * np.pi))
+from rewardlab.rl.distributions import Categorical, DiagGaussian
 
 
 @dataclass
@@ -173,13 +172,6 @@ def ppo_diagnostics(log_ratio: torch.Tensor, clip_range: float) -> dict[str, tor
     }
 
 
-def sample_categorical(probs: torch.Tensor) -> torch.Tensor:
-    """One draw per row by inverting the CDF with a uniform number: the same distribution as
-    ``torch.multinomial(probs, 1)``, at a fifth of its cost for a batch of 8 rows here."""
-    u = torch.rand(probs.shape[0], 1)
-    return (probs.cumsum(-1) < u).sum(-1).clamp_(max=probs.shape[-1] - 1)
-
-
 # ---------------------------------------------------------------------------------------------
 # The algorithm
 
@@ -236,30 +228,23 @@ class PPO(Algorithm):
             obs = self.obs_norm(obs, update=update)
         return torch.as_tensor(obs, dtype=torch.float32)
 
-    def _sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _distribution(self, obs: torch.Tensor) -> Categorical | DiagGaussian:
         out = self.actor(obs)
-        if self.discrete:
-            logp_all = torch.log_softmax(out, dim=-1)
-            action = sample_categorical(logp_all.exp())
-            return action, logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1)
-        action = out + self.log_std.exp() * torch.randn_like(out)
-        return action, self._gaussian_logp(out, action)
+        return Categorical(out) if self.discrete else DiagGaussian(out, self.log_std)
 
-    def _gaussian_logp(self, mean: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        var = (2 * self.log_std).exp()
-        return (-0.5 * (action - mean).pow(2) / var - self.log_std - 0.5 * LOG_2PI).sum(-1)
+    def _sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        dist = self._distribution(obs)
+        action = dist.sample()
+        return action, dist.log_prob(action)
 
     def _logp_entropy(
         self, obs: torch.Tensor, actions: torch.Tensor, entropy_grad: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.actor(obs)
-        if self.discrete:
-            logp_all = torch.log_softmax(out, dim=-1)
-            with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
-                entropy = -(logp_all.exp() * logp_all).sum(-1)
-            return logp_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1), entropy
-        entropy = (0.5 + 0.5 * LOG_2PI + self.log_std).sum().expand(out.shape[0])
-        return self._gaussian_logp(out, actions), entropy if entropy_grad else entropy.detach()
+        dist = self._distribution(obs)
+        # without an entropy bonus the entropy is only logged: no graph for it
+        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+            entropy = dist.entropy()
+        return dist.log_prob(actions), entropy
 
     def _env_action(self, action: torch.Tensor) -> np.ndarray:
         a = action.numpy()
@@ -270,8 +255,8 @@ class PPO(Algorithm):
     def predict(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions (argmax / Gaussian mean) for a batch of raw observations."""
         with torch.no_grad():
-            out = self.actor(self._obs_tensor(obs, update=False))
-            return out.argmax(-1).numpy() if self.discrete else self._env_action(out)
+            mode = self._distribution(self._obs_tensor(obs, update=False)).mode()
+            return mode.numpy() if self.discrete else self._env_action(mode)
 
     # -- one iteration: rollout + update ---------------------------------------------------------
 
