@@ -5,4 +5,17 @@ Names only (import paths as strings), so ``rewardlab list`` imports nothing heav
 
 ENVS = {
     "uav-offloading": "rewardlab.envs.uav_offloading:UAVOffloadingEnv",
+    "sparse-grid": "rewardlab.envs.sparse_grid:SparseGridEnv",
 }
+
+#: the single-agent Gymnasium envs among them, registered with Gymnasium under the same name so
+#: ``gymnasium.make`` (and so PPO/DQN's vector envs) builds them
+GYMNASIUM_ENVS = ("sparse-grid",)
+
+
+def register_gymnasium() -> None:
+    import gymnasium as gym
+
+    for name in GYMNASIUM_ENVS:
+        if name not in gym.registry:
+            gym.register(name, entry_point=ENVS[name])

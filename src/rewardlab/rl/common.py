@@ -21,8 +21,11 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers.utils import RunningMeanStd
 from torch import nn
 
+from rewardlab.envs import register_gymnasium
 from rewardlab.errors import ConfigError
 from rewardlab.registry import check_env_id
+
+register_gymnasium()  # at import, so AsyncVectorEnv workers that unpickle _make_env have them too
 
 # ---------------------------------------------------------------------------------------------
 # Environments
@@ -293,26 +296,32 @@ def evaluate_policy(
     obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=np.int64)
+    successes: dict[int, bool] = {}  # envs that report info["is_success"] at the episode end (SB3)
     active = list(range(episodes))
     while active:
         actions = act(np.stack([obs[i] for i in active]))
         still = []
         for i, a in zip(active, actions):
-            obs[i], r, terminated, truncated, _ = envs[i].step(a)
+            obs[i], r, terminated, truncated, info = envs[i].step(a)
             returns[i] += float(r)
             lengths[i] += 1
             if not (terminated or truncated):
                 still.append(i)
+            elif "is_success" in info:
+                successes[i] = bool(info["is_success"])
         active = still
     for env in envs:
         env.close()
-    return {
+    result = {
         "mean_return": float(returns.mean()),
         "std_return": float(returns.std()),
         "episodes": int(episodes),
         "mean_length": float(lengths.mean()),
         "returns": returns.tolist(),
     }
+    if successes:
+        result["success_rate"] = float(np.mean(list(successes.values())))
+    return result
 
 
 # ---------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from rewardlab.rl.common import (
     rng_state,
 )
 from rewardlab.rl.distributions import Categorical, DiagGaussian
+from rewardlab.rl.streams import RewardStreams, build_transition_reward
 
 
 @dataclass
@@ -73,6 +74,10 @@ class PPOConfig(RunConfig):
     log_std_init: float = 0.0  # continuous actions: state-independent log std (SB3, CleanRL)
     adam_eps: float = 1e-5  # SB3 ActorCriticPolicy / CleanRL
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    # Extra reward streams (rewardlab.rl.streams): transition rewards such as [{reward = "rnd"}];
+    # each with a gamma gets its own value head and advantage, weighted against ext_coef * A_ext.
+    transition_rewards: list[dict[str, Any]] = field(default_factory=list)
+    ext_coef: float = 1.0  # CleanRL's RND: 2.0
 
     def validate(self) -> None:
         rollout = self.num_envs * self.n_steps
@@ -149,6 +154,8 @@ def ppo_loss(
     if clip_range_vf is not None:
         values = old_values + (values - old_values).clamp(-clip_range_vf, clip_range_vf)
     value_loss = (returns - values).pow(2).mean()
+    if values.dim() > 1:  # one column per reward stream: the heads' losses add up (CleanRL's RND)
+        value_loss = (returns - values).pow(2).mean(0).sum()
     entropy_mean = entropy.mean()
     loss = policy_loss + vf_coef * value_loss
     if ent_coef != 0.0:  # skipped when 0 so the entropy needs no gradient (same loss value)
@@ -199,8 +206,17 @@ class PPO(Algorithm):
             self.action_high = act_space.high.reshape(-1)
         else:
             raise ConfigError(f"PPO supports Discrete and Box action spaces; {c.env} has {act_space}")
+        self.streams: RewardStreams | None = None
+        if c.transition_rewards:
+            rewards = [
+                build_transition_reward(spec, f"config key 'transition_rewards[{i}]'", obs_space, act_space,
+                                        c.num_envs, seed=c.seed + 1 + i)
+                for i, spec in enumerate(c.transition_rewards)
+            ]  # fmt: skip
+            self.streams = RewardStreams(rewards, c.ext_coef, c.num_envs, c.n_steps, obs_space.shape)
+        n_values = 1 + (self.streams.n_heads if self.streams is not None else 0)  # critic heads
         self.actor = mlp(obs_dim, c.hidden_sizes, out_dim, c.activation, orthogonal=True, out_gain=0.01)
-        self.critic = mlp(obs_dim, c.hidden_sizes, 1, c.activation, orthogonal=True, out_gain=1.0)
+        self.critic = mlp(obs_dim, c.hidden_sizes, n_values, c.activation, orthogonal=True, out_gain=1.0)
         params = [*self.actor.parameters(), *self.critic.parameters()]
         if self.log_std is not None:
             params.append(self.log_std)
@@ -211,6 +227,8 @@ class PPO(Algorithm):
         self.reward_norm = RewardNormalizer(c.num_envs, c.gamma) if c.norm_reward else None
         self.stats = EpisodeStats(c.num_envs)
         obs, _ = self.envs.reset(seed=c.seed)
+        if self.streams is not None:
+            obs = self.streams.warmup(self.envs, obs, seed=c.seed + 10_000)
         self.next_obs = self._obs_tensor(obs)
         self.iteration = 0
 
@@ -218,7 +236,7 @@ class PPO(Algorithm):
         self.obs_buf = torch.zeros((T, N, obs_dim))
         self.act_buf = torch.zeros((T, N), dtype=torch.long) if self.discrete else torch.zeros((T, N, out_dim))
         self.logp_buf = torch.zeros((T, N))
-        self.value_buf = torch.zeros((T, N))
+        self.value_buf = torch.zeros((T, N, n_values) if n_values > 1 else (T, N))
 
     # -- policy ---------------------------------------------------------------------------------
 
@@ -266,7 +284,7 @@ class PPO(Algorithm):
         rewards = np.zeros((T, N), dtype=np.float32)
         terminations = np.zeros((T, N), dtype=np.float32)
         dones = np.zeros((T, N), dtype=np.float32)
-        truncated_values = torch.zeros((T, N))
+        truncated_values = torch.zeros((T, N, *self.value_buf.shape[2:]))
         truncated_mask = np.zeros((T, N), dtype=bool)
 
         with torch.no_grad():
@@ -277,8 +295,11 @@ class PPO(Algorithm):
                 self.act_buf[t] = action
                 self.logp_buf[t] = logp
 
-                obs, reward, terminated, truncated, infos = self.envs.step(self._env_action(action))
+                env_action = self._env_action(action)
+                obs, reward, terminated, truncated, infos = self.envs.step(env_action)
                 done = terminated | truncated
+                if self.streams is not None:
+                    self.streams.record(t, env_action, obs, done, infos)
                 self.stats.update(reward, done)
                 if self.reward_norm is not None:
                     reward = self.reward_norm(reward, done)
@@ -293,19 +314,32 @@ class PPO(Algorithm):
                 self.next_obs = self._obs_tensor(obs)
             # The critic is fixed during the rollout: value every visited state in one batched pass.
             values = self.critic(torch.cat([self.obs_buf.reshape(T * N, -1), self.next_obs])).squeeze(-1)
-            self.value_buf = values[: T * N].reshape(T, N)
+            self.value_buf = values[: T * N].reshape(T, N, *values.shape[1:])
             last_value = values[T * N :]
 
         self.global_step += T * N
         next_values = torch.cat([self.value_buf[1:], last_value.unsqueeze(0)])
-        next_values = torch.where(torch.from_numpy(truncated_mask), truncated_values, next_values)
-        advantages, returns = compute_gae(
-            torch.from_numpy(rewards), self.value_buf, next_values,
-            torch.from_numpy(terminations), torch.from_numpy(dones), c.gamma, c.gae_lambda,
-        )  # fmt: skip
-        metrics = self._update(advantages.reshape(-1), returns.reshape(-1))
+        stream_metrics: dict[str, float] = {}
+        if self.streams is None:
+            next_values = torch.where(torch.from_numpy(truncated_mask), truncated_values, next_values)
+            advantages, returns = compute_gae(
+                torch.from_numpy(rewards), self.value_buf, next_values,
+                torch.from_numpy(terminations), torch.from_numpy(dones), c.gamma, c.gae_lambda,
+            )  # fmt: skip
+        else:
+            added, stream_rewards, stream_metrics = self.streams.score()
+            heads = lambda x: x if x.dim() == 3 else x.unsqueeze(-1)  # noqa: E731 - (T, N[, K]) -> (T, N, K)
+            mask = torch.from_numpy(truncated_mask).unsqueeze(-1)
+            advantages, returns = self.streams.advantages(
+                compute_gae, torch.from_numpy(rewards + added.astype(np.float32)), heads(self.value_buf),
+                heads(next_values), torch.where(mask, heads(truncated_values), heads(next_values)),
+                torch.from_numpy(terminations), torch.from_numpy(dones), stream_rewards, c.gamma, c.gae_lambda,
+            )  # fmt: skip
+            returns = returns.squeeze(-1)
+        metrics = self._update(advantages.reshape(-1), returns.flatten(0, 1))
         self.iteration += 1
         metrics.update(self.stats.metrics())
+        metrics.update(stream_metrics)
         return metrics
 
     def _update(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, float]:
@@ -320,7 +354,7 @@ class PPO(Algorithm):
         obs = self.obs_buf.reshape(-1, self.obs_buf.shape[-1])
         actions = self.act_buf.reshape(-1) if self.discrete else self.act_buf.reshape(-1, self.act_buf.shape[-1])
         old_logp = self.logp_buf.reshape(-1)
-        old_values = self.value_buf.reshape(-1)
+        old_values = self.value_buf.flatten(0, 1)
         n = obs.shape[0]
         terms: dict[str, list[torch.Tensor]] = {"loss": [], "policy_loss": [], "value_loss": [], "entropy": []}
         log_ratios: list[torch.Tensor] = []
@@ -358,6 +392,8 @@ class PPO(Algorithm):
             summary = {k: torch.stack(v).mean() for k, v in terms.items()}
             summary.update(ppo_diagnostics(torch.cat(log_ratios), clip_range))
             metrics = dict(zip(summary, torch.stack(list(summary.values())).tolist()))
+        if returns.dim() > 1:  # reward streams: explained variance of the extrinsic head
+            returns, old_values = returns[:, 0], old_values[:, 0]
         var_returns = returns.var()
         metrics["explained_variance"] = float(1 - (returns - old_values).var() / var_returns) if var_returns > 0 else 0.0
         metrics.update(learning_rate=lr, clip_range=clip_range, n_updates=float(updates))
@@ -385,6 +421,7 @@ class PPO(Algorithm):
             "episode_stats": self.stats.state_dict(),
             "global_step": self.global_step,
             "iteration": self.iteration,
+            "transition_rewards": None if self.streams is None else self.streams.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -404,12 +441,16 @@ class PPO(Algorithm):
         self.stats.load_state_dict(state["episode_stats"])
         self.global_step = state["global_step"]
         self.iteration = state["iteration"]
+        if self.streams is not None:
+            self.streams.load_state_dict(state["transition_rewards"])
 
     def parameters_finite(self) -> str | None:
         modules: dict[str, nn.Module] = {"actor": self.actor, "critic": self.critic}
         bad = first_non_finite(modules)
         if bad is None and self.log_std is not None and not torch.isfinite(self.log_std).all():
             bad = "log_std"
+        if bad is None and self.streams is not None:
+            bad = self.streams.non_finite()
         return bad
 
     def close(self) -> None:
