@@ -72,6 +72,10 @@ REWARD_TABLE: dict[str, tuple[str, str]] = {
         "rewardlab.rewards.length:LengthPenalty",
         "Kimi k1.5 group length penalty (shorter is better within a prompt's group), in [-0.5, 0.5]",
     ),
+    "bradley_terry": (
+        "rewardlab.rewards.learned.bradley_terry:BradleyTerry",
+        "learned: Bradley-Terry reward model (TRL's loss), MLP on info['features'] or a causal LM + score head",
+    ),
     "rnd": (
         "rewardlab.rewards.learned.rnd:rnd",
         "transition reward: Random Network Distillation novelty / its return std (PPO transition_rewards)",
