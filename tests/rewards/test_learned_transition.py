@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from rewardlab.errors import ConfigError, RewardlabError
+from rewardlab.errors import ConfigError, NonFiniteError, RewardlabError
 from rewardlab.rewards import get
 from rewardlab.rewards.learned import ReturnNorm, RunningNorm, TransitionReward, Transitions
 from rewardlab.rewards.learned.rnd import RNDNovelty, rnd_loss
@@ -124,3 +124,14 @@ def test_rnd_networks_leave_the_global_torch_rng_alone():
     torch.manual_seed(0)
     get("rnd", observation_space=BOX, action_space=ACTIONS)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_non_finite_reward_stops_with_an_error_naming_the_reward():
+    class Broken(TransitionReward):
+        name = "broken"
+
+        def score(self, batch):
+            return np.full(len(batch), np.nan)
+
+    with pytest.raises(NonFiniteError, match=r"reward 'broken' returned nan for transition 0"):
+        Broken(BOX, ACTIONS)(np.zeros((2, 6)), np.zeros(2), np.zeros((2, 6)), np.zeros(2))

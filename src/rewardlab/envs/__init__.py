@@ -6,11 +6,12 @@ Names only (import paths as strings), so ``rewardlab list`` imports nothing heav
 ENVS = {
     "uav-offloading": "rewardlab.envs.uav_offloading:UAVOffloadingEnv",
     "sparse-grid": "rewardlab.envs.sparse_grid:SparseGridEnv",
+    "cartpole-fixed-horizon": "rewardlab.envs.fixed_horizon_cartpole:FixedHorizonCartPole",
 }
 
 #: the single-agent Gymnasium envs among them, registered with Gymnasium under the same name so
 #: ``gymnasium.make`` (and so PPO/DQN's vector envs) builds them
-GYMNASIUM_ENVS = ("sparse-grid",)
+GYMNASIUM_ENVS = ("sparse-grid", "cartpole-fixed-horizon")
 
 
 def register_gymnasium() -> None:

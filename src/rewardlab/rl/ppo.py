@@ -299,7 +299,7 @@ class PPO(Algorithm):
                 obs, reward, terminated, truncated, infos = self.envs.step(env_action)
                 done = terminated | truncated
                 if self.streams is not None:
-                    self.streams.record(t, env_action, obs, done, infos)
+                    self.streams.record(t, env_action, obs, terminated, truncated, infos)
                 self.stats.update(reward, done)
                 if self.reward_norm is not None:
                     reward = self.reward_norm(reward, done)

@@ -76,6 +76,7 @@ class RewardStreams:
         self.next_obs = np.zeros_like(self.obs)
         self.actions: np.ndarray | None = None
         self.dones = np.zeros((n_steps, num_envs), dtype=bool)
+        self.terminated = np.zeros((n_steps, num_envs), dtype=bool)
         self.raw_obs: np.ndarray | None = None  # the current raw observation of every env
 
     @property
@@ -91,7 +92,7 @@ class RewardStreams:
             return obs
         rng = np.random.default_rng(seed)
         space = envs.single_action_space
-        cols = {"obs": [], "action": [], "next_obs": [], "done": []}
+        cols = {"obs": [], "action": [], "next_obs": [], "done": [], "terminated": []}
         for _ in range(steps):
             if isinstance(space, gym.spaces.Discrete):
                 action = rng.integers(space.n, size=self.num_envs) + space.start
@@ -102,13 +103,15 @@ class RewardStreams:
             next_obs, _, terminated, truncated, infos = envs.step(action)
             done = terminated | truncated
             reached = self._reached(next_obs, done, infos)
-            for key, value in zip(cols, (obs, action, reached, done)):
+            for key, value in zip(cols, (obs, action, reached, done, terminated)):
                 cols[key].append(value)
             obs = next_obs
         for r in self.rewards:
             if r.warmup_steps:
                 k = r.warmup_steps * self.num_envs
-                data = Transitions(*(np.concatenate(cols[c])[-k:] for c in cols), num_envs=self.num_envs)
+                data = Transitions(
+                    **{c: np.concatenate(v)[-k:] for c, v in cols.items()}, num_envs=self.num_envs
+                )
                 r.fit(data)
         self.raw_obs = obs
         return obs
@@ -124,13 +127,23 @@ class RewardStreams:
             reached[i] = infos["final_obs"][i]
         return reached
 
-    def record(self, t: int, action: np.ndarray, next_obs: np.ndarray, done: np.ndarray, infos: dict) -> None:
+    def record(
+        self,
+        t: int,
+        action: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        infos,
+    ) -> None:
         if self.actions is None:
             self.actions = np.zeros((self.n_steps, *action.shape), dtype=action.dtype)
+        done = terminated | truncated
         self.obs[t] = self.raw_obs
         self.actions[t] = action
         self.next_obs[t] = self._reached(next_obs, done, infos)
         self.dones[t] = done
+        self.terminated[t] = terminated
         self.raw_obs = next_obs
 
     # ---- after the rollout --------------------------------------------------------------------
@@ -139,7 +152,12 @@ class RewardStreams:
         T, N = self.n_steps, self.num_envs
         flat = lambda a: a.reshape(T * N, *a.shape[2:])  # noqa: E731 - time-major (T, N) -> (T*N)
         batch = Transitions(
-            flat(self.obs), flat(self.actions), flat(self.next_obs), flat(self.dones), num_envs=N
+            flat(self.obs),
+            flat(self.actions),
+            flat(self.next_obs),
+            flat(self.dones),
+            N,
+            flat(self.terminated),
         )
         added = np.zeros((T, N))
         streams = np.zeros((T, N, self.n_heads))

@@ -35,7 +35,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from rewardlab.errors import ConfigError, RewardlabError
+from rewardlab.errors import ConfigError, NonFiniteError, RewardlabError
 
 UPDATE_ORDERS = ("after_score", "before_score")
 
@@ -55,6 +55,7 @@ class Transitions:
     next_obs: np.ndarray
     done: np.ndarray
     num_envs: int = 1
+    terminated: np.ndarray | None = None  # done by termination, not a time limit (when known)
 
     def __len__(self) -> int:
         return len(self.done)
@@ -209,7 +210,7 @@ class TransitionReward(Learnable):
             )
         if not np.isfinite(values).all():
             i = int(np.flatnonzero(~np.isfinite(values))[0])
-            raise RewardlabError(
+            raise NonFiniteError(
                 f"reward {self.name!r} returned {values[i]} for transition {i} (rewards must be finite); "
                 "its learned state diverged"
             )
