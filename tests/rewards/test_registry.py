@@ -9,10 +9,10 @@ from rewardlab.errors import ConfigError, UnknownNameError
 from rewardlab.rewards import Gate, Reward, Sample, WeightedSum, available, build, get
 
 BUILTINS = [
-    "box_giou", "box_iou", "bradley_terry", "code_tests", "exact_match", "format_tags", "gui_action", "hierarchical_action",
+    "box_giou", "box_iou", "bradley_terry", "code_tests", "exact_match", "format_tags", "gail", "gui_action", "hierarchical_action",
     "length_penalty", "math_equiv", "ordered_plan_match", "overlong_penalty", "protocol_components", "rnd", "trajectory", "vla_r1",
 ]
-TRANSITION = {"rnd"}  # built by PPO with the env's spaces
+TRANSITION = {"gail", "rnd"}  # built by PPO with the env's spaces
 
 
 def test_available_lists_every_builtin_with_a_description():

@@ -76,6 +76,10 @@ REWARD_TABLE: dict[str, tuple[str, str]] = {
         "rewardlab.rewards.learned.bradley_terry:BradleyTerry",
         "learned: Bradley-Terry reward model (TRL's loss), MLP on info['features'] or a causal LM + score head",
     ),
+    "gail": (
+        "rewardlab.rewards.learned.gail:GAIL",
+        "transition reward: GAIL discriminator reward softplus(logit) from expert demonstrations (.npz)",
+    ),
     "rnd": (
         "rewardlab.rewards.learned.rnd:rnd",
         "transition reward: Random Network Distillation novelty / its return std (PPO transition_rewards)",
