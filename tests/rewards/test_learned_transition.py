@@ -135,3 +135,13 @@ def test_a_non_finite_reward_stops_with_an_error_naming_the_reward():
 
     with pytest.raises(NonFiniteError, match=r"reward 'broken' returned nan for transition 0"):
         Broken(BOX, ACTIONS)(np.zeros((2, 6)), np.zeros(2), np.zeros((2, 6)), np.zeros(2))
+
+
+def test_update_order_is_a_config_value_and_a_wrong_one_is_named():
+    assert get("rnd", observation_space=BOX, action_space=ACTIONS).update_order == "after_score"  # CleanRL
+    assert (
+        get("rnd", observation_space=BOX, action_space=ACTIONS, update_order="before_score").update_order
+        == "before_score"
+    )
+    with pytest.raises(ConfigError, match=r"update_order 'first' is not one of after_score, before_score"):
+        get("rnd", observation_space=BOX, action_space=ACTIONS, update_order="first")

@@ -168,9 +168,12 @@ class TransitionReward(Learnable):
         num_envs: int = 1,
         seed: int = 0,
         name: str | None = None,
+        update_order: str | None = None,
     ) -> None:
         if name is not None:
             self.name = name
+        if update_order is not None:  # None keeps the paper's order, the class attribute
+            self.update_order = update_order
         self.observation_space, self.action_space = observation_space, action_space
         self.num_envs = int(num_envs)
         self.init_generators(seed)

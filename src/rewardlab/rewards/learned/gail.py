@@ -96,6 +96,7 @@ class GAIL(TransitionReward):
         num_envs: int = 1,
         seed: int = 0,
         name: str | None = None,
+        update_order: str | None = None,
         hidden_sizes: tuple[int, ...] = (32, 32),
         learning_rate: float = 3e-4,
         updates_per_iteration: int = 8,
@@ -105,7 +106,14 @@ class GAIL(TransitionReward):
         allow_variable_horizon: bool = False,
     ) -> None:
         self.gamma, self.coef = float(gamma), float(coef)
-        super().__init__(observation_space, action_space, num_envs=num_envs, seed=seed, name=name)
+        super().__init__(
+            observation_space,
+            action_space,
+            num_envs=num_envs,
+            seed=seed,
+            name=name,
+            update_order=update_order,
+        )
         self.require_box_observations()
         if not demonstrations:
             raise ConfigError(

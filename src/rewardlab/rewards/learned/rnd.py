@@ -52,6 +52,7 @@ class RNDNovelty(TransitionReward):
         num_envs: int = 1,
         seed: int = 0,
         name: str | None = None,
+        update_order: str | None = None,
         hidden_sizes: tuple[int, ...] = (64, 64),
         feature_dim: int = 32,
         learning_rate: float = 3e-4,
@@ -65,7 +66,14 @@ class RNDNovelty(TransitionReward):
         coef: float = 1.0,
     ) -> None:
         self.gamma, self.coef, self.warmup_steps = float(gamma), float(coef), int(warmup_steps)
-        super().__init__(observation_space, action_space, num_envs=num_envs, seed=seed, name=name)
+        super().__init__(
+            observation_space,
+            action_space,
+            num_envs=num_envs,
+            seed=seed,
+            name=name,
+            update_order=update_order,
+        )
         self.require_box_observations()
         obs_dim = int(np.prod(observation_space.shape))
         # The networks come from the reward's own seed: building them leaves the agent's RNG untouched.
@@ -136,6 +144,7 @@ def rnd(
     num_envs: int = 1,
     seed: int = 0,
     name: str | None = None,
+    update_order: str | None = None,
     hidden_sizes: tuple[int, ...] = (64, 64),
     feature_dim: int = 32,
     learning_rate: float = 3e-4,
@@ -151,7 +160,8 @@ def rnd(
 ) -> TransitionReward:
     """RND with CleanRL's defaults: :class:`RNDNovelty` divided by its discounted-return std."""
     novelty = RNDNovelty(
-        observation_space, action_space, num_envs=num_envs, seed=seed, name=name, hidden_sizes=hidden_sizes,
+        observation_space, action_space, num_envs=num_envs, seed=seed, name=name, update_order=update_order,
+        hidden_sizes=hidden_sizes,
         feature_dim=feature_dim, learning_rate=learning_rate, update_proportion=update_proportion,
         obs_clip=obs_clip, warmup_steps=warmup_steps, epochs=epochs, num_minibatches=num_minibatches,
         max_grad_norm=max_grad_norm, gamma=gamma, coef=coef,
