@@ -195,3 +195,17 @@ def test_best_of_16_with_the_learned_reward_model_succeeds_where_a_random_pick_d
     assert np.mean(picked_true > threshold) >= 0.7
     assert np.mean(random_true > threshold) == pytest.approx(0.2, abs=0.04)
     assert picked.metrics["best_of_n/kl"] == pytest.approx(math.log(16) - 15 / 16)
+
+
+def test_saved_reward_model_loads_without_the_run_and_scores_the_same(tmp_path):
+    rm = BradleyTerry(seed=0, epochs=1, hidden_sizes=(8,))
+    rm.fit(TASK.pairs(128, beta=1.0, seed=1))
+    samples = [Sample(info={"features": x}) for x in TASK.pairs(4, 1.0, seed=5).chosen]
+    rm.save(tmp_path / "rm")
+    assert BradleyTerry.load(tmp_path / "rm")(samples).tolist() == rm(samples).tolist()
+    with pytest.raises(RewardlabError, match="does not hold reward_model.json and reward_model.pt"):
+        BradleyTerry.load(tmp_path / "missing")
+    with pytest.raises(
+        RewardlabError, match=r"weights do not fit a 'mlp' backbone with in_dim 16, hidden_sizes \[4\]"
+    ):
+        BradleyTerry.load(tmp_path / "rm", hidden_sizes=(4,))

@@ -24,9 +24,11 @@ the fix for the RM over-fitting users report: trlx #338, DeepSpeedExamples #322)
 from __future__ import annotations
 
 import copy
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rewardlab.core.io import write_text_atomic
 from rewardlab.errors import ConfigError, RewardlabError
 from rewardlab.rewards.base import Reward, RewardResult, Sample, Scored, as_samples
 from rewardlab.rewards.learned.base import Learnable
@@ -152,6 +155,9 @@ class BradleyTerry(Learnable, Reward):
     ) -> None:
         Reward.__init__(self, name=name, on_error=on_error)
         self.init_generators(seed)
+        # what save() writes so load() rebuilds the same network (a custom (model, tokenizer) is not)
+        self.spec = {"backbone": backbone if isinstance(backbone, str) else None, "in_dim": in_dim,
+                     "hidden_sizes": list(hidden_sizes), "max_length": max_length, "name": name}  # fmt: skip
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             if backbone == "mlp":
@@ -263,6 +269,46 @@ class BradleyTerry(Learnable, Reward):
             return self.history[self.best_epoch]
         self.best_epoch = self.epochs - 1
         return self.history[-1]
+
+    # ---- export ---------------------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        """Write the fitted model as ``reward_model.json`` (how to rebuild it) and ``reward_model.pt``
+        (its weights); :meth:`load` reads them without the run that trained it."""
+        if self.spec["backbone"] is None:
+            raise RewardlabError(
+                f"reward {self.name!r}: a custom (model, tokenizer) backbone cannot be saved by name"
+            )
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(directory / "reward_model.json", json.dumps({"format": 1, **self.spec}, indent=1))
+        torch.save(self.net.state_dict(), directory / "reward_model.pt")
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, **overrides: Any) -> BradleyTerry:
+        directory = Path(directory)
+        spec_path, weights = directory / "reward_model.json", directory / "reward_model.pt"
+        if not spec_path.is_file() or not weights.is_file():
+            raise RewardlabError(
+                f"reward model directory {str(directory)!r} does not hold reward_model.json and reward_model.pt "
+                "(written by BradleyTerry.save)"
+            )
+        spec = json.loads(spec_path.read_text())
+        spec.pop("format", None)
+        built = {**spec, **overrides}
+        rm = cls(**built)
+        state = torch.load(weights, weights_only=True)
+        try:
+            rm.net.load_state_dict(state)
+        except RuntimeError as e:
+            lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+            detail = next((line for line in lines[1:]), lines[0] if lines else "")
+            raise RewardlabError(
+                f"reward model {str(directory)!r}: its weights do not fit a {built['backbone']!r} backbone with "
+                f"in_dim {built['in_dim']}, hidden_sizes {list(built['hidden_sizes'])} ({detail})"
+            ) from None
+        rm.net.eval()
+        return rm
 
     # ---- the Reward side -----------------------------------------------------------------------
     def _inputs(self, samples: list[Sample]) -> Any:
