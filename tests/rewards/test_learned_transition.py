@@ -145,3 +145,22 @@ def test_update_order_is_a_config_value_and_a_wrong_one_is_named():
     )
     with pytest.raises(ConfigError, match=r"update_order 'first' is not one of after_score, before_score"):
         get("rnd", observation_space=BOX, action_space=ACTIONS, update_order="first")
+
+
+def test_text_reward_normaliser_freezes_after_fit_and_keeps_the_raw_total_as_a_component():
+    from rewardlab.rewards import Sample, reward
+    from rewardlab.rewards.learned import NormalizedText
+
+    @reward(name="length", maximum=100)
+    def length(sample):
+        return len(sample.completion)
+
+    norm = NormalizedText(length, name="length_z")
+    with pytest.raises(RewardlabError, match="call fit\\(\\) on reference samples"):
+        norm([Sample(completion="ab")])
+    norm.fit([Sample(completion="a"), Sample(completion="abc")])  # mean 2, var 1 (up to the prior count)
+    result = norm.score([Sample(completion="abcd"), Sample(completion="ab")])
+    assert result.total == pytest.approx([2.0, 0.0], abs=1e-3)
+    assert result.components["length"].tolist() == [4.0, 2.0]
+    again = norm.score([Sample(completion="abcd"), Sample(completion="ab")])
+    assert again.total.tolist() == result.total.tolist()  # frozen: scoring moved nothing

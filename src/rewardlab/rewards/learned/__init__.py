@@ -5,6 +5,14 @@ See :mod:`rewardlab.rewards.learned.base` for the rules every learned reward kee
 """
 
 from rewardlab.rewards.learned.base import Learnable, TransitionReward, Transitions
-from rewardlab.rewards.learned.normalize import ReturnNorm, RunningNorm, RunningStats
+from rewardlab.rewards.learned.normalize import NormalizedText, ReturnNorm, RunningNorm, RunningStats
 
-__all__ = ["Learnable", "ReturnNorm", "RunningNorm", "RunningStats", "TransitionReward", "Transitions"]
+__all__ = [
+    "Learnable",
+    "NormalizedText",
+    "ReturnNorm",
+    "RunningNorm",
+    "RunningStats",
+    "TransitionReward",
+    "Transitions",
+]

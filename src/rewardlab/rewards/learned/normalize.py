@@ -2,6 +2,7 @@
 
 * :class:`RunningNorm`: ``(r - mean) / std`` over every value scored so far (imitation's
   ``NormalizedRewardNet`` with ``RunningNorm``).
+* :class:`NormalizedText`: the same for a text ``Reward``'s totals, frozen after ``fit`` by default.
 * :class:`ReturnNorm`: ``r / std(discounted return)``, where the return is filtered **per env over
   time** (``R_t = gamma R_{t-1} + r_t``), as OpenAI's RND and Gymnasium's NormalizeReward do.
   CleanRL's ``ppo_rnd_envpool.py`` loops over the transposed (envs, steps) buffer and so
@@ -16,13 +17,15 @@ not a silent no-op (OpenRLHF issue #693).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from gymnasium.wrappers.utils import RunningMeanStd
 
 from rewardlab.errors import RewardlabError
-from rewardlab.rewards.learned.base import TransitionReward, Transitions
+from rewardlab.rewards.base import Reward, RewardResult, Sample
+from rewardlab.rewards.learned.base import Learnable, TransitionReward, Transitions
 
 
 class RunningStats(RunningMeanStd):
@@ -138,3 +141,50 @@ class ReturnNorm(_Normalized):
             returns = self.filtered_returns(values, np.asarray(batch.done, dtype=bool))
             self.stats.update(returns.reshape(-1))
         return values / np.sqrt(self.stats.var + self.epsilon)
+
+
+class NormalizedText(Learnable, Reward):
+    """``(r - mean) / std`` of a text reward's totals, with running or frozen statistics.
+
+    The components stay raw (for logging); only the total is normalised. ``fit(samples)`` sets the
+    statistics from reference samples (OpenRLHF computes a trained RM's mean/std once, on its eval
+    set); with ``freeze_after_fit`` they stay fixed from then on."""
+
+    state_fields = ("stats", "frozen", "fitted")
+    minimum, maximum = -np.inf, np.inf
+
+    def __init__(
+        self, reward: Reward, *, freeze_after_fit: bool = True, epsilon: float = 1e-8, name: str | None = None
+    ):
+        Reward.__init__(self, name=name or reward.name)
+        self.init_generators(0)
+        self.reward, self.freeze_after_fit, self.epsilon = reward, freeze_after_fit, epsilon
+        self.stats = RunningStats(shape=())
+        self.frozen = False
+        self.fitted = False
+
+    def children(self) -> list[Reward]:
+        return [self.reward]
+
+    def fit(self, data: Sequence[Sample]) -> dict[str, float]:
+        totals = self.reward.score(data).total
+        self.stats = RunningStats(shape=())
+        self.stats.update(totals)
+        self.frozen, self.fitted = self.freeze_after_fit, True
+        return {"mean": float(self.stats.mean), "std": float(np.sqrt(self.stats.var))}
+
+    def score(self, samples: Sequence[Sample]) -> RewardResult:
+        if self.freeze_after_fit and not self.fitted:
+            raise RewardlabError(
+                f"reward {self.name!r}: normaliser with freeze_after_fit has no statistics; call fit() on "
+                "reference samples before scoring"
+            )
+        inner = self.reward.score(samples)
+        if not self.frozen and len(inner.total):
+            self.stats.update(inner.total)
+        total = (inner.total - self.stats.mean) / np.sqrt(self.stats.var + self.epsilon)
+        bounds = {**inner.bounds, self.name: (-np.inf, np.inf)}
+        components = dict(inner.components)
+        if self.name != inner.name:
+            components[inner.name] = inner.total
+        return RewardResult(self.name, total, components, bounds, inner.notes, inner.counts)
