@@ -7,11 +7,12 @@ ENVS = {
     "uav-offloading": "rewardlab.envs.uav_offloading:UAVOffloadingEnv",
     "sparse-grid": "rewardlab.envs.sparse_grid:SparseGridEnv",
     "cartpole-fixed-horizon": "rewardlab.envs.fixed_horizon_cartpole:FixedHorizonCartPole",
+    "tomato": "rewardlab.envs.tomato:TomatoEnv",
 }
 
 #: the single-agent Gymnasium envs among them, registered with Gymnasium under the same name so
 #: ``gymnasium.make`` (and so PPO/DQN's vector envs) builds them
-GYMNASIUM_ENVS = ("sparse-grid", "cartpole-fixed-horizon")
+GYMNASIUM_ENVS = ("sparse-grid", "cartpole-fixed-horizon", "tomato")
 
 
 def register_gymnasium() -> None:
