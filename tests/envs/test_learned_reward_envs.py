@@ -3,7 +3,6 @@
 from collections import deque
 
 import gymnasium as gym
-import numpy as np
 import pytest
 
 import rewardlab.rl.common  # noqa: F401  (registers rewardlab's Gymnasium envs)
