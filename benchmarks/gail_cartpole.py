@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rewardlab.rewards.learned.gail import collect_demonstrations, save_demonstrations
+from rewardlab.rewards.learned.adversarial import collect_demonstrations, save_demonstrations
 from rewardlab.rl.ppo import PPO, PPOConfig
 
 ENV = "cartpole-fixed-horizon"

@@ -12,7 +12,11 @@ from rewardlab.core.run import Run, checkpoints, new_config, read_metrics
 from rewardlab.errors import ConfigError
 from rewardlab.rewards import get
 from rewardlab.rewards.learned import Transitions
-from rewardlab.rewards.learned.gail import collect_demonstrations, discriminator_loss, save_demonstrations
+from rewardlab.rewards.learned.adversarial import (
+    collect_demonstrations,
+    discriminator_loss,
+    save_demonstrations,
+)
 from rewardlab.rl.ppo import PPO, PPOConfig
 
 

@@ -1,91 +1,32 @@
 """Generative Adversarial Imitation Learning (Ho & Ermon 2016, arXiv:1606.03476) as a transition reward.
 
-A discriminator ``d(s, a)`` (a logit; expert = 1) is trained with binary cross-entropy to tell the
-expert's transitions from the current policy's, and the policy is paid ``softplus(d) = -log(1 - D)``
-(imitation's ``RewardNetFromDiscriminatorLogit``, always positive). As in imitation's
-``AdversarialTrainer``, each iteration trains the discriminator on the new rollout *before* the
-rollout is scored (``update_order = "before_score"``), ``updates_per_iteration`` times on
-``batch_size`` expert plus ``batch_size`` policy samples, and logs the accuracy on each side.
+A discriminator ``d(s, a)`` (a logit; expert = 1, :mod:`rewardlab.rewards.learned.adversarial`) is
+trained to tell the expert's transitions from the current policy's, and the policy is paid
+``softplus(d) = -log(1 - D)`` (imitation's ``RewardNetFromDiscriminatorLogit``, always positive).
+As in imitation's ``AdversarialTrainer``, each iteration trains the discriminator on the new
+rollout *before* scoring it, and logs the accuracy on each side (``acc_expert``, ``acc_policy``).
 
-In PPO the reward is its own stream (``gamma`` 0.99, its own value head); set ``ext_coef = 0``
-so the environment's reward is not used. Episodes that end by termination leak reward
-information (imitation: "variable horizon"), so a terminated transition is an error unless
-``allow_variable_horizon`` is set; use a fixed-horizon env such as ``cartpole-fixed-horizon``.
-
-Demonstrations are an ``.npz`` file with ``obs`` (N, ...) and ``actions`` (N, ...), as
-:func:`save_demonstrations` writes them.
+In PPO the reward is its own stream (``gamma`` 0.99, its own value head); set ``ext_coef = 0`` so
+the environment's reward is not used, and use a fixed-horizon env (``cartpole-fixed-horizon``).
+Demonstrations are an ``.npz`` file with ``obs`` and ``actions`` (:func:`save_demonstrations`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rewardlab.errors import ConfigError, RewardlabError
-from rewardlab.rewards.learned.base import TransitionReward, Transitions
-from rewardlab.rl.common import mlp
+from rewardlab.rewards.learned.adversarial import AdversarialReward
+from rewardlab.rewards.learned.base import Transitions
 
 
-def discriminator_loss(expert_logits: torch.Tensor, policy_logits: torch.Tensor) -> torch.Tensor:
-    """BCE with logits, expert labelled 1 and policy 0, over the concatenated batch."""
-    logits = torch.cat([expert_logits, policy_logits])
-    labels = torch.cat([torch.ones_like(expert_logits), torch.zeros_like(policy_logits)])
-    return F.binary_cross_entropy_with_logits(logits, labels)
-
-
-def save_demonstrations(path: str | Path, obs: np.ndarray, actions: np.ndarray, **extra: Any) -> None:
-    np.savez(path, obs=obs, actions=actions, **extra)
-
-
-def load_demonstrations(path: str | Path) -> dict[str, np.ndarray]:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"demonstrations file {str(path)!r} does not exist")
-    with np.load(path) as data:
-        missing = [k for k in ("obs", "actions") if k not in data]
-        if missing:
-            raise ConfigError(f"demonstrations file {str(path)!r} lacks {missing}; it holds {sorted(data)}")
-        return {k: data[k] for k in data}
-
-
-def collect_demonstrations(
-    act: Callable[[np.ndarray], np.ndarray],
-    env_id: str,
-    episodes: int,
-    seed: int,
-    env_kwargs: dict[str, Any] | None = None,
-) -> dict[str, np.ndarray]:
-    """Run ``act`` (a batch of observations -> actions) for whole episodes on fresh envs seeded
-    ``seed, seed + 1, ...``; returns ``obs``, ``actions`` and per-episode ``returns``."""
-    obs_list, act_list, returns = [], [], []
-    for i in range(episodes):
-        env = gym.make(env_id, **dict(env_kwargs or {}))
-        obs, _ = env.reset(seed=seed + i)
-        total, done = 0.0, False
-        while not done:
-            action = np.asarray(act(obs[None]))[0]
-            obs_list.append(obs)
-            act_list.append(action)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-        env.close()
-    return {"obs": np.stack(obs_list), "actions": np.stack(act_list), "returns": np.asarray(returns)}
-
-
-class GAIL(TransitionReward):
+class GAIL(AdversarialReward):
     name = "gail"
     gamma = 0.99
     episodic = True
-    update_order = "before_score"
-    state_fields = ("discriminator", "optimizer")
 
     def __init__(
         self,
@@ -107,82 +48,17 @@ class GAIL(TransitionReward):
     ) -> None:
         self.gamma, self.coef = float(gamma), float(coef)
         super().__init__(
-            observation_space,
-            action_space,
-            num_envs=num_envs,
-            seed=seed,
-            name=name,
-            update_order=update_order,
-        )
-        self.require_box_observations()
-        if not demonstrations:
-            raise ConfigError(
-                f"reward {self.name!r} needs demonstrations = 'path/to/demos.npz' (obs, actions)"
-            )
-        demos = load_demonstrations(demonstrations)
-        self.discrete = isinstance(action_space, gym.spaces.Discrete)
-        if not self.discrete and not isinstance(action_space, gym.spaces.Box):
-            raise ConfigError(
-                f"reward {self.name!r} cannot take the action space {action_space}: Discrete or Box"
-            )
-        obs_dim = int(np.prod(observation_space.shape))
-        act_dim = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
-        # inputs are standardised with the expert's statistics (fixed; imitation normalises inputs too)
-        self.expert_obs = demos["obs"].reshape(len(demos["obs"]), -1).astype(np.float64)
-        self.obs_mean, self.obs_std = self.expert_obs.mean(0), self.expert_obs.std(0) + 1e-8
-        self.expert_actions = demos["actions"]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            self.discriminator = mlp(obs_dim + act_dim, hidden_sizes, 1, "relu")
-        self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=learning_rate)
-        self.updates_per_iteration, self.batch_size = int(updates_per_iteration), int(batch_size)
-        self.allow_variable_horizon = allow_variable_horizon
-
-    def _inputs(self, obs: np.ndarray, actions: np.ndarray) -> torch.Tensor:
-        x = (obs.reshape(len(obs), -1) - self.obs_mean) / self.obs_std
-        if self.discrete:
-            a = np.eye(self.action_space.n)[np.asarray(actions, dtype=np.int64).reshape(-1)]
-        else:
-            a = np.asarray(actions, dtype=np.float64).reshape(len(actions), -1)
-        return torch.as_tensor(np.concatenate([x, a], axis=1), dtype=torch.float32)
-
-    def logits(self, obs: np.ndarray, actions: np.ndarray) -> torch.Tensor:
-        return self.discriminator(self._inputs(obs, actions)).squeeze(-1)
-
-    def _check_horizon(self, batch: Transitions) -> None:
-        if self.allow_variable_horizon or batch.terminated is None or not batch.terminated.any():
-            return
-        raise ConfigError(
-            f"reward {self.name!r}: an episode ended by termination (transition "
-            f"{int(np.flatnonzero(batch.terminated)[0])}). With variable-length episodes the end itself "
-            "pays (a positive reward teaches to survive, a negative one to die), so the policy can 'imitate' "
-            "without the expert; use a fixed-horizon env (e.g. cartpole-fixed-horizon), or set "
-            "allow_variable_horizon = true to accept the bias"
-        )
+            observation_space, action_space, demonstrations, num_envs=num_envs, seed=seed, name=name,
+            update_order=update_order, hidden_sizes=hidden_sizes, learning_rate=learning_rate,
+            updates_per_iteration=updates_per_iteration, batch_size=batch_size,
+            allow_variable_horizon=allow_variable_horizon,
+        )  # fmt: skip
 
     def score(self, batch: Transitions) -> np.ndarray:
-        self._check_horizon(batch)
+        self.check_horizon(batch)
         with torch.no_grad():
             return F.softplus(self.logits(batch.obs, batch.action)).double().numpy()
 
     def update(self, batch: Transitions) -> dict[str, float]:
-        self._check_horizon(batch)
-        n_exp, n_pol = len(self.expert_obs), len(batch)
-        stats = {"loss": [], "acc_expert": [], "acc_policy": []}
-        for _ in range(self.updates_per_iteration):
-            ie = self.np_rng.integers(n_exp, size=self.batch_size)
-            ip = self.np_rng.integers(n_pol, size=self.batch_size)
-            expert = self.logits(self.expert_obs[ie], self.expert_actions[ie])
-            policy = self.logits(batch.obs[ip], batch.action[ip])
-            loss = discriminator_loss(expert, policy)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            stats["loss"].append(loss.item())
-            stats["acc_expert"].append(float((expert > 0).float().mean()))
-            stats["acc_policy"].append(float((policy < 0).float().mean()))
-        self.updates += 1
-        out = {k: float(np.mean(v)) for k, v in stats.items()}
-        if not np.isfinite(out["loss"]):
-            raise RewardlabError(f"reward {self.name!r}: discriminator loss is {out['loss']}")
-        return out
+        m = self.train_discriminator(batch, reference_positive=True)
+        return {"loss": m["loss"], "acc_expert": m["acc_reference"], "acc_policy": m["acc_policy"]}
