@@ -80,6 +80,10 @@ REWARD_TABLE: dict[str, tuple[str, str]] = {
         "rewardlab.rewards.learned.gail:GAIL",
         "transition reward: GAIL discriminator reward softplus(logit) from expert demonstrations (.npz)",
     ),
+    "orpo": (
+        "rewardlab.rewards.learned.orpo:ORPO",
+        "transition reward: ORPO occupancy-measure penalty against a base policy (kl, chi2, sqrt_chi2, tv)",
+    ),
     "rnd": (
         "rewardlab.rewards.learned.rnd:rnd",
         "transition reward: Random Network Distillation novelty / its return std (PPO transition_rewards)",
