@@ -47,10 +47,31 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300_000)
     parser.add_argument("--expert-steps", type=int, default=300_000)
     parser.add_argument("--episodes", type=int, default=60)
+    parser.add_argument("--arms", nargs="+", default=["expert", "random"], choices=["expert", "random"])
+    parser.add_argument("--demos-dir", help="reuse expert.npz / random.npz written by an earlier run")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    out = Path(tempfile.mkdtemp(prefix="gail-bench-"))
+    out = Path(args.demos_dir) if args.demos_dir else Path(tempfile.mkdtemp(prefix="gail-bench-"))
+    if not args.demos_dir:
+        make_demonstrations(args, out)
+    print(f"demonstrations in {out}")
 
+    print("| demonstrations | seed | true return at each 1/7 of training | time (s) |")
+    print("|---|---|---|---|")
+    for kind in args.arms:
+        for seed in args.seeds:
+            gail = {"reward": "gail", "demonstrations": str(out / f"{kind}.npz"), "batch_size": 1024,
+                    "updates_per_iteration": 8, "learning_rate": 3e-4}  # fmt: skip
+            config = PPOConfig(**PPO_SETTINGS, total_steps=args.steps, seed=seed, ext_coef=0.0,
+                               transition_rewards=[gail])  # fmt: skip
+            _, curve, seconds = train(config)
+            print(
+                f"| {kind} | {seed} | {' / '.join(f'{r:.0f}' for r in curve)} | {seconds:.0f} |", flush=True
+            )
+
+
+def make_demonstrations(args: argparse.Namespace, out: Path) -> None:
+    """Train the expert PPO, then write 60 episodes of it (stochastic) and of a random policy."""
     expert, curve, seconds = train(PPOConfig(**PPO_SETTINGS, total_steps=args.expert_steps, seed=100))
     print(f"expert: true return {curve[-1]:.0f} after {args.expert_steps} steps ({seconds:.0f} s)")
 
@@ -65,19 +86,6 @@ def main() -> None:
         print(
             f"{kind} demonstrations: {args.episodes} episodes, mean true return {demos['returns'].mean():.0f}"
         )
-
-    print("| demonstrations | seed | true return at each 1/7 of training | time (s) |")
-    print("|---|---|---|---|")
-    for kind in ("expert", "random"):
-        for seed in args.seeds:
-            gail = {"reward": "gail", "demonstrations": str(out / f"{kind}.npz"), "batch_size": 1024,
-                    "updates_per_iteration": 8, "learning_rate": 3e-4}  # fmt: skip
-            config = PPOConfig(**PPO_SETTINGS, total_steps=args.steps, seed=seed, ext_coef=0.0,
-                               transition_rewards=[gail])  # fmt: skip
-            _, curve, seconds = train(config)
-            print(
-                f"| {kind} | {seed} | {' / '.join(f'{r:.0f}' for r in curve)} | {seconds:.0f} |", flush=True
-            )
 
 
 if __name__ == "__main__":
