@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from rewardlab.rewards import Sample
-from rewardlab.rewards.best_of_n import best_of_n, best_of_n_kl
+from rewardlab.rewards.selection import best_of_n, best_of_n_kl
 from rewardlab.rewards.learned.bradley_terry import BradleyTerry
 from rewardlab.rewards.learned.synthetic import SyntheticPreferences
 

@@ -12,7 +12,7 @@ import torch
 
 from rewardlab.errors import RewardlabError
 from rewardlab.rewards import Sample, bradley_terry_loss
-from rewardlab.rewards.best_of_n import best_of_n, best_of_n_kl
+from rewardlab.rewards.selection import best_of_n, best_of_n_kl
 from rewardlab.rewards.learned.bradley_terry import BradleyTerry, last_token_index
 from rewardlab.rewards.learned.preferences import read_preference_pairs
 from rewardlab.rewards.learned.synthetic import SyntheticPreferences
@@ -209,3 +209,10 @@ def test_saved_reward_model_loads_without_the_run_and_scores_the_same(tmp_path):
         RewardlabError, match=r"weights do not fit a 'mlp' backbone with in_dim 16, hidden_sizes \[4\]"
     ):
         BradleyTerry.load(tmp_path / "rm", hidden_sizes=(4,))
+
+
+def test_public_names_are_the_functions():
+    import rewardlab.rewards as rewards
+
+    assert callable(rewards.best_of_n) and rewards.best_of_n.__name__ == "best_of_n"
+    assert rewards.bradley_terry_loss is bradley_terry_loss

@@ -57,7 +57,7 @@ def __getattr__(name: str):
 
         return bradley_terry_loss
     if name == "best_of_n":
-        from rewardlab.rewards.best_of_n import best_of_n
+        from rewardlab.rewards.selection import best_of_n
 
         return best_of_n
     raise AttributeError(f"module 'rewardlab.rewards' has no attribute {name!r}")
