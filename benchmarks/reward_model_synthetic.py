@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from rewardlab.rewards import Sample
-from rewardlab.rewards.selection import best_of_n, best_of_n_kl
 from rewardlab.rewards.learned.bradley_terry import BradleyTerry
 from rewardlab.rewards.learned.synthetic import SyntheticPreferences
+from rewardlab.rewards.selection import best_of_n, best_of_n_kl
 
 
 def main() -> None:

@@ -12,10 +12,10 @@ import torch
 
 from rewardlab.errors import RewardlabError
 from rewardlab.rewards import Sample, bradley_terry_loss
-from rewardlab.rewards.selection import best_of_n, best_of_n_kl
 from rewardlab.rewards.learned.bradley_terry import BradleyTerry, last_token_index
 from rewardlab.rewards.learned.preferences import read_preference_pairs
 from rewardlab.rewards.learned.synthetic import SyntheticPreferences
+from rewardlab.rewards.selection import best_of_n, best_of_n_kl
 
 
 def test_loss_by_hand_with_margin_and_centring():

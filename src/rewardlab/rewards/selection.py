@@ -1,4 +1,4 @@
-"""Inference-time selection with a reward: best-of-N (DeformPAM's and ARMAP-B's inference-time use of a reward model).
+"""Inference-time selection with a reward: best-of-N (DeformPAM's and ARMAP-B's use of a reward model).
 
 For each prompt, score its N candidates and keep one: the highest-scoring (``select="argmax"``)
 or one drawn with probability ``softmax(score / temperature)`` (``"softmax"``: under a noisy reward
