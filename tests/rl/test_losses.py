@@ -156,7 +156,7 @@ def test_clip_grad_norm_equals_torch(max_norm):
 
 
 def test_sample_categorical_matches_the_distribution():
-    from rewardlab.rl.ppo import sample_categorical
+    from rewardlab.rl.distributions import sample_categorical
 
     torch.manual_seed(0)
     draws = sample_categorical(torch.tensor([[0.1, 0.2, 0.7]]).repeat(200_000, 1))

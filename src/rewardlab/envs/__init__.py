@@ -7,4 +7,19 @@ ENVS = {
     "uav-offloading": "rewardlab.envs.uav_offloading:UAVOffloadingEnv",
     "sumo-single-intersection": "rewardlab.envs.sumo:TrafficSignalEnv",
     "sumo-grid2x2": "rewardlab.envs.sumo:TrafficGridEnv",
+    "sparse-grid": "rewardlab.envs.sparse_grid:SparseGridEnv",
+    "cartpole-fixed-horizon": "rewardlab.envs.fixed_horizon_cartpole:FixedHorizonCartPole",
+    "tomato": "rewardlab.envs.tomato:TomatoEnv",
 }
+
+#: the single-agent Gymnasium envs among them, registered with Gymnasium under the same name so
+#: ``gymnasium.make`` (and so PPO/DQN's vector envs) builds them
+GYMNASIUM_ENVS = ("sparse-grid", "cartpole-fixed-horizon", "tomato", "sumo-single-intersection")
+
+
+def register_gymnasium() -> None:
+    import gymnasium as gym
+
+    for name in GYMNASIUM_ENVS:
+        if name not in gym.registry:
+            gym.register(name, entry_point=ENVS[name])

@@ -185,5 +185,3 @@ class TrafficGridEnv(ParallelEnv):
         if self.sim.sumo is not None:
             self.sim.close()
 
-
-gym.register("sumo-single-intersection", entry_point=TrafficSignalEnv, max_episode_steps=None)

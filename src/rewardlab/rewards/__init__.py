@@ -41,8 +41,23 @@ __all__ = [
     "TRLReward",
     "WeightedSum",
     "available",
+    "best_of_n",
+    "bradley_terry_loss",
     "build",
     "from_trl",
     "get",
     "reward",
 ]
+
+
+def __getattr__(name: str):
+    # torch-based parts load on first use, so importing rewardlab.rewards stays numpy-only
+    if name == "bradley_terry_loss":
+        from rewardlab.rewards.learned.bradley_terry import bradley_terry_loss
+
+        return bradley_terry_loss
+    if name == "best_of_n":
+        from rewardlab.rewards.selection import best_of_n
+
+        return best_of_n
+    raise AttributeError(f"module 'rewardlab.rewards' has no attribute {name!r}")

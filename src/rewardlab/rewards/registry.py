@@ -76,6 +76,22 @@ REWARD_TABLE: dict[str, tuple[str, str]] = {
         "rewardlab.rewards.length:LengthPenalty",
         "Kimi k1.5 group length penalty (shorter is better within a prompt's group), in [-0.5, 0.5]",
     ),
+    "bradley_terry": (
+        "rewardlab.rewards.learned.bradley_terry:BradleyTerry",
+        "learned: Bradley-Terry reward model (TRL's loss), MLP on info['features'] or a causal LM + score head",
+    ),
+    "gail": (
+        "rewardlab.rewards.learned.gail:GAIL",
+        "transition reward: GAIL discriminator reward softplus(logit) from expert demonstrations (.npz)",
+    ),
+    "orpo": (
+        "rewardlab.rewards.learned.orpo:ORPO",
+        "transition reward: ORPO occupancy-measure penalty against a base policy (kl, chi2, sqrt_chi2, tv)",
+    ),
+    "rnd": (
+        "rewardlab.rewards.learned.rnd:rnd",
+        "transition reward: Random Network Distillation novelty / its return std (PPO transition_rewards)",
+    ),
 }
 
 #: the registry convention of rewardlab.registry: name -> "module:attr"

@@ -20,8 +20,11 @@ from gymnasium.wrappers.utils import RunningMeanStd
 from torch import nn
 
 from rewardlab.core.envstate import Snapshot
+from rewardlab.envs import register_gymnasium
 from rewardlab.errors import ConfigError
-from rewardlab.registry import check_env_id, make_env, rewardlab_envs
+from rewardlab.registry import check_env_id, make_env
+
+register_gymnasium()  # at import, so AsyncVectorEnv workers that unpickle _make_env have them too
 
 # ---------------------------------------------------------------------------------------------
 # Environments
@@ -29,14 +32,6 @@ from rewardlab.registry import check_env_id, make_env, rewardlab_envs
 
 def _make_env(env_id: str, index: int, env_kwargs: dict[str, Any]) -> gym.Env:
     return Snapshot(make_env(env_id, **env_kwargs), index)
-
-
-def gymnasium_id(env_id: str) -> str:
-    """The id ``gym.make`` takes: a rewardlab env registers itself with Gymnasium when its module is
-    imported, so it is named ``module:id`` (Gymnasium's own form), which imports the module wherever
-    the env is built (a worker process, a Ray actor)."""
-    path = rewardlab_envs().get(env_id)
-    return f"{path.partition(':')[0]}:{env_id}" if path else env_id
 
 
 def make_vec_env(
@@ -50,7 +45,6 @@ def make_vec_env(
 ) -> gym.vector.VectorEnv:
     """A Gymnasium vector env with same-step autoreset; ``vectorization`` is ``sync``, ``async`` or
     ``ray`` (the sub-envs in ``num_workers`` Ray actors, bit-identical to ``sync``)."""
-    env_id = gymnasium_id(env_id)
     check_env_id(env_id, kinds=("gymnasium",))
     if num_envs < 1:
         raise ConfigError(f"config key 'num_envs': must be >= 1, got {num_envs}")
@@ -319,30 +313,36 @@ def evaluate_policy(
     """Run ``episodes`` episodes in parallel on fresh envs seeded ``seed, seed+1, ...``.
 
     ``act`` maps a batch of raw observations to a batch of actions (deterministic policy)."""
-    envs = [make_env(gymnasium_id(env_id), **dict(env_kwargs or {})) for _ in range(episodes)]
+    envs = [make_env(env_id, **dict(env_kwargs or {})) for _ in range(episodes)]
     obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
     returns = np.zeros(episodes)
     lengths = np.zeros(episodes, dtype=np.int64)
+    successes: dict[int, bool] = {}  # envs that report info["is_success"] at the episode end (SB3)
     active = list(range(episodes))
     while active:
         actions = act(np.stack([obs[i] for i in active]))
         still = []
         for i, a in zip(active, actions):
-            obs[i], r, terminated, truncated, _ = envs[i].step(a)
+            obs[i], r, terminated, truncated, info = envs[i].step(a)
             returns[i] += float(r)
             lengths[i] += 1
             if not (terminated or truncated):
                 still.append(i)
+            elif "is_success" in info:
+                successes[i] = bool(info["is_success"])
         active = still
     for env in envs:
         env.close()
-    return {
+    result = {
         "mean_return": float(returns.mean()),
         "std_return": float(returns.std()),
         "episodes": int(episodes),
         "mean_length": float(lengths.mean()),
         "returns": returns.tolist(),
     }
+    if successes:
+        result["success_rate"] = float(np.mean(list(successes.values())))
+    return result
 
 
 # ---------------------------------------------------------------------------------------------

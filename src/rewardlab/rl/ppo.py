@@ -37,8 +37,8 @@ from rewardlab.rl.common import (
     mlp,
     ray_options,
 )
-
-LOG_2PI = float(np.log(2 * np.pi))
+from rewardlab.rl.distributions import Categorical, DiagGaussian
+from rewardlab.rl.streams import RewardStreams, build_transition_reward
 
 
 @dataclass
@@ -74,6 +74,10 @@ class PPOConfig(RunConfig):
     log_std_init: float = 0.0  # continuous actions: state-independent log std (SB3, CleanRL)
     adam_eps: float = 1e-5  # SB3 ActorCriticPolicy / CleanRL
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    # Extra reward streams (rewardlab.rl.streams): transition rewards such as [{reward = "rnd"}];
+    # each with a gamma gets its own value head and advantage, weighted against ext_coef * A_ext.
+    transition_rewards: list[dict[str, Any]] = field(default_factory=list)
+    ext_coef: float = 1.0  # CleanRL's RND: 2.0
 
     def validate(self) -> None:
         """Cross-field rules; each field's own range is declared in config.CONVENTIONAL_BOUNDS."""
@@ -146,6 +150,8 @@ def ppo_loss(
     if clip_range_vf is not None:
         values = old_values + (values - old_values).clamp(-clip_range_vf, clip_range_vf)
     value_loss = (returns - values).pow(2).mean()
+    if values.dim() > 1:  # one column per reward stream: the heads' losses add up (CleanRL's RND)
+        value_loss = (returns - values).pow(2).mean(0).sum()
     entropy_mean = entropy.mean()
     loss = policy_loss + vf_coef * value_loss
     if ent_coef != 0.0:  # skipped when 0 so the entropy needs no gradient (same loss value)
@@ -169,13 +175,6 @@ def ppo_diagnostics(log_ratio: torch.Tensor, clip_range: float) -> dict[str, tor
     }
 
 
-def sample_categorical(probs: torch.Tensor) -> torch.Tensor:
-    """One draw per row by inverting the CDF with a uniform number: the same distribution as
-    ``torch.multinomial(probs, 1)``, at a fifth of its cost for a batch of 8 rows here."""
-    u = torch.rand(probs.shape[0], 1)
-    return (probs.cumsum(-1) < u).sum(-1).clamp_(max=probs.shape[-1] - 1)
-
-
 # ---------------------------------------------------------------------------------------------
 # The algorithm
 
@@ -186,7 +185,7 @@ class PPO(Algorithm):
     state_fields = {
         "actor": OBJECT, "critic": OBJECT, "log_std": TENSOR, "optimizer": OBJECT, "np_rng": RNG,
         "envs": ENV, "next_obs": TENSOR, "obs_norm": OBJECT, "reward_norm": OBJECT, "stats": OBJECT,
-        "iteration": VALUE,
+        "iteration": VALUE, "streams": OBJECT,  # streams: the transition rewards (None without them)
     }  # fmt: skip
     # obs_buf ... value_buf are scratch: every rollout rewrites them before they are read
     rebuilt_fields = ("discrete", "action_low", "action_high", "params", "obs_buf", "act_buf", "logp_buf",
@@ -218,8 +217,17 @@ class PPO(Algorithm):
             self.action_high = act_space.high.reshape(-1)
         else:
             raise ConfigError(f"PPO supports Discrete and Box action spaces; {c.env} has {act_space}")
+        self.streams: RewardStreams | None = None
+        if c.transition_rewards:
+            rewards = [
+                build_transition_reward(spec, f"config key 'transition_rewards[{i}]'", obs_space, act_space,
+                                        c.num_envs, seed=c.seed + 1 + i)
+                for i, spec in enumerate(c.transition_rewards)
+            ]  # fmt: skip
+            self.streams = RewardStreams(rewards, c.ext_coef, c.num_envs, c.n_steps, obs_space.shape)
+        n_values = 1 + (self.streams.n_heads if self.streams is not None else 0)  # critic heads
         self.actor = mlp(obs_dim, c.hidden_sizes, out_dim, c.activation, orthogonal=True, out_gain=0.01)
-        self.critic = mlp(obs_dim, c.hidden_sizes, 1, c.activation, orthogonal=True, out_gain=1.0)
+        self.critic = mlp(obs_dim, c.hidden_sizes, n_values, c.activation, orthogonal=True, out_gain=1.0)
         params = [*self.actor.parameters(), *self.critic.parameters()]
         if self.log_std is not None:
             params.append(self.log_std)
@@ -230,6 +238,8 @@ class PPO(Algorithm):
         self.reward_norm = RewardNormalizer(c.num_envs, c.gamma) if c.norm_reward else None
         self.stats = EpisodeStats(c.num_envs)
         obs, _ = self.envs.reset(seed=c.seed)
+        if self.streams is not None:
+            obs = self.streams.warmup(self.envs, obs, seed=c.seed + 10_000)
         self.next_obs = self._obs_tensor(obs)
         self.iteration = 0
 
@@ -239,7 +249,7 @@ class PPO(Algorithm):
             torch.zeros((T, N), dtype=torch.long) if self.discrete else torch.zeros((T, N, out_dim))
         )
         self.logp_buf = torch.zeros((T, N))
-        self.value_buf = torch.zeros((T, N))
+        self.value_buf = torch.zeros((T, N, n_values) if n_values > 1 else (T, N))
 
     # -- policy ---------------------------------------------------------------------------------
 
@@ -249,30 +259,23 @@ class PPO(Algorithm):
             obs = self.obs_norm(obs, update=update)
         return torch.as_tensor(obs, dtype=torch.float32)
 
-    def _sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _distribution(self, obs: torch.Tensor) -> Categorical | DiagGaussian:
         out = self.actor(obs)
-        if self.discrete:
-            logp_all = torch.log_softmax(out, dim=-1)
-            action = sample_categorical(logp_all.exp())
-            return action, logp_all.gather(-1, action.unsqueeze(-1)).squeeze(-1)
-        action = out + self.log_std.exp() * torch.randn_like(out)
-        return action, self._gaussian_logp(out, action)
+        return Categorical(out) if self.discrete else DiagGaussian(out, self.log_std)
 
-    def _gaussian_logp(self, mean: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        var = (2 * self.log_std).exp()
-        return (-0.5 * (action - mean).pow(2) / var - self.log_std - 0.5 * LOG_2PI).sum(-1)
+    def _sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        dist = self._distribution(obs)
+        action = dist.sample()
+        return action, dist.log_prob(action)
 
     def _logp_entropy(
         self, obs: torch.Tensor, actions: torch.Tensor, entropy_grad: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.actor(obs)
-        if self.discrete:
-            logp_all = torch.log_softmax(out, dim=-1)
-            with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
-                entropy = -(logp_all.exp() * logp_all).sum(-1)
-            return logp_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1), entropy
-        entropy = (0.5 + 0.5 * LOG_2PI + self.log_std).sum().expand(out.shape[0])
-        return self._gaussian_logp(out, actions), entropy if entropy_grad else entropy.detach()
+        dist = self._distribution(obs)
+        # without an entropy bonus the entropy is only logged: no graph for it
+        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+            entropy = dist.entropy()
+        return dist.log_prob(actions), entropy
 
     def _env_action(self, action: torch.Tensor) -> np.ndarray:
         a = action.numpy()
@@ -283,8 +286,8 @@ class PPO(Algorithm):
     def predict(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions (argmax / Gaussian mean) for a batch of raw observations."""
         with torch.no_grad():
-            out = self.actor(self._obs_tensor(obs, update=False))
-            return out.argmax(-1).numpy() if self.discrete else self._env_action(out)
+            mode = self._distribution(self._obs_tensor(obs, update=False)).mode()
+            return mode.numpy() if self.discrete else self._env_action(mode)
 
     # -- one iteration: rollout + update ---------------------------------------------------------
 
@@ -294,7 +297,7 @@ class PPO(Algorithm):
         rewards = np.zeros((T, N), dtype=np.float32)
         terminations = np.zeros((T, N), dtype=np.float32)
         dones = np.zeros((T, N), dtype=np.float32)
-        truncated_values = torch.zeros((T, N))
+        truncated_values = torch.zeros((T, N, *self.value_buf.shape[2:]))
         truncated_mask = np.zeros((T, N), dtype=bool)
 
         with torch.no_grad():
@@ -305,8 +308,11 @@ class PPO(Algorithm):
                 self.act_buf[t] = action
                 self.logp_buf[t] = logp
 
-                obs, reward, terminated, truncated, infos = self.envs.step(self._env_action(action))
+                env_action = self._env_action(action)
+                obs, reward, terminated, truncated, infos = self.envs.step(env_action)
                 done = terminated | truncated
+                if self.streams is not None:
+                    self.streams.record(t, env_action, obs, terminated, truncated, infos)
                 self.stats.update(reward, done)
                 if self.reward_norm is not None:
                     reward = self.reward_norm(reward, done)
@@ -321,19 +327,32 @@ class PPO(Algorithm):
                 self.next_obs = self._obs_tensor(obs)
             # The critic is fixed during the rollout: value every visited state in one batched pass.
             values = self.critic(torch.cat([self.obs_buf.reshape(T * N, -1), self.next_obs])).squeeze(-1)
-            self.value_buf = values[: T * N].reshape(T, N)
+            self.value_buf = values[: T * N].reshape(T, N, *values.shape[1:])
             last_value = values[T * N :]
 
         self.global_step += T * N
         next_values = torch.cat([self.value_buf[1:], last_value.unsqueeze(0)])
-        next_values = torch.where(torch.from_numpy(truncated_mask), truncated_values, next_values)
-        advantages, returns = compute_gae(
-            torch.from_numpy(rewards), self.value_buf, next_values,
-            torch.from_numpy(terminations), torch.from_numpy(dones), c.gamma, c.gae_lambda,
-        )  # fmt: skip
-        metrics = self._update(advantages.reshape(-1), returns.reshape(-1))
+        stream_metrics: dict[str, float] = {}
+        if self.streams is None:
+            next_values = torch.where(torch.from_numpy(truncated_mask), truncated_values, next_values)
+            advantages, returns = compute_gae(
+                torch.from_numpy(rewards), self.value_buf, next_values,
+                torch.from_numpy(terminations), torch.from_numpy(dones), c.gamma, c.gae_lambda,
+            )  # fmt: skip
+        else:
+            added, stream_rewards, stream_metrics = self.streams.score()
+            heads = lambda x: x if x.dim() == 3 else x.unsqueeze(-1)  # noqa: E731 - (T, N[, K]) -> (T, N, K)
+            mask = torch.from_numpy(truncated_mask).unsqueeze(-1)
+            advantages, returns = self.streams.advantages(
+                compute_gae, torch.from_numpy(rewards + added.astype(np.float32)), heads(self.value_buf),
+                heads(next_values), torch.where(mask, heads(truncated_values), heads(next_values)),
+                torch.from_numpy(terminations), torch.from_numpy(dones), stream_rewards, c.gamma, c.gae_lambda,
+            )  # fmt: skip
+            returns = returns.squeeze(-1)
+        metrics = self._update(advantages.reshape(-1), returns.flatten(0, 1))
         self.iteration += 1
         metrics.update(self.stats.metrics())
+        metrics.update(stream_metrics)
         return metrics
 
     def _update(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, float]:
@@ -350,7 +369,7 @@ class PPO(Algorithm):
             self.act_buf.reshape(-1) if self.discrete else self.act_buf.reshape(-1, self.act_buf.shape[-1])
         )
         old_logp = self.logp_buf.reshape(-1)
-        old_values = self.value_buf.reshape(-1)
+        old_values = self.value_buf.flatten(0, 1)
         n = obs.shape[0]
         terms: dict[str, list[torch.Tensor]] = {
             "loss": [],
@@ -396,6 +415,8 @@ class PPO(Algorithm):
             summary = {k: torch.stack(v).mean() for k, v in terms.items()}
             summary.update(ppo_diagnostics(torch.cat(log_ratios), clip_range))
             metrics = dict(zip(summary, torch.stack(list(summary.values())).tolist()))
+        if returns.dim() > 1:  # reward streams: explained variance of the extrinsic head
+            returns, old_values = returns[:, 0], old_values[:, 0]
         var_returns = returns.var()
         metrics["explained_variance"] = (
             float(1 - (returns - old_values).var() / var_returns) if var_returns > 0 else 0.0
@@ -416,6 +437,8 @@ class PPO(Algorithm):
         bad = first_non_finite(modules)
         if bad is None and self.log_std is not None and not torch.isfinite(self.log_std).all():
             bad = "log_std"
+        if bad is None and self.streams is not None:
+            bad = self.streams.non_finite()
         return bad
 
     def close(self) -> None:

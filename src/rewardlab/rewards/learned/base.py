@@ -1,0 +1,223 @@
+"""The learned-reward contract: rewards with trainable state, inside the same Run as the agent.
+
+Two input kinds share one trainable half (:class:`Learnable`):
+
+* a text reward (:class:`LearnedReward`) is a :class:`~rewardlab.rewards.base.Reward`, scored on
+  ``Sample`` batches by the LM trainers and ``rewardlab reward score``;
+* a :class:`TransitionReward` scores arrays ``(obs, action, next_obs, done) -> float64[B]`` for
+  classic RL, with no Python object per step (imitation's ``RewardNet`` signature). PPO takes a
+  list of them through its reward-stream seam (:mod:`rewardlab.rl.streams`).
+
+The rules every learned reward keeps (each is tested):
+
+1. ``fit(data)`` trains before RL, ``update(batch)`` during RL; both return metrics.
+2. Scoring never changes learned state. The only exception is *declared running statistics*
+   (a normaliser's mean/std), updated in one documented order: fold the scored batch into the
+   statistics, then normalise it with them (Gymnasium's NormalizeReward, CleanRL's RND), unless
+   they are frozen.
+3. Randomness comes from the reward's own ``torch.Generator`` and ``numpy`` Generator, never
+   global state, so the agent's random stream is the same with or without the reward, and
+   resume is bit-identical.
+4. Whether a rollout is scored before or after the reward's update on it is a config value,
+   ``update_order`` (``"after_score"``: RND, CleanRL; ``"before_score"``: GAIL and ORPO train the
+   discriminator first).
+5. ``state_dict()`` holds everything (networks, optimizers, statistics, generators, counters),
+   declared once in ``state_fields``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rewardlab.errors import ConfigError, NonFiniteError, RewardlabError
+
+UPDATE_ORDERS = ("after_score", "before_score")
+
+
+@dataclass
+class Transitions:
+    """A batch of transitions, leading axis B.
+
+    From a vector env the batch is *time-major*: row ``t * num_envs + i`` is env ``i`` at step
+    ``t``; normalisers that follow a return over time (:class:`ReturnNorm`) rely on it.
+    ``next_obs`` is the observation the transition reached (the episode's last observation when
+    ``done``, not the first of the next episode).
+    """
+
+    obs: np.ndarray
+    action: np.ndarray
+    next_obs: np.ndarray
+    done: np.ndarray
+    num_envs: int = 1
+    terminated: np.ndarray | None = None  # done by termination, not a time limit (when known)
+
+    def __len__(self) -> int:
+        return len(self.done)
+
+
+def _get_state(value: Any) -> Any:
+    if isinstance(value, torch.Generator):
+        return value.get_state()
+    if isinstance(value, np.random.Generator):
+        return copy.deepcopy(value.bit_generator.state)
+    if hasattr(value, "state_dict"):
+        return copy.deepcopy(value.state_dict())
+    return copy.deepcopy(value)
+
+
+def _set_state(owner: Any, name: str, state: Any) -> None:
+    value = getattr(owner, name)
+    if isinstance(value, torch.Generator):
+        value.set_state(state)
+    elif isinstance(value, np.random.Generator):
+        value.bit_generator.state = copy.deepcopy(state)
+    elif hasattr(value, "load_state_dict"):
+        value.load_state_dict(copy.deepcopy(state))
+    else:
+        setattr(owner, name, copy.deepcopy(state))
+
+
+class Learnable:
+    """The trainable half of a learned reward: generators, declared state, fit/update.
+
+    Subclasses list their state attributes in ``state_fields`` (modules, optimizers,
+    normalisers, arrays, counters); ``torch_gen``, ``np_rng`` and ``updates`` are always saved.
+    """
+
+    state_fields: ClassVar[tuple[str, ...]] = ()
+    trainable: bool = True
+
+    def init_generators(self, seed: int) -> None:
+        self.seed = int(seed)
+        self.torch_gen = torch.Generator().manual_seed(self.seed)
+        self.np_rng = np.random.default_rng(self.seed)
+        self.updates = 0
+
+    def fit(self, data: Any) -> dict[str, float]:
+        """Train before RL (offline); returns metrics. Default: nothing to fit."""
+        return {}
+
+    def update(self, batch: Any) -> dict[str, float]:
+        """Train on a batch during RL; returns metrics. Default: nothing to update."""
+        return {}
+
+    def _fields(self) -> tuple[str, ...]:
+        return ("torch_gen", "np_rng", "updates", *self.state_fields)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: _get_state(getattr(self, name)) for name in self._fields()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        missing = [name for name in self._fields() if name not in state]
+        if missing:
+            raise RewardlabError(
+                f"reward {getattr(self, 'name', type(self).__name__)!r}: saved state lacks {missing}; "
+                "the checkpoint was written by a different reward"
+            )
+        for name in self._fields():
+            _set_state(self, name, state[name])
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """Trainable tensors (for the NaN guard and grad-norm logging)."""
+        params: list[torch.nn.Parameter] = []
+        for name in self.state_fields:
+            value = getattr(self, name)
+            if isinstance(value, torch.nn.Module):
+                params.extend(value.parameters())
+        return params
+
+    def non_finite(self) -> str | None:
+        """Name of the first parameter holding NaN or inf, or None."""
+        for name in self.state_fields:
+            value = getattr(self, name)
+            if isinstance(value, torch.nn.Module):
+                for pname, p in value.named_parameters():
+                    if not torch.isfinite(p).all():
+                        return f"{getattr(self, 'name', 'reward')}.{name}.{pname}"
+        return None
+
+
+class TransitionReward(Learnable):
+    """A reward on transitions for classic RL: ``reward(obs, action, next_obs, done) -> float64[B]``.
+
+    Class attributes declare how PPO uses it: ``gamma`` None adds it to the environment reward;
+    a value gives it its own value head and GAE stream with that discount, ``episodic`` False
+    lets that stream's return run across episode ends (RND's intrinsic stream); ``coef`` weights
+    its advantage. ``warmup_steps`` > 0 asks the trainer for that many random-action steps per
+    env, passed to :meth:`fit` before training (RND's observation statistics).
+    """
+
+    name: str = "transition_reward"
+    gamma: float | None = None
+    episodic: bool = True
+    coef: float = 1.0
+    update_order: str = "after_score"
+    warmup_steps: int = 0
+
+    def __init__(
+        self,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        *,
+        num_envs: int = 1,
+        seed: int = 0,
+        name: str | None = None,
+        update_order: str | None = None,
+    ) -> None:
+        if name is not None:
+            self.name = name
+        if update_order is not None:  # None keeps the paper's order, the class attribute
+            self.update_order = update_order
+        self.observation_space, self.action_space = observation_space, action_space
+        self.num_envs = int(num_envs)
+        self.init_generators(seed)
+        if self.update_order not in UPDATE_ORDERS:
+            raise ConfigError(
+                f"reward {self.name!r}: update_order {self.update_order!r} is not one of {', '.join(UPDATE_ORDERS)}"
+            )
+
+    def require_box_observations(self) -> None:
+        """Refuse an observation space this reward's networks cannot take, naming it."""
+        space = self.observation_space
+        if not isinstance(space, gym.spaces.Box) or not np.issubdtype(space.dtype, np.number):
+            raise ConfigError(
+                f"reward {self.name!r} cannot take the observation space {space}: it needs a numeric "
+                "Box (flat vectors). Wrap the env to flatten or one-hot its observations "
+                "(gymnasium.wrappers.FlattenObservation)."
+            )
+
+    # ---- what subclasses write ---------------------------------------------------------------
+    def score(self, batch: Transitions) -> np.ndarray:
+        """One float per transition; must not change learned state (running statistics aside)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement score()")
+
+    # ---- the public API ----------------------------------------------------------------------
+    def __call__(
+        self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray, done: np.ndarray
+    ) -> np.ndarray:
+        return self.score_checked(
+            Transitions(obs, action, next_obs, np.asarray(done, dtype=bool), self.num_envs)
+        )
+
+    def score_checked(self, batch: Transitions) -> np.ndarray:
+        values = np.asarray(self.score(batch), dtype=np.float64)
+        if values.shape != (len(batch),):
+            raise RewardlabError(
+                f"reward {self.name!r} returned shape {values.shape} for a batch of {len(batch)} transitions"
+            )
+        if not np.isfinite(values).all():
+            i = int(np.flatnonzero(~np.isfinite(values))[0])
+            raise NonFiniteError(
+                f"reward {self.name!r} returned {values[i]} for transition {i} (rewards must be finite); "
+                "its learned state diverged"
+            )
+        return values
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
