@@ -23,6 +23,7 @@ The kinds:
 ``TENSOR``  a torch tensor; an ``nn.Parameter`` is restored in place (an optimizer holds it).
 ``ARRAY``   a numpy array (copied both ways).
 ``RNG``     a ``numpy.random.Generator``, restored in place (other objects may share it).
+``TORCH_RNG`` a ``torch.Generator`` (an object's own torch stream), restored in place.
 ``VALUE``   plain data: numbers, strings, lists, dicts, dataclasses, deques (deep-copied both ways).
 ``ENV``     a Gymnasium env or vector env, saved as a snapshot (:mod:`rewardlab.core.envstate`).
 ``PROCESS_RNGS`` no attribute: the process-wide generators of torch, numpy and Python
@@ -40,10 +41,10 @@ import torch
 
 from rewardlab.errors import RewardlabError
 
-OBJECT, TENSOR, ARRAY, RNG, VALUE, ENV, PROCESS_RNGS = (
-    "object", "tensor", "array", "rng", "value", "env", "process_rngs",
+OBJECT, TENSOR, ARRAY, RNG, TORCH_RNG, VALUE, ENV, PROCESS_RNGS = (
+    "object", "tensor", "array", "rng", "torch_rng", "value", "env", "process_rngs",
 )  # fmt: skip
-KINDS = (OBJECT, TENSOR, ARRAY, RNG, VALUE, ENV, PROCESS_RNGS)
+KINDS = (OBJECT, TENSOR, ARRAY, RNG, TORCH_RNG, VALUE, ENV, PROCESS_RNGS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,6 +93,8 @@ def _save(obj: Any, name: str, kind: str) -> Any:
         return np.array(value, copy=True)
     if kind == RNG:
         return rng_state(value)
+    if kind == TORCH_RNG:
+        return value.get_state()
     if kind == VALUE:
         return copy.deepcopy(value)
     if kind == ENV:
@@ -106,13 +109,13 @@ def _load(obj: Any, name: str, kind: str, saved: Any) -> None:
         set_process_rng_state(saved)
         return
     current = getattr(obj, name)
-    if kind in (OBJECT, RNG, ENV) and (current is None) != (saved is None):
+    if kind in (OBJECT, RNG, TORCH_RNG, ENV) and (current is None) != (saved is None):
         raise RewardlabError(
             f"{type(obj).__name__}.{name}: the checkpoint holds {'nothing' if saved is None else 'a state'} "
             f"but this {type(obj).__name__} has {'none' if current is None else 'one'}; was the run's config "
             f"changed (e.g. a normalisation switched on or off)?"
         )
-    if saved is None and kind in (OBJECT, RNG, ENV):
+    if saved is None and kind in (OBJECT, RNG, TORCH_RNG, ENV):
         return
     if kind == OBJECT:
         current.load_state_dict(saved)
@@ -126,6 +129,8 @@ def _load(obj: Any, name: str, kind: str, saved: Any) -> None:
         setattr(obj, name, None if saved is None else np.array(saved, copy=True))
     elif kind == RNG:
         set_rng_state(current, copy.deepcopy(saved))
+    elif kind == TORCH_RNG:
+        current.set_state(saved)
     elif kind == VALUE:
         setattr(obj, name, copy.deepcopy(saved))
     elif kind == ENV:

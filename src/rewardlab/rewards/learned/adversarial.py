@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rewardlab.core.state import OBJECT
 from rewardlab.errors import ConfigError, RewardlabError
 from rewardlab.rewards.learned.base import TransitionReward, Transitions
 from rewardlab.rl.common import mlp
@@ -81,7 +82,7 @@ class AdversarialReward(TransitionReward):
     """A transition reward computed from a discriminator against a reference data file."""
 
     update_order = "before_score"
-    state_fields = ("discriminator", "optimizer")
+    state_fields = {"discriminator": OBJECT, "optimizer": OBJECT}
     reference_key = "demonstrations"  # the config key naming the reference file
 
     def __init__(

@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
+from rewardlab.core.state import RNG, TORCH_RNG, VALUE, Stateful
 from rewardlab.errors import ConfigError, NonFiniteError, RewardlabError
 
 UPDATE_ORDERS = ("after_score", "before_score")
@@ -61,36 +62,15 @@ class Transitions:
         return len(self.done)
 
 
-def _get_state(value: Any) -> Any:
-    if isinstance(value, torch.Generator):
-        return value.get_state()
-    if isinstance(value, np.random.Generator):
-        return copy.deepcopy(value.bit_generator.state)
-    if hasattr(value, "state_dict"):
-        return copy.deepcopy(value.state_dict())
-    return copy.deepcopy(value)
-
-
-def _set_state(owner: Any, name: str, state: Any) -> None:
-    value = getattr(owner, name)
-    if isinstance(value, torch.Generator):
-        value.set_state(state)
-    elif isinstance(value, np.random.Generator):
-        value.bit_generator.state = copy.deepcopy(state)
-    elif hasattr(value, "load_state_dict"):
-        value.load_state_dict(copy.deepcopy(state))
-    else:
-        setattr(owner, name, copy.deepcopy(state))
-
-
-class Learnable:
+class Learnable(Stateful):
     """The trainable half of a learned reward: generators, declared state, fit/update.
 
-    Subclasses list their state attributes in ``state_fields`` (modules, optimizers,
-    normalisers, arrays, counters); ``torch_gen``, ``np_rng`` and ``updates`` are always saved.
+    Subclasses declare their state in ``state_fields`` with its kind, as algorithms do
+    (rewardlab.core.state: modules, optimizers, normalisers, arrays, counters); the reward's own
+    ``torch_gen``, ``np_rng`` and ``updates`` are always saved.
     """
 
-    state_fields: ClassVar[tuple[str, ...]] = ()
+    state_fields = {"torch_gen": TORCH_RNG, "np_rng": RNG, "updates": VALUE}
     trainable: bool = True
 
     def init_generators(self, seed: int) -> None:
@@ -107,26 +87,16 @@ class Learnable:
         """Train on a batch during RL; returns metrics. Default: nothing to update."""
         return {}
 
-    def _fields(self) -> tuple[str, ...]:
-        return ("torch_gen", "np_rng", "updates", *self.state_fields)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {name: _get_state(getattr(self, name)) for name in self._fields()}
-
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        missing = [name for name in self._fields() if name not in state]
-        if missing:
-            raise RewardlabError(
-                f"reward {getattr(self, 'name', type(self).__name__)!r}: saved state lacks {missing}; "
-                "the checkpoint was written by a different reward"
-            )
-        for name in self._fields():
-            _set_state(self, name, state[name])
+        # A copy: torch's Optimizer.load_state_dict keeps the given moment tensors, so a reward loaded
+        # from another live reward's state_dict (an in-memory copy, not a checkpoint file) would
+        # otherwise share them and both would update them.
+        super().load_state_dict(copy.deepcopy(state))
 
     def parameters(self) -> list[torch.nn.Parameter]:
         """Trainable tensors (for the NaN guard and grad-norm logging)."""
         params: list[torch.nn.Parameter] = []
-        for name in self.state_fields:
+        for name in self.declared_state():
             value = getattr(self, name)
             if isinstance(value, torch.nn.Module):
                 params.extend(value.parameters())
@@ -134,7 +104,7 @@ class Learnable:
 
     def non_finite(self) -> str | None:
         """Name of the first parameter holding NaN or inf, or None."""
-        for name in self.state_fields:
+        for name in self.declared_state():
             value = getattr(self, name)
             if isinstance(value, torch.nn.Module):
                 for pname, p in value.named_parameters():

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rewardlab.core.io import write_text_atomic
+from rewardlab.core.state import OBJECT, VALUE
 from rewardlab.errors import ConfigError, RewardlabError
 from rewardlab.rewards.base import Reward, RewardResult, Sample, Scored, as_samples
 from rewardlab.rewards.learned.base import Learnable
@@ -133,7 +134,7 @@ class BradleyTerry(Learnable, Reward):
 
     name = "bradley_terry"
     minimum, maximum = -math.inf, math.inf
-    state_fields = ("net", "optimizer", "best_epoch")
+    state_fields = {"net": OBJECT, "optimizer": OBJECT, "best_epoch": VALUE}
 
     def __init__(
         self,

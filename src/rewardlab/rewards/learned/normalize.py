@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from gymnasium.wrappers.utils import RunningMeanStd
 
+from rewardlab.core.state import ARRAY, OBJECT, VALUE
 from rewardlab.errors import RewardlabError
 from rewardlab.rewards.base import Reward, RewardResult, Sample
 from rewardlab.rewards.learned.base import Learnable, TransitionReward, Transitions
@@ -45,7 +46,7 @@ class RunningStats(RunningMeanStd):
 class _Normalized(TransitionReward):
     """A transition reward wrapped by a normaliser; stream settings, fit and update are the inner's."""
 
-    state_fields = ("reward", "stats", "frozen", "fitted")
+    state_fields = {"reward": OBJECT, "stats": OBJECT, "frozen": VALUE, "fitted": VALUE}
 
     def __init__(self, reward: TransitionReward, *, freeze_after_fit: bool = False, epsilon: float = 1e-8):
         self.reward = reward
@@ -108,7 +109,7 @@ class ReturnNorm(_Normalized):
     so the sign of the reward survives (Burda et al. 2019).
     """
 
-    state_fields = (*_Normalized.state_fields, "returns")
+    state_fields = {"returns": ARRAY}
 
     def __init__(self, reward: TransitionReward, gamma: float | None = None, **kwargs: Any):
         super().__init__(reward, **kwargs)
@@ -150,7 +151,7 @@ class NormalizedText(Learnable, Reward):
     statistics from reference samples (OpenRLHF computes a trained RM's mean/std once, on its eval
     set); with ``freeze_after_fit`` they stay fixed from then on."""
 
-    state_fields = ("stats", "frozen", "fitted")
+    state_fields = {"stats": OBJECT, "frozen": VALUE, "fitted": VALUE}
     minimum, maximum = -np.inf, np.inf
 
     def __init__(

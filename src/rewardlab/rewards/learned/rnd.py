@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rewardlab.core.state import OBJECT
 from rewardlab.rewards.learned.base import TransitionReward, Transitions
 from rewardlab.rewards.learned.normalize import ReturnNorm, RunningStats
 from rewardlab.rl.common import clip_grad_norm, mlp
@@ -42,7 +43,7 @@ class RNDNovelty(TransitionReward):
     gamma = 0.99
     episodic = False
     update_order = "after_score"
-    state_fields = ("predictor", "target", "optimizer", "obs_stats")
+    state_fields = {"predictor": OBJECT, "target": OBJECT, "optimizer": OBJECT, "obs_stats": OBJECT}
 
     def __init__(
         self,
