@@ -14,6 +14,7 @@ from rewardlab.core import run as run_mod
 from rewardlab.core.run import Run, checkpoints, new_config, read_metrics
 from rewardlab.errors import ConfigError
 from rewardlab.rl.buffers import ReplayBuffer
+from rewardlab.rl.distributions import squashed_gaussian_log_prob
 from rewardlab.rl.noise import OrnsteinUhlenbeckNoise
 from rewardlab.rl.offpolicy import EnsembleCritic, polyak_update_, scale_actions, unscale_actions
 from rewardlab.rl.sac import (
@@ -22,7 +23,6 @@ from rewardlab.rl.sac import (
     sac_alpha_loss,
     sac_critic_loss,
     sac_critic_target,
-    squashed_gaussian_log_prob,
 )
 from rewardlab.rl.td3 import TD3, td3_actor_loss, td3_critic_target, td3_target_actions
 

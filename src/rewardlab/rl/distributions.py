@@ -126,3 +126,32 @@ class TanhGaussian:
 
     def mode(self) -> torch.Tensor:
         return self._squash(self.base.mean)
+
+
+# SAC's squashed Gaussian in Stable-Baselines3's arithmetic (SquashedDiagGaussianDistribution: the
+# log-det as log(1 - a^2 + 1e-6)), kept beside TanhGaussian's exact form so that SAC's update equals
+# SB3's to 1e-6 (tests/rl/test_sac_td3.py); actions in [-1, 1], rescaled at the env boundary.
+_LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
+
+
+def squashed_gaussian_log_prob(
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    gaussian_actions: torch.Tensor,
+    actions: torch.Tensor,
+    epsilon: float = 1e-6,
+) -> torch.Tensor:
+    """log pi(a) of a = tanh(u), u ~ N(mean, std^2), summed over action dimensions:
+    ``sum log N(u; mean, std) - sum log(1 - a^2 + epsilon)`` (Haarnoja et al. 2018, appendix C; the
+    epsilon and the arithmetic are those of SB3's SquashedDiagGaussianDistribution and torch's Normal,
+    so the parity test can demand 1e-6)."""
+    normal = -((gaussian_actions - mean) ** 2) / (2 * std**2) - std.log() - _LOG_SQRT_2PI
+    return normal.sum(dim=-1) - torch.log(1 - actions**2 + epsilon).sum(dim=-1)
+
+
+def squashed_gaussian_sample(mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A reparameterised sample a = tanh(mean + std * eps) and its log-probability."""
+    std = log_std.exp()
+    gaussian_actions = mean + torch.randn_like(mean) * std
+    actions = torch.tanh(gaussian_actions)
+    return actions, squashed_gaussian_log_prob(mean, std, gaussian_actions, actions)

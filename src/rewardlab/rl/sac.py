@@ -28,7 +28,6 @@ not compute critic weight gradients (only dQ/da is needed); the target update is
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +36,7 @@ from torch import nn
 
 from rewardlab.errors import ConfigError
 from rewardlab.rl.common import LeanAdam
+from rewardlab.rl.distributions import squashed_gaussian_sample
 from rewardlab.rl.offpolicy import (
     EnsembleCritic,
     OffPolicyAlgorithm,
@@ -108,30 +108,6 @@ def initial_alpha(ent_coef: float | str) -> tuple[float, bool]:
 # ---------------------------------------------------------------------------------------------
 # The tanh-squashed Gaussian (to move into rl/distributions.py with the other distributions)
 
-_LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
-
-
-def squashed_gaussian_log_prob(
-    mean: torch.Tensor,
-    std: torch.Tensor,
-    gaussian_actions: torch.Tensor,
-    actions: torch.Tensor,
-    epsilon: float = 1e-6,
-) -> torch.Tensor:
-    """log pi(a) of a = tanh(u), u ~ N(mean, std^2), summed over action dimensions:
-    ``sum log N(u; mean, std) - sum log(1 - a^2 + epsilon)`` (Haarnoja et al. 2018, appendix C; the
-    epsilon and the arithmetic are those of SB3's SquashedDiagGaussianDistribution and torch's Normal,
-    so the parity test can demand 1e-6)."""
-    normal = -((gaussian_actions - mean) ** 2) / (2 * std**2) - std.log() - _LOG_SQRT_2PI
-    return normal.sum(dim=-1) - torch.log(1 - actions**2 + epsilon).sum(dim=-1)
-
-
-def squashed_gaussian_sample(mean: torch.Tensor, log_std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """A reparameterised sample a = tanh(mean + std * eps) and its log-probability."""
-    std = log_std.exp()
-    gaussian_actions = mean + torch.randn_like(mean) * std
-    actions = torch.tanh(gaussian_actions)
-    return actions, squashed_gaussian_log_prob(mean, std, gaussian_actions, actions)
 
 
 # ---------------------------------------------------------------------------------------------
