@@ -27,7 +27,7 @@ class OnlineConfig(LMTrainConfig):
     env: str = "arithmetic"  # the task (rewardlab.tasks) prompts and rewards come from
     task_params: dict = field(default_factory=dict)  # passed to the task, e.g. {digits = 2, ops = "+-"}
     # prompts per step. TRL counts completions instead (per_device_train_batch_size 8 = 1 prompt x G 8);
-    # 4 prompts is the calibration in shared/research/llm_rl_anchors.md section 7
+    # 4 prompts is the calibration in docs/calibration.md
     batch_size: int = 4
     num_generations: int = 8  # G completions per prompt
     num_iterations: int = 1  # mu: optimizer steps on each generation batch

@@ -55,7 +55,7 @@ class PolicyConfig(RunConfig):
     dtype: str = "float32"  # GGUF weights are de-quantized to this; fp32 is the fast choice on CPU
     num_threads: int = field(default_factory=machine_cores)  # torch threads: the machine's cores for LM work
     # LoRA (PEFT). r 0 trains all weights. rank/alpha/targets as the calibration run in
-    # shared/research/llm_rl_anchors.md section 7 (r 16, alpha 32, all linear layers).
+    # docs/calibration.md (r 16, alpha 32, all linear layers).
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.0

@@ -9,7 +9,7 @@ parameters).
 The composition operators are those the seed papers use: weighted sums (UI-R1 1+1+1, VLA-R1
 0.9/0.1), hard format gates (FrameThinker, Thoth SCORE), clipping (ORPO's
 ``discriminator_reward_clip``), type-gated hierarchies (Shop-R1); see
-``shared/research/seeds_table.md``, "Design notes for rewards as composable objects".
+docs/calibration.md, "Reward composition in the seed papers".
 """
 
 from __future__ import annotations

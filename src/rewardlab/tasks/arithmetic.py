@@ -6,7 +6,7 @@ are drawn from ``seed`` and any problem of the test split is skipped.
 
 The default reward is ``math_equiv`` (the final answer, i.e. the ``<answer>`` content, else the
 last ``\\boxed{}``, else the last number in the completion, equals the result). The last number
-is the forgiving parser the calibration in ``shared/research/llm_rl_anchors.md`` section 7 uses
+is the forgiving parser the calibration in docs/calibration.md uses
 (SmolLM2-135M-Instruct writes "23 - 35 equals 2."; taking the first number would score it 0).
 ``format_weight > 0`` adds ``format_tags`` (``<think>...</think><answer>...</answer>``) with that
 weight and asks for the tags in the prompt.
