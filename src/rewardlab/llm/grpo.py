@@ -232,12 +232,14 @@ def grpo_loss(
 
 
 def overlong_penalty(lengths: torch.Tensor, max_completion_length: int, buffer: int) -> torch.Tensor:
-    """DAPO's soft overlong punishment (Yu et al. 2025, eq. 13): 0 up to ``L_max - buffer`` tokens,
-    then falling linearly to -1 at ``L_max``. ``lengths``: completion lengths in tokens."""
-    lengths = lengths.to(torch.float32)
-    start = max_completion_length - buffer
-    penalty = (start - lengths) / max(buffer, 1)
-    return torch.where(lengths <= start, torch.zeros_like(lengths), penalty.clamp(min=-1.0))
+    """DAPO's soft overlong punishment (Yu et al. 2025, eq. 13) of completion lengths in tokens: 0 up
+    to ``L_max - buffer``, then falling linearly to -1 at ``L_max``; the formula of the
+    ``overlong_penalty`` reward (rewards/length.py), computed once there."""
+    from rewardlab.rewards.length import soft_overlong_penalty
+
+    return torch.as_tensor(
+        soft_overlong_penalty(lengths.numpy(), max_completion_length, buffer), dtype=torch.float32
+    )
 
 
 @dataclass

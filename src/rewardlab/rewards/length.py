@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from rewardlab.errors import ConfigError
 from rewardlab.rewards.base import Reward, RewardResult, Sample, Scored, as_samples
 
@@ -32,6 +34,15 @@ def _check_unit(owner: str, unit: str) -> str:
     if unit not in UNITS:
         raise ConfigError(f"{owner}: unit must be one of {', '.join(UNITS)}, got {unit!r}")
     return unit
+
+
+def soft_overlong_penalty(lengths: Any, max_length: int, cache_length: int) -> np.ndarray:
+    """DAPO's soft overlong punishment of completion lengths (array or scalar): 0 up to
+    ``max_length - cache_length``, then linear down to -1 at ``max_length``, -1 beyond. The one
+    implementation: the ``overlong_penalty`` reward and GRPO's ``overlong_buffer`` option both use it."""
+    lengths = np.asarray(lengths, dtype=np.float64)
+    expected = max_length - cache_length
+    return np.where(lengths <= expected, 0.0, np.maximum((expected - lengths) / cache_length, -1.0))
 
 
 class OverlongPenalty(Reward):
@@ -70,13 +81,7 @@ class OverlongPenalty(Reward):
         self.unit = _check_unit(self.name, unit)
 
     def compute(self, sample: Sample) -> float:
-        length = completion_length(sample, self.unit)
-        expected = self.max_length - self.cache_length
-        if length <= expected:
-            return 0.0
-        if length <= self.max_length:
-            return (expected - length) / self.cache_length
-        return -1.0
+        return float(soft_overlong_penalty(completion_length(sample, self.unit), self.max_length, self.cache_length))
 
 
 class LengthPenalty(Reward):
