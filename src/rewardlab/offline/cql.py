@@ -39,8 +39,7 @@ from rewardlab.offline.common import (
     td_target,
 )
 from rewardlab.rl.common import LeanAdam
-
-LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+from rewardlab.rl.distributions import LOG_SQRT_2PI
 
 
 @dataclass

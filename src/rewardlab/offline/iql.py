@@ -18,7 +18,6 @@ IQL never queries Q at actions outside the data. Each gradient step, as d3rlpy's
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 
 import torch
@@ -34,8 +33,7 @@ from rewardlab.offline.common import (
     td_target,
 )
 from rewardlab.rl.common import LeanAdam
-
-LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+from rewardlab.rl.distributions import LOG_SQRT_2PI
 
 
 @dataclass

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 LOG_2PI = float(np.log(2 * np.pi))
+LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)  # the Gaussian's normaliser, shared by every hand-written log-density
 LOG_2 = math.log(2.0)
 
 
@@ -131,7 +132,6 @@ class TanhGaussian:
 # SAC's squashed Gaussian in Stable-Baselines3's arithmetic (SquashedDiagGaussianDistribution: the
 # log-det as log(1 - a^2 + 1e-6)), kept beside TanhGaussian's exact form so that SAC's update equals
 # SB3's to 1e-6 (tests/rl/test_sac_td3.py); actions in [-1, 1], rescaled at the env boundary.
-_LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
 
 
 def squashed_gaussian_log_prob(
@@ -145,7 +145,7 @@ def squashed_gaussian_log_prob(
     ``sum log N(u; mean, std) - sum log(1 - a^2 + epsilon)`` (Haarnoja et al. 2018, appendix C; the
     epsilon and the arithmetic are those of SB3's SquashedDiagGaussianDistribution and torch's Normal,
     so the parity test can demand 1e-6)."""
-    normal = -((gaussian_actions - mean) ** 2) / (2 * std**2) - std.log() - _LOG_SQRT_2PI
+    normal = -((gaussian_actions - mean) ** 2) / (2 * std**2) - std.log() - LOG_SQRT_2PI
     return normal.sum(dim=-1) - torch.log(1 - actions**2 + epsilon).sum(dim=-1)
 
 
