@@ -113,14 +113,12 @@ class PPOConfig(RunConfig):
         W, E, N = self.num_workers, self.envs_per_worker, self.num_envs
         if W < 1:
             raise ConfigError(f"config key 'num_workers': must be >= 1, got {W}")
-        if E == 0:
-            if N % W:
-                raise ConfigError(
-                    f"config key 'num_workers': {W} does not divide num_envs ({N}); set envs_per_worker, "
-                    f"or num_workers to one of {[w for w in range(1, N + 1) if N % w == 0]}"
-                )
-            return
-        if W * E != N:
+        if E == 0 and N % W:
+            raise ConfigError(
+                f"config key 'num_workers': {W} does not divide num_envs ({N}); set envs_per_worker, "
+                f"or num_workers to one of {[w for w in range(1, N + 1) if N % w == 0]}"
+            )
+        if E and W * E != N:
             raise ConfigError(
                 f"config key 'num_envs': {N} is not num_workers x envs_per_worker ({W} x {E} = {W * E}); "
                 f"set num_envs = {W * E}, or envs_per_worker = 0 to split num_envs among the workers"

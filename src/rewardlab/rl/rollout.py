@@ -150,9 +150,10 @@ def worker_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def worker_envs(env_id: str, env_kwargs: dict[str, Any], indices: list[int]) -> SyncVectorEnv:
-    """The sub-envs ``indices`` of a run's vector env, built as ``make_vec_env`` builds them."""
-    fns = [functools.partial(_make, env_id, i, dict(env_kwargs)) for i in indices]
+def worker_envs(env_id: str, env_kwargs: dict[str, Any], num_envs: int) -> SyncVectorEnv:
+    """A worker's ``num_envs`` envs, built as ``make_vec_env`` builds a run's (their seeds, given at
+    reset, make them the run's envs i * E ... i * E + E - 1; the snapshot index is the worker's own)."""
+    fns = [functools.partial(_make, env_id, j, dict(env_kwargs)) for j in range(num_envs)]
     return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
 
 
@@ -327,7 +328,7 @@ class RolloutWorkers:
         E = envs_per_worker
         self.specs = [
             dict(
-                envs=functools.partial(worker_envs, env_id, dict(env_kwargs), list(range(i * E, (i + 1) * E))),
+                envs=functools.partial(worker_envs, env_id, dict(env_kwargs), E),
                 reset_seeds=[seed + j for j in range(i * E, (i + 1) * E)],
                 generator_seed=worker_seed(seed, i),
                 privileged_spec=privileged_spec,
