@@ -34,11 +34,11 @@ def _metrics(backend, env, iterations=3, evaluate=True, **kw):
         algo.close()
 
 
-@pytest.mark.parametrize(
-    "env_id,kw", [("CartPole-v1", {}), ("Pendulum-v1", {"env_kwargs": {"max_episode_steps": 20}})]
-)
-def test_ray_rollout_workers_equal_local_ones_bit_for_bit(ray_cluster, env_id, kw):
-    assert _metrics("ray", env_id, **kw) == _metrics("local", env_id, **kw)
+def test_ray_rollout_workers_equal_local_ones_bit_for_bit(ray_cluster):
+    # Pendulum cut at 20 steps: Gaussian actions, time-limit bootstraps from both workers. Discrete
+    # actions: the killed-worker test below compares ray with local on CartPole.
+    kw = {"env_kwargs": {"max_episode_steps": 20}}
+    assert _metrics("ray", "Pendulum-v1", **kw) == _metrics("local", "Pendulum-v1", **kw)
     assert ray_backend._users == 0  # every actor released
 
 
@@ -46,7 +46,7 @@ def test_kill_and_resume_with_ray_rollout_workers_equals_the_uninterrupted_run(r
     torch.set_num_threads(1)
     sets = ["backend=ray", "num_workers=2", "num_envs=4", "n_steps=16", "batch_size=32", "n_epochs=2",
             "checkpoint_every=64", "eval_episodes=2"]  # fmt: skip
-    config = new_config("ppo", sets=sets, cli={"env": "CartPole-v1", "total_steps": 256, "seed": 3})
+    config = new_config("ppo", sets=sets, cli={"env": "CartPole-v1", "total_steps": 192, "seed": 3})
     full = tmp_path / "full"
     Run.start("ppo", config, full).train(progress=False)
     cut = tmp_path / "cut"
@@ -71,7 +71,7 @@ def test_a_worker_killed_mid_iteration_is_restarted_from_its_snapshot_and_nothin
 
 def test_a_worker_that_keeps_dying_stops_the_run_by_name_and_keeps_its_checkpoint(ray_cluster, tmp_path):
     env_kwargs = {"die_at": 24, "marker": str(tmp_path / "died"), "driver_pid": os.getpid(), "always": True}
-    sets = ["backend=ray", "num_workers=2", "num_envs=4", "n_steps=16", "batch_size=32", "checkpoint_every=32",
+    sets = ["backend=ray", "num_workers=1", "num_envs=2", "n_steps=16", "batch_size=32", "checkpoint_every=32",
             "max_worker_restarts=1"]  # fmt: skip
     config = new_config("ppo", sets=sets, cli={"env": DYING, "total_steps": 256, "seed": 3})
     config.env_kwargs = env_kwargs
@@ -82,5 +82,5 @@ def test_a_worker_that_keeps_dying_stops_the_run_by_name_and_keeps_its_checkpoin
         r"The run stopped, its last good checkpoint is kept",
     ):
         Run.start("ppo", config, run_dir).train(progress=False)
-    assert [p.name for p in checkpoints(run_dir)] == ["step_0000000064"]  # the first iteration's
+    assert [p.name for p in checkpoints(run_dir)] == ["step_0000000032"]  # the first iteration's
     assert ray_backend._users == 0
