@@ -62,10 +62,14 @@ def _envs():
     gym.registry.pop("RewardlabTestHiddenCoin-v0")
 
 
-@pytest.mark.parametrize("spec,as_dict", [("info:state", False), ("dict:state", True)])
-def test_the_critic_sees_the_privileged_state_and_the_actor_does_not(spec, as_dict):
+@pytest.mark.parametrize(
+    "spec,as_dict,backend",
+    [("info:state", False, "driver"), ("dict:state", True, "driver"), ("info:state", False, "local")],
+)
+def test_the_critic_sees_the_privileged_state_and_the_actor_does_not(spec, as_dict, backend):
     config = PPOConfig(env="RewardlabTestPPOState-v0", env_kwargs={"as_dict": as_dict}, privileged_obs=spec,
-                       num_envs=2, n_steps=20, batch_size=20, n_epochs=1, hidden_sizes=(16,))  # fmt: skip
+                       num_envs=2, n_steps=20, batch_size=20, n_epochs=1, hidden_sizes=(16,), backend=backend,
+                       num_workers=2 if backend == "local" else 1)  # fmt: skip
     algo = PPO(config)
     try:
         assert algo.actor[0].in_features == 3 and algo.critic[0].in_features == 3 + 2
