@@ -3,6 +3,7 @@ loop over the vector env, and rollout workers sample exactly what a worker of E 
 f(seed, worker, env) with its own generator f(seed, worker) samples, joined in worker order."""
 
 import copy
+import sys
 
 import numpy as np
 import pytest
@@ -153,3 +154,11 @@ def test_local_worker_runs_resume_bit_for_bit_from_their_state():
 def test_bad_worker_layouts_are_refused_naming_the_keys(sets, match):
     with pytest.raises(ConfigError, match=match):
         PPO(PPOConfig(env="CartPole-v1", num_envs=4, **sets))
+
+
+def test_the_ray_backend_without_the_ray_extra_names_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(
+        ConfigError, match=r"2 Ray rollout workers needs Ray, which is not installed\. .*rewardlab\[ray\]"
+    ):
+        PPO(PPOConfig(env="CartPole-v1", num_envs=4, backend="ray", num_workers=2))

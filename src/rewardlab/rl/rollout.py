@@ -294,9 +294,6 @@ class RolloutWorker(Stateful):
         rollout = self.sample(n_steps, weights, flush)
         return rollout, self.state_dict()
 
-    def ping(self) -> bool:
-        return True
-
     def close(self) -> None:
         self.envs.close()
 
@@ -354,7 +351,7 @@ class RolloutWorkers:
         self.threads = torch.get_num_threads()
         self.workers = [self._start(i) for i in range(num_workers)]
         # the state each worker starts the next iteration from: what a restarted worker is given
-        self.saved = self._get([w.state_dict.remote() for w in self.workers], "start")
+        self.saved = self._get([w.state_dict.remote() for w in self.workers], "start") if max_restarts else []
 
     # -- Ray ------------------------------------------------------------------------------------
 
@@ -377,12 +374,19 @@ class RolloutWorkers:
     def _sample_ray(self, weights: dict[str, Any], n_steps: int, flush: bool) -> list[Rollout]:
         ray = self._ray
         ref = ray.put(weights)  # once per iteration, however many workers read it
-        refs = [w.sample_and_state.remote(n_steps, ref, flush) for w in self.workers]
+        remote = lambda w: (  # noqa: E731 - without restarts no state needs to come back
+            w.sample_and_state.remote(n_steps, ref, flush)
+            if self.max_restarts
+            else w.sample.remote(n_steps, ref, flush)
+        )
+        refs = [remote(w) for w in self.workers]
         out: list[Rollout] = []
         for i in range(self.num_workers):  # in worker order, never first-come (bit-identity)
             for attempt in range(self.max_restarts + 1):
                 try:
-                    rollout, self.saved[i] = ray.get(refs[i], timeout=self.timeout_s)
+                    rollout = ray.get(refs[i], timeout=self.timeout_s)
+                    if self.max_restarts:
+                        rollout, self.saved[i] = rollout
                     break
                 except ray.exceptions.GetTimeoutError:
                     raise RewardlabError(
@@ -398,7 +402,7 @@ class RolloutWorkers:
                             "good checkpoint is kept: resume with --resume."
                         ) from None
                     self._restart(i)  # from its state at the start of this iteration
-                    refs[i] = self.workers[i].sample_and_state.remote(n_steps, ref, flush)
+                    refs[i] = remote(self.workers[i])
             out.append(rollout)
         return out
 
@@ -426,7 +430,7 @@ class RolloutWorkers:
             )
         if self.backend == "ray":
             self._get([w.load_state_dict.remote(s) for w, s in zip(self.workers, states)], "restore")
-            self.saved = list(states)
+            self.saved = list(states) if self.max_restarts else []
         else:
             for w, s in zip(self.workers, states):
                 w.load_state_dict(s)
