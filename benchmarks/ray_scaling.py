@@ -87,7 +87,7 @@ def main() -> None:
     parts = set(args.parts.split(","))
     torch.set_num_threads(1)  # as a run does (num_threads = 1); workers take the driver's count
     ray_backend.acquire("", 4)
-    rows = []
+    rows = _Rows()
 
     def median(fn) -> float:
         return statistics.median(fn() for _ in range(args.repeats))
@@ -140,8 +140,17 @@ def main() -> None:
             rows.append((f"reward pool {backend}: 64 x 50 ms, 4 workers (target <= 1.2 s)", f"{t:.2f}"))
     ray_backend.release()
     width = max(len(r[0]) for r in rows)
+    print()
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
+
+
+class _Rows(list):
+    """The result table, each row also printed when measured (a long run that fails keeps its rows)."""
+
+    def append(self, row) -> None:
+        print(f"{row[0]}  {row[1]}", flush=True)
+        super().append(row)
 
 
 def _timed(fn, *a) -> float:
