@@ -11,7 +11,7 @@ import torch
 
 from rewardlab.core import ray_backend
 from rewardlab.core.run import Run, checkpoints, is_timing_metric, new_config, read_metrics
-from rewardlab.errors import RewardlabError
+from rewardlab.errors import ConfigError, RewardlabError
 from rewardlab.rl.ppo import PPO, PPOConfig
 
 pytestmark = pytest.mark.ray
@@ -83,4 +83,10 @@ def test_a_worker_that_keeps_dying_stops_the_run_by_name_and_keeps_its_checkpoin
     ):
         Run.start("ppo", config, run_dir).train(progress=False)
     assert [p.name for p in checkpoints(run_dir)] == ["step_0000000032"]  # the first iteration's
+    assert ray_backend._users == 0
+
+
+def test_a_worker_plan_that_cannot_be_scheduled_is_refused_before_any_actor_starts(ray_cluster):
+    with pytest.raises(ConfigError, match=r"8 Ray rollout workers needs 8 logical CPUs .* has 4"):
+        PPO(PPOConfig(env="CartPole-v1", num_envs=8, backend="ray", num_workers=8, worker_num_cpus=1.0))
     assert ray_backend._users == 0
