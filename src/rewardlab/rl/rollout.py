@@ -349,9 +349,16 @@ class RolloutWorkers:
         )  # fmt: skip
         self._actor = self._ray.remote(num_cpus=self.num_cpus)(RolloutWorker)
         self.threads = torch.get_num_threads()
-        self.workers = [self._start(i) for i in range(num_workers)]
-        # the state each worker starts the next iteration from: what a restarted worker is given
-        self.saved = self._get([w.state_dict.remote() for w in self.workers], "start") if max_restarts else []
+        self.workers = []
+        try:
+            self.workers = [self._start(i) for i in range(num_workers)]
+            # the state each worker starts the next iteration from: what a restarted worker is given
+            self.saved = (
+                self._get([w.state_dict.remote() for w in self.workers], "start") if max_restarts else []
+            )
+        except BaseException:
+            self.close()  # no actor and no cluster left behind a failed start
+            raise
 
     # -- Ray ------------------------------------------------------------------------------------
 
