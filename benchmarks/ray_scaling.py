@@ -11,7 +11,7 @@
    (efficiency T(W=1) / (2 T(W=2)), target >= 0.9). With --sumo, the same on SUMO (target >= 0.7).
 4. Reward pool: 64 rewards of 50 ms each with 4 workers, warm (target <= 1.2 s; serial 3.2 s).
 
-    python benchmarks/ray_scaling.py [--repeats 3] [--sumo] [--parts env,rollout,pool]
+    python benchmarks/ray_scaling.py [--repeats 3] [--sumo] [--sumo-steps 300] [--parts env,rollout,pool,sumo-env,sumo-rollout]
 """
 
 from __future__ import annotations
@@ -82,9 +82,13 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=2048)
     p.add_argument("--sumo", action="store_true", help="also measure SUMO rollouts (slow)")
     p.add_argument("--sumo-steps", type=int, default=300, help="vector steps per SUMO measurement")
-    p.add_argument("--parts", default="env,rollout,pool", help="which of env, rollout, pool to measure")
+    p.add_argument(
+        "--parts",
+        default="env,rollout,pool",
+        help="which of env, rollout, pool, sumo-env, sumo-rollout to measure",
+    )
     args = p.parse_args()
-    parts = set(args.parts.split(","))
+    parts = set(args.parts.split(",")) | ({"sumo-env", "sumo-rollout"} if args.sumo else set())
     torch.set_num_threads(1)  # as a run does (num_threads = 1); workers take the driver's count
     ray_backend.acquire("", 4)
     rows = _Rows()
@@ -104,14 +108,14 @@ def main() -> None:
         )
         rows.append(("env actors: efficiency T1 / (2 T2) (target >= 0.9)", f"{t1 / (2 * t2):.2f}"))
         rows.append(("env actors W=1 / local sync (one round trip per step)", f"{t1 / t_local:.2f}"))
-        if args.sumo:
-            kw = {"num_seconds": 100_000}
-            s1 = median(lambda: time_steps("sumo-single-intersection", 2, "ray", 1, args.sumo_steps, kw))
-            s2 = median(lambda: time_steps("sumo-single-intersection", 2, "ray", 2, args.sumo_steps, kw))
-            rows.append(
-                (f"env actors, SUMO 2 envs x {args.sumo_steps} steps: W=1 / W=2 (s)", f"{s1:.2f} / {s2:.2f}")
-            )
-            rows.append(("env actors, SUMO efficiency (target >= 0.7)", f"{s1 / (2 * s2):.2f}"))
+    if "sumo-env" in parts:
+        kw = {"num_seconds": 100_000}
+        s1 = median(lambda: time_steps("sumo-single-intersection", 2, "ray", 1, args.sumo_steps, kw))
+        s2 = median(lambda: time_steps("sumo-single-intersection", 2, "ray", 2, args.sumo_steps, kw))
+        rows.append(
+            (f"env actors, SUMO 2 envs x {args.sumo_steps} steps: W=1 / W=2 (s)", f"{s1:.2f} / {s2:.2f}")
+        )
+        rows.append(("env actors, SUMO efficiency (target >= 0.7)", f"{s1 / (2 * s2):.2f}"))
     if "rollout" in parts:
         n = args.steps // 4  # 4 envs: a 2,048-step rollout by default
         d = median(lambda: time_rollout(SLOW_ENV, "driver", 1, 4, n))
@@ -124,13 +128,13 @@ def main() -> None:
         rows.append(
             ("rollout workers: efficiency T(W=1) / (2 T(W=2)) (target >= 0.9)", f"{r1 / (2 * r2):.2f}")
         )
-        if args.sumo:
-            kw = {"num_seconds": 100_000}
-            n = args.sumo_steps
-            s1 = median(lambda: time_rollout("sumo-single-intersection", "ray", 1, 2, n, kw))
-            s2 = median(lambda: time_rollout("sumo-single-intersection", "ray", 2, 2, n, kw))
-            rows.append((f"rollout workers, SUMO 2 envs x {n} steps: W=1 / W=2 (s)", f"{s1:.2f} / {s2:.2f}"))
-            rows.append(("rollout workers, SUMO efficiency (target >= 0.7)", f"{s1 / (2 * s2):.2f}"))
+    if "sumo-rollout" in parts:
+        kw = {"num_seconds": 100_000}
+        n = args.sumo_steps
+        s1 = median(lambda: time_rollout("sumo-single-intersection", "ray", 1, 2, n, kw))
+        s2 = median(lambda: time_rollout("sumo-single-intersection", "ray", 2, 2, n, kw))
+        rows.append((f"rollout workers, SUMO 2 envs x {n} steps: W=1 / W=2 (s)", f"{s1:.2f} / {s2:.2f}"))
+        rows.append(("rollout workers, SUMO efficiency (target >= 0.7)", f"{s1 / (2 * s2):.2f}"))
     if "pool" in parts:
         samples = [Sample(completion=str(i)) for i in range(64)]
         for backend in ("local", "ray"):
