@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rewardlab.errors import ConfigError
-from rewardlab.rl.common import make_vec_env
+from rewardlab.rl.common import evaluate_policy, make_vec_env
 from rewardlab.rl.ppo import PPO, PPOConfig
 from rewardlab.rl.rollout import Rollout, RolloutWorkers, worker_envs, worker_seed
 
@@ -162,3 +162,17 @@ def test_the_ray_backend_without_the_ray_extra_names_the_install_command(monkeyp
         ConfigError, match=r"2 Ray rollout workers needs Ray, which is not installed\. .*rewardlab\[ray\]"
     ):
         PPO(PPOConfig(env="CartPole-v1", num_envs=4, backend="ray", num_workers=2))
+
+
+def test_evaluation_on_local_workers_plays_the_drivers_episodes_split_in_blocks():
+    torch.set_num_threads(1)
+    algo = PPO(PPOConfig(env="CartPole-v1", num_envs=4, backend="local", num_workers=2, **SMALL))
+    try:
+        algo.step()
+        on_workers = algo.evaluate(5)  # 3 episodes on worker 0, 2 on worker 1
+        on_driver = evaluate_policy("CartPole-v1", algo.predict, 5, seed=4 + 10_000)
+        assert on_workers["returns"] == on_driver["returns"] and on_workers["episodes"] == 5
+        assert on_workers["mean_return"] == pytest.approx(on_driver["mean_return"])
+        assert on_workers["mean_length"] == pytest.approx(on_driver["mean_length"])
+    finally:
+        algo.close()

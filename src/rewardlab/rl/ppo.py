@@ -501,6 +501,9 @@ class PPO(Algorithm):
     # -- evaluation, state ----------------------------------------------------------------------
 
     def evaluate(self, episodes: int) -> dict[str, Any]:
+        if isinstance(self.collector, RolloutWorkers):  # on the workers, in parallel with backend = "ray"
+            c = self.config
+            return self.collector.evaluate(self.policy, c.env, c.env_kwargs, episodes, seed=c.seed + 10_000)
         return evaluate_policy(self.config.env, self.predict, episodes, seed=self.config.seed + 10_000,
                                env_kwargs=self.config.env_kwargs)  # fmt: skip
 

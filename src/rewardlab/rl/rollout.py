@@ -45,7 +45,7 @@ from rewardlab.core.envstate import Snapshot
 from rewardlab.core.state import ENV, TENSOR, TORCH_RNG, Stateful
 from rewardlab.errors import ConfigError, RewardlabError
 from rewardlab.registry import make_env
-from rewardlab.rl.common import final_observations
+from rewardlab.rl.common import evaluate_policy, final_observations
 from rewardlab.rl.distributions import Categorical, DiagGaussian
 
 BACKENDS = ("driver", "local", "ray")
@@ -289,6 +289,25 @@ class RolloutWorker(Stateful):
             last_critic_obs=self.critic_obs,
         )
 
+    def evaluate(
+        self,
+        env_id: str,
+        env_kwargs: dict[str, Any],
+        episodes: int,
+        seed: int,
+        weights: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Deterministic episodes on fresh envs seeded ``seed, seed + 1, ...`` (``evaluate_policy``)."""
+        if weights is not None:
+            self.policy.load_weights(weights)
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                mode = self.policy.distribution(self._obs_tensor(self._actor_raw(obs), update=False)).mode()
+                return mode.numpy() if self.policy.discrete else self.policy.env_action(mode)
+
+        return evaluate_policy(env_id, act, episodes, seed, env_kwargs)
+
     def sample_and_state(self, n_steps: int, weights: dict[str, Any], flush: bool) -> tuple[Rollout, dict]:
         """A rollout and the worker's state after it: the state a restarted worker resumes from."""
         rollout = self.sample(n_steps, weights, flush)
@@ -420,6 +439,34 @@ class RolloutWorkers:
         if self.backend == "ray":
             return Rollout.join(self._sample_ray(weights, n_steps, flush))
         return Rollout.join([w.sample(n_steps, weights) for w in self.workers])
+
+    def evaluate(
+        self, policy: Policy, env_id: str, env_kwargs: dict[str, Any], episodes: int, seed: int
+    ) -> dict[str, Any]:
+        """``episodes`` evaluation episodes split among the workers in blocks (worker i takes the
+        episodes, and seeds, after worker i - 1's), results joined in worker order."""
+        W = self.num_workers
+        shares = [episodes // W + (i < episodes % W) for i in range(W)]
+        starts = np.cumsum([0, *shares[:-1]])
+        jobs = [(i, n, seed + int(start)) for i, (n, start) in enumerate(zip(shares, starts)) if n]
+        weights = policy.weights()
+        if self.backend == "ray":
+            ref = self._ray.put(weights)
+            refs = [self.workers[i].evaluate.remote(env_id, env_kwargs, n, s, ref) for i, n, s in jobs]
+            parts = self._get(refs, "evaluate")
+        else:
+            parts = [self.workers[i].evaluate(env_id, env_kwargs, n, s, weights) for i, n, s in jobs]
+        returns = np.concatenate([p["returns"] for p in parts])
+        result = {
+            "mean_return": float(returns.mean()),
+            "std_return": float(returns.std()),
+            "episodes": int(episodes),
+            "mean_length": float(sum(p["mean_length"] * p["episodes"] for p in parts) / episodes),
+            "returns": returns.tolist(),
+        }
+        if all("success_rate" in p for p in parts):
+            result["success_rate"] = float(sum(p["success_rate"] * p["episodes"] for p in parts) / episodes)
+        return result
 
     def state_dict(self) -> dict[str, Any]:
         if self.backend == "ray":
