@@ -64,6 +64,7 @@ def test_an_added_zero_reward_leaves_ppo_bit_identical():
         [Zero(plain.envs.single_observation_space, plain.envs.single_action_space, num_envs=4)],
         ext_coef=1.0, num_envs=4, n_steps=32, obs_shape=(4,),
     )  # fmt: skip
+    with_zero.collector.streams = with_zero.streams  # the driver's collector records every step for them
     with_zero.streams.raw_obs = with_zero.next_obs.numpy().astype(np.float64)
     got = [with_zero.step() for _ in range(2)]
     assert [{k: v for k, v in m.items() if not k.startswith("reward/")} for m in got] == expected

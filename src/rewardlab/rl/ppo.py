@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from rewardlab.config import RunConfig
+from rewardlab.config import RunConfig, bounds
 from rewardlab.core.algorithm import Algorithm
-from rewardlab.core.state import ENV, OBJECT, RNG, TENSOR, VALUE
+from rewardlab.core.state import OBJECT, RNG, TENSOR, VALUE
 from rewardlab.errors import ConfigError
 from rewardlab.rl.common import (
     EpisodeStats,
@@ -29,7 +29,6 @@ from rewardlab.rl.common import (
     RewardNormalizer,
     clip_grad_norm,
     evaluate_policy,
-    final_observations,
     first_non_finite,
     flat_dim,
     linear_schedule,
@@ -38,6 +37,7 @@ from rewardlab.rl.common import (
     ray_options,
 )
 from rewardlab.rl.distributions import Categorical, DiagGaussian
+from rewardlab.rl.rollout import BACKENDS, Policy, Rollout, RolloutWorker, RolloutWorkers
 from rewardlab.rl.streams import RewardStreams, build_transition_reward
 
 
@@ -50,8 +50,15 @@ class PPOConfig(RunConfig):
     total_steps: int = 500_000
     num_envs: int = 4
     vectorization: str = "sync"  # "sync" | "async" (Gymnasium SyncVectorEnv / AsyncVectorEnv) | "ray"
-    num_workers: int = 1  # vectorization = "ray": actors holding num_envs / num_workers envs each
-    worker_num_cpus: float = 0.0  # logical CPUs each env actor holds (0: slow envs mostly wait)
+    # Who collects the rollouts (rewardlab.rl.rollout): "driver" = this process steps its vector env
+    # (any vectorization); "local" | "ray" = num_workers rollout workers of envs_per_worker envs each,
+    # each with a copy of the policy, in this process or as Ray actors (local(W, E) == ray(W, E)).
+    backend: str = "driver"
+    num_workers: int = 1  # rollout workers; with vectorization = "ray": env actors (num_envs / W envs each)
+    envs_per_worker: int = field(default=0, metadata=bounds(ge=0))  # "local" | "ray": 0 = num_envs / W
+    worker_num_cpus: float = 0.0  # logical CPUs each Ray actor holds (0: slow envs mostly wait)
+    # backend "ray": a worker that dies is restarted from its last state this often per iteration
+    max_worker_restarts: int = field(default=2, metadata=bounds(ge=0))
     n_steps: int = 128  # steps per env per rollout
     batch_size: int = 128  # minibatch size (CleanRL: 512 / 4 minibatches)
     n_epochs: int = 4
@@ -78,15 +85,56 @@ class PPOConfig(RunConfig):
     # each with a gamma gets its own value head and advantage, weighted against ext_coef * A_ext.
     transition_rewards: list[dict[str, Any]] = field(default_factory=list)
     ext_coef: float = 1.0  # CleanRL's RND: 2.0
+    # Asymmetric actor-critic: "info:<key>" (a vector in every step's and reset's info) or
+    # "dict:<key>" (a part of a Dict observation) that the critic sees and the actor does not.
+    privileged_obs: str = ""
 
     def validate(self) -> None:
         """Cross-field rules; each field's own range is declared in config.CONVENTIONAL_BOUNDS."""
+        if self.backend not in BACKENDS:
+            raise ConfigError(
+                f"config key 'backend': {self.backend!r} is not one of {', '.join(map(repr, BACKENDS))}"
+            )
+        if self.backend != "driver":
+            self._validate_workers()
+        if self.privileged_obs and self.transition_rewards:
+            raise ConfigError(
+                "config keys 'privileged_obs' and 'transition_rewards' cannot be combined yet: the reward "
+                "streams' warm-up steps the envs without keeping the info the privileged part comes from"
+            )
         rollout = self.num_envs * self.n_steps
         if self.batch_size > rollout:
             raise ConfigError(
                 f"config key 'batch_size': {self.batch_size} is larger than one rollout "
                 f"(num_envs x n_steps = {rollout}); use batch_size <= {rollout}"
             )
+
+    def _validate_workers(self) -> None:
+        W, E, N = self.num_workers, self.envs_per_worker, self.num_envs
+        if W < 1:
+            raise ConfigError(f"config key 'num_workers': must be >= 1, got {W}")
+        if E == 0 and N % W:
+            raise ConfigError(
+                f"config key 'num_workers': {W} does not divide num_envs ({N}); set envs_per_worker, "
+                f"or num_workers to one of {[w for w in range(1, N + 1) if N % w == 0]}"
+            )
+        if E and W * E != N:
+            raise ConfigError(
+                f"config key 'num_envs': {N} is not num_workers x envs_per_worker ({W} x {E} = {W * E}); "
+                f"set num_envs = {W * E}, or envs_per_worker = 0 to split num_envs among the workers"
+            )
+        if self.vectorization != "sync":
+            raise ConfigError(
+                f"config key 'vectorization': {self.vectorization!r} with backend = {self.backend!r}; rollout "
+                "workers step their own sync vector envs (use backend = 'driver' for env actors)"
+            )
+        for key, hint in (("norm_obs", "the normaliser's statistics would differ per worker"),
+                          ("transition_rewards", "the reward streams record every step on the driver")):  # fmt: skip
+            if getattr(self, key):
+                raise ConfigError(
+                    f"config key {key!r} is not supported with backend = {self.backend!r} ({hint}); "
+                    "use backend = 'driver' (with vectorization = 'ray' for slow envs)"
+                )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,28 +232,40 @@ class PPO(Algorithm):
     summary = "Proximal Policy Optimization, discrete and continuous actions (Schulman et al. 2017)"
     state_fields = {
         "actor": OBJECT, "critic": OBJECT, "log_std": TENSOR, "optimizer": OBJECT, "np_rng": RNG,
-        "envs": ENV, "next_obs": TENSOR, "obs_norm": OBJECT, "reward_norm": OBJECT, "stats": OBJECT,
+        "collector": OBJECT, "obs_norm": OBJECT, "reward_norm": OBJECT, "stats": OBJECT,
         "iteration": VALUE, "streams": OBJECT,  # streams: the transition rewards (None without them)
     }  # fmt: skip
-    # obs_buf ... value_buf are scratch: every rollout rewrites them before they are read
-    rebuilt_fields = ("discrete", "action_low", "action_high", "params", "obs_buf", "act_buf", "logp_buf",
-                      "value_buf")  # fmt: skip
+    # policy: the actor and log_std (declared above) with the action bounds; privileged: from the config
+    rebuilt_fields = ("discrete", "action_low", "action_high", "params", "policy", "privileged")
 
     def __init__(self, config: PPOConfig):
         super().__init__(config)
         c = self.config = config
+        if c.backend != "driver":
+            c.validate()  # the worker layout, also when PPO is built without a Run
         torch.manual_seed(c.seed)
         self.np_rng = np.random.default_rng(c.seed)
-        self.envs = make_vec_env(
-            c.env,
-            c.num_envs,
-            c.vectorization,
-            c.env_kwargs,
-            num_workers=c.num_workers,
-            ray_options=ray_options(c),
-        )
-        obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
-        obs_dim = flat_dim(obs_space)
+        if c.backend == "driver":
+            envs = make_vec_env(c.env, c.num_envs, c.vectorization, c.env_kwargs, num_workers=c.num_workers,
+                                ray_options=ray_options(c))  # fmt: skip
+        else:  # the workers build their own envs: this one only tells the spaces (and the reset info)
+            envs = make_vec_env(c.env, 1, "sync", c.env_kwargs)
+        try:
+            self._build(envs)
+        except BaseException:
+            envs.close()
+            raise
+
+    def _build(self, envs: gym.vector.VectorEnv) -> None:
+        c = self.config
+        obs_space, act_space = envs.single_observation_space, envs.single_action_space
+        obs, infos = envs.reset(seed=c.seed) if c.backend == "driver" or c.privileged_obs else (None, {})
+        self.privileged = None
+        if c.privileged_obs:
+            from rewardlab.rl.offpolicy import PrivilegedObs
+
+            self.privileged = PrivilegedObs(c.privileged_obs, c.env, obs_space, infos, envs.num_envs)
+        obs_dim = self.privileged.actor_dim if self.privileged is not None else flat_dim(obs_space)
         self.discrete = isinstance(act_space, gym.spaces.Discrete)
         if self.discrete:
             out_dim = int(act_space.n)
@@ -226,47 +286,64 @@ class PPO(Algorithm):
             ]  # fmt: skip
             self.streams = RewardStreams(rewards, c.ext_coef, c.num_envs, c.n_steps, obs_space.shape)
         n_values = 1 + (self.streams.n_heads if self.streams is not None else 0)  # critic heads
+        critic_dim = obs_dim + (self.privileged.dim if self.privileged is not None else 0)
         self.actor = mlp(obs_dim, c.hidden_sizes, out_dim, c.activation, orthogonal=True, out_gain=0.01)
-        self.critic = mlp(obs_dim, c.hidden_sizes, n_values, c.activation, orthogonal=True, out_gain=1.0)
+        self.critic = mlp(critic_dim, c.hidden_sizes, n_values, c.activation, orthogonal=True, out_gain=1.0)
         params = [*self.actor.parameters(), *self.critic.parameters()]
         if self.log_std is not None:
             params.append(self.log_std)
         self.params = params
         self.optimizer = LeanAdam(params, lr=c.learning_rate, eps=c.adam_eps)
+        self.policy = Policy(self.actor, self.log_std, getattr(self, "action_low", None),
+                             getattr(self, "action_high", None))  # fmt: skip
 
-        self.obs_norm = ObsNormalizer(obs_space.shape) if c.norm_obs else None
+        norm_shape = obs_space.shape if self.privileged is None else (obs_dim,)
+        self.obs_norm = ObsNormalizer(norm_shape) if c.norm_obs else None
         self.reward_norm = RewardNormalizer(c.num_envs, c.gamma) if c.norm_reward else None
         self.stats = EpisodeStats(c.num_envs)
-        obs, _ = self.envs.reset(seed=c.seed)
-        if self.streams is not None:
-            obs = self.streams.warmup(self.envs, obs, seed=c.seed + 10_000)
-        self.next_obs = self._obs_tensor(obs)
         self.iteration = 0
+        self.collector: RolloutWorker | RolloutWorkers
+        if c.backend == "driver":
+            if self.streams is not None:
+                obs = self.streams.warmup(envs, obs, seed=c.seed + 10_000)
+            self.collector = RolloutWorker(envs, self.policy, start=(obs, infos), obs_norm=self.obs_norm,
+                                           streams=self.streams, privileged=self.privileged)  # fmt: skip
+        else:
+            envs.close()
+            self.collector = RolloutWorkers(
+                c.backend, c.env, c.env_kwargs, self.policy, num_workers=c.num_workers,
+                envs_per_worker=c.envs_per_worker or c.num_envs // c.num_workers, seed=c.seed,
+                privileged_spec=c.privileged_obs, max_restarts=c.max_worker_restarts, ray_options=ray_options(c),
+            )  # fmt: skip
 
-        T, N = c.n_steps, c.num_envs
-        self.obs_buf = torch.zeros((T, N, obs_dim))
-        self.act_buf = (
-            torch.zeros((T, N), dtype=torch.long) if self.discrete else torch.zeros((T, N, out_dim))
-        )
-        self.logp_buf = torch.zeros((T, N))
-        self.value_buf = torch.zeros((T, N, n_values) if n_values > 1 else (T, N))
+    @property
+    def envs(self) -> gym.vector.VectorEnv | None:
+        """The driver's vector env (None when rollout workers hold the envs)."""
+        return getattr(self.collector, "envs", None)
+
+    @property
+    def next_obs(self) -> torch.Tensor:
+        """The observation the driver's next rollout starts from (what the actor sees)."""
+        return self.collector.obs
 
     # -- policy ---------------------------------------------------------------------------------
 
-    def _obs_tensor(self, obs: np.ndarray, update: bool = True) -> torch.Tensor:
+    def _obs_tensor(self, obs: Any) -> torch.Tensor:
+        """Raw observations -> the actor's input, without updating the normaliser (evaluation)."""
+        if self.privileged is not None and self.privileged.actor_keys is not None:
+            obs = self.privileged.actor_obs(obs)
         obs = obs.reshape(obs.shape[0], -1)
         if self.obs_norm is not None:
-            obs = self.obs_norm(obs, update=update)
+            obs = self.obs_norm(obs, update=False)
         return torch.as_tensor(obs, dtype=torch.float32)
 
-    def _distribution(self, obs: torch.Tensor) -> Categorical | DiagGaussian:
-        out = self.actor(obs)
-        return Categorical(out) if self.discrete else DiagGaussian(out, self.log_std)
+    @staticmethod
+    def _critic_input(obs: torch.Tensor, privileged: torch.Tensor | None) -> torch.Tensor:
+        """What the critic sees: the actor's observation, plus the privileged part (asymmetric)."""
+        return obs if privileged is None else torch.cat([obs, privileged], dim=-1)
 
-    def _sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        dist = self._distribution(obs)
-        action = dist.sample()
-        return action, dist.log_prob(action)
+    def _distribution(self, obs: torch.Tensor) -> Categorical | DiagGaussian:
+        return self.policy.distribution(obs)
 
     def _logp_entropy(
         self, obs: torch.Tensor, actions: torch.Tensor, entropy_grad: bool = True
@@ -277,66 +354,52 @@ class PPO(Algorithm):
             entropy = dist.entropy()
         return dist.log_prob(actions), entropy
 
-    def _env_action(self, action: torch.Tensor) -> np.ndarray:
-        a = action.numpy()
-        if not self.discrete:  # the Gaussian is unbounded; the env gets the clipped action (SB3)
-            a = np.clip(a, self.action_low, self.action_high)
-        return a
-
     def predict(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions (argmax / Gaussian mean) for a batch of raw observations."""
         with torch.no_grad():
-            mode = self._distribution(self._obs_tensor(obs, update=False)).mode()
-            return mode.numpy() if self.discrete else self._env_action(mode)
+            mode = self._distribution(self._obs_tensor(obs)).mode()
+            return mode.numpy() if self.discrete else self.policy.env_action(mode)
 
     # -- one iteration: rollout + update ---------------------------------------------------------
 
     def step(self) -> dict[str, float]:
         c = self.config
         T, N = c.n_steps, c.num_envs
+        rollout = self.collector.collect(self.policy, T)
+        done = rollout.terminated | rollout.truncated
         rewards = np.zeros((T, N), dtype=np.float32)
-        terminations = np.zeros((T, N), dtype=np.float32)
-        dones = np.zeros((T, N), dtype=np.float32)
-        truncated_values = torch.zeros((T, N, *self.value_buf.shape[2:]))
-        truncated_mask = np.zeros((T, N), dtype=bool)
+        for t in range(T):  # neither changes what the policy did, so both may run after the rollout
+            self.stats.update(rollout.rewards[t], done[t])
+            rewards[t] = (
+                rollout.rewards[t]
+                if self.reward_norm is None
+                else self.reward_norm(rollout.rewards[t], done[t])
+            )
+        terminations = rollout.terminated.astype(np.float32)
+        dones = done.astype(np.float32)
 
         with torch.no_grad():
-            for t in range(T):
-                obs_t = self.next_obs
-                action, logp = self._sample(obs_t)
-                self.obs_buf[t] = obs_t
-                self.act_buf[t] = action
-                self.logp_buf[t] = logp
-
-                env_action = self._env_action(action)
-                obs, reward, terminated, truncated, infos = self.envs.step(env_action)
-                done = terminated | truncated
-                if self.streams is not None:
-                    self.streams.record(t, env_action, obs, terminated, truncated, infos)
-                self.stats.update(reward, done)
-                if self.reward_norm is not None:
-                    reward = self.reward_norm(reward, done)
-                rewards[t], terminations[t], dones[t] = reward, terminated, done
-                if truncated.any():  # bootstrap time limits from V(final observation)
-                    finals = final_observations(infos, truncated & ~terminated)
-                    if finals:
-                        idx = list(finals)
-                        final = self._obs_tensor(np.stack([finals[i] for i in idx]), update=False)
-                        truncated_values[t, idx] = self.critic(final).squeeze(-1)
-                        truncated_mask[t, idx] = True
-                self.next_obs = self._obs_tensor(obs)
+            # time limits bootstrap from V(final observation)
+            n_heads = self.critic[-1].out_features
+            truncated_values = torch.zeros((T, N) if n_heads == 1 else (T, N, n_heads))
+            truncated_mask = np.zeros((T, N), dtype=bool)
+            for t, idx, final, privileged in rollout.finals:
+                truncated_values[t, idx] = self.critic(self._critic_input(final, privileged)).squeeze(-1)
+                truncated_mask[t, idx] = True
             # The critic is fixed during the rollout: value every visited state in one batched pass.
-            values = self.critic(torch.cat([self.obs_buf.reshape(T * N, -1), self.next_obs])).squeeze(-1)
-            self.value_buf = values[: T * N].reshape(T, N, *values.shape[1:])
+            critic_obs = self._critic_input(rollout.obs, rollout.critic_obs).reshape(T * N, -1)
+            last = self._critic_input(rollout.last_obs, rollout.last_critic_obs)
+            values = self.critic(torch.cat([critic_obs, last])).squeeze(-1)
+            value_buf = values[: T * N].reshape(T, N, *values.shape[1:])
             last_value = values[T * N :]
 
         self.global_step += T * N
-        next_values = torch.cat([self.value_buf[1:], last_value.unsqueeze(0)])
+        next_values = torch.cat([value_buf[1:], last_value.unsqueeze(0)])
         stream_metrics: dict[str, float] = {}
         if self.streams is None:
             next_values = torch.where(torch.from_numpy(truncated_mask), truncated_values, next_values)
             advantages, returns = compute_gae(
-                torch.from_numpy(rewards), self.value_buf, next_values,
+                torch.from_numpy(rewards), value_buf, next_values,
                 torch.from_numpy(terminations), torch.from_numpy(dones), c.gamma, c.gae_lambda,
             )  # fmt: skip
         else:
@@ -344,18 +407,25 @@ class PPO(Algorithm):
             heads = lambda x: x if x.dim() == 3 else x.unsqueeze(-1)  # noqa: E731 - (T, N[, K]) -> (T, N, K)
             mask = torch.from_numpy(truncated_mask).unsqueeze(-1)
             advantages, returns = self.streams.advantages(
-                compute_gae, torch.from_numpy(rewards + added.astype(np.float32)), heads(self.value_buf),
+                compute_gae, torch.from_numpy(rewards + added.astype(np.float32)), heads(value_buf),
                 heads(next_values), torch.where(mask, heads(truncated_values), heads(next_values)),
                 torch.from_numpy(terminations), torch.from_numpy(dones), stream_rewards, c.gamma, c.gae_lambda,
             )  # fmt: skip
             returns = returns.squeeze(-1)
-        metrics = self._update(advantages.reshape(-1), returns.flatten(0, 1))
+        metrics = self._update(rollout, critic_obs, value_buf, advantages.reshape(-1), returns.flatten(0, 1))
         self.iteration += 1
         metrics.update(self.stats.metrics())
         metrics.update(stream_metrics)
         return metrics
 
-    def _update(self, advantages: torch.Tensor, returns: torch.Tensor) -> dict[str, float]:
+    def _update(
+        self,
+        rollout: Rollout,
+        critic_obs: torch.Tensor,
+        value_buf: torch.Tensor,
+        advantages: torch.Tensor,
+        returns: torch.Tensor,
+    ) -> dict[str, float]:
         c = self.config
         # SB3 semantics: schedules read the fraction of steps remaining after this rollout.
         progress = self.global_step / c.total_steps
@@ -364,12 +434,14 @@ class PPO(Algorithm):
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
-        obs = self.obs_buf.reshape(-1, self.obs_buf.shape[-1])
+        obs = rollout.obs.reshape(-1, rollout.obs.shape[-1])
         actions = (
-            self.act_buf.reshape(-1) if self.discrete else self.act_buf.reshape(-1, self.act_buf.shape[-1])
+            rollout.actions.reshape(-1)
+            if self.discrete
+            else rollout.actions.reshape(-1, rollout.actions.shape[-1])
         )
-        old_logp = self.logp_buf.reshape(-1)
-        old_values = self.value_buf.flatten(0, 1)
+        old_logp = rollout.logp.reshape(-1)
+        old_values = value_buf.flatten(0, 1)
         n = obs.shape[0]
         terms: dict[str, list[torch.Tensor]] = {
             "loss": [],
@@ -385,7 +457,7 @@ class PPO(Algorithm):
             for start in range(0, n, c.batch_size):
                 idx = perm[start : start + c.batch_size]
                 logp, entropy = self._logp_entropy(obs[idx], actions[idx], entropy_grad=need_entropy_grad)
-                values = self.critic(obs[idx]).squeeze(-1)
+                values = self.critic(critic_obs[idx]).squeeze(-1)
                 loss, mb = ppo_loss(
                     logp, old_logp[idx], advantages[idx], values, old_values[idx], returns[idx], entropy,
                     clip_range=clip_range, clip_range_vf=c.clip_range_vf, ent_coef=c.ent_coef,
@@ -429,6 +501,9 @@ class PPO(Algorithm):
     # -- evaluation, state ----------------------------------------------------------------------
 
     def evaluate(self, episodes: int) -> dict[str, Any]:
+        if isinstance(self.collector, RolloutWorkers):  # on the workers, in parallel with backend = "ray"
+            c = self.config
+            return self.collector.evaluate(self.policy, c.env, c.env_kwargs, episodes, seed=c.seed + 10_000)
         return evaluate_policy(self.config.env, self.predict, episodes, seed=self.config.seed + 10_000,
                                env_kwargs=self.config.env_kwargs)  # fmt: skip
 
@@ -442,4 +517,4 @@ class PPO(Algorithm):
         return bad
 
     def close(self) -> None:
-        self.envs.close()
+        self.collector.close()

@@ -1,0 +1,29 @@
+"""A CartPole whose process dies (``os._exit``) at its ``die_at``-th step: a rollout worker killed
+mid-iteration, as a lost node or an OOM kill leaves it. ``marker``: only the first env to reach the
+step dies (it creates the file); with ``always`` every time. Never in the test's own process."""
+
+import os
+
+from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+
+class DyingCartPole(CartPoleEnv):
+    def __init__(self, die_at: int, marker: str, driver_pid: int, always: bool = False, render_mode=None):
+        super().__init__(render_mode=render_mode)
+        self.die_at, self.marker, self.driver_pid, self.always = die_at, marker, driver_pid, always
+        self.steps = 0  # part of the env's pickled state: a restored worker counts from its snapshot
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps == self.die_at and os.getpid() != self.driver_pid and self._first_to_die():
+            os._exit(1)
+        return super().step(action)
+
+    def _first_to_die(self) -> bool:
+        if self.always:
+            return True
+        try:
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return False
+        return True
