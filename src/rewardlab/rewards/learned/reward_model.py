@@ -165,7 +165,10 @@ def load_reward_model(path: str | Path, *, name: str | None = None, on_error: st
             f"or one written by BradleyTerry.save"
         )
     if (path / "reward_model.json").is_file():
-        return BradleyTerry.load(path, name=name or path.name, on_error=on_error)
+        import json
+
+        saved_name = json.loads((path / "reward_model.json").read_text()).get("name")
+        return BradleyTerry.load(path, name=name or saved_name or path.name, on_error=on_error)
     if not (path / "config.toml").is_file():
         raise RewardlabError(
             f"reward model {shown!r} is neither a reward-model run directory (config.toml + checkpoints) nor a "
