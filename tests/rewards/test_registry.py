@@ -9,10 +9,10 @@ from rewardlab.errors import ConfigError, UnknownNameError
 from rewardlab.rewards import Gate, Reward, Sample, WeightedSum, available, build, get
 
 BUILTINS = [
-    "box_giou", "box_iou", "bradley_terry", "code_tests", "exact_match", "format_tags", "gail", "gui_action", "hierarchical_action",
+    "airl", "airl_recovered", "box_giou", "box_iou", "bradley_terry", "code_tests", "exact_match", "format_tags", "gail", "gui_action", "hierarchical_action",
     "length_penalty", "math_equiv", "ordered_plan_match", "orpo", "overlong_penalty", "protocol_components", "rnd", "trajectory", "vla_r1",
 ]
-TRANSITION = {"gail", "orpo", "rnd"}  # built by PPO with the env's spaces
+TRANSITION = {"airl", "airl_recovered", "gail", "orpo", "rnd"}  # built by PPO with the env's spaces
 
 
 def test_available_lists_every_builtin_with_a_description():

@@ -85,6 +85,14 @@ REWARD_TABLE: dict[str, tuple[str, str]] = {
         "rewardlab.rewards.learned.gail:GAIL",
         "transition reward: GAIL discriminator reward softplus(logit) from expert demonstrations (.npz)",
     ),
+    "airl": (
+        "rewardlab.rewards.learned.airl:AIRL",
+        "transition reward: AIRL shaped reward g(s,a) + gamma h(s') - h(s) from expert demonstrations (.npz)",
+    ),
+    "airl_recovered": (
+        "rewardlab.rewards.learned.airl:AIRLRecovered",
+        "transition reward: AIRL's recovered reward g(s,a), frozen (AIRL.save_recovered), for re-training",
+    ),
     "orpo": (
         "rewardlab.rewards.learned.orpo:ORPO",
         "transition reward: ORPO occupancy-measure penalty against a base policy (kl, chi2, sqrt_chi2, tv)",
