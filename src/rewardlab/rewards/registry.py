@@ -81,6 +81,10 @@ REWARD_TABLE: dict[str, tuple[str, str]] = {
         "rewardlab.rewards.learned.bradley_terry:BradleyTerry",
         "learned: Bradley-Terry reward model (TRL's loss), MLP on info['features'] or a causal LM + score head",
     ),
+    "implicit_dpo": (
+        "rewardlab.rewards.learned.implicit_dpo:implicit_dpo",
+        "learned: a DPO run's implicit reward beta * (log pi - log pi_ref), for best-of-N selection",
+    ),
     "gail": (
         "rewardlab.rewards.learned.gail:GAIL",
         "transition reward: GAIL discriminator reward softplus(logit) from expert demonstrations (.npz)",
