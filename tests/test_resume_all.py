@@ -36,6 +36,7 @@ TINY: dict[str, tuple[str | None, int, list[str]]] = {
     "grpo": ("arithmetic", 4, ONLINE_TINY),
     "rloo": ("arithmetic", 4, [*ONLINE_TINY, "true_reward=exact_match", "hacking_window=3"]),  # + the monitor's state
     "dpo": (None, 4, [*LM_TINY, "batch_size=2"]),  # data: a few pairs written by the test
+    "reward-model": (None, 4, ["batch_size=4", "max_length=64"]),  # data: as dpo's
     **{name: (None, 400, BANDIT_TINY) for name in (
         "epsilon-greedy", "ucb1", "kl-ucb", "thompson", "linucb", "lin-ts", "dynlin-ucb", "whittle", "myopic")},
     "sequoia": (None, 400, [*BANDIT_TINY, "action_solver=enumerate", "warm_start_updates=20", "batch_size=8"]),
@@ -49,7 +50,7 @@ TINY: dict[str, tuple[str | None, int, list[str]]] = {
     "discrete-cql": (None, 200, [*OFFLINE_TINY, "target_update_interval=30"]),
     "dt": (None, 200, [*OFFLINE_TINY, "context_size=4", "num_layers=1", "return_scale=0.001"]),
 }  # fmt: skip
-LM_ALGORITHMS = ("grpo", "rloo", "dpo")
+LM_ALGORITHMS = ("grpo", "rloo", "dpo", "reward-model")
 OFFLINE_ALGORITHMS = ("bc", "td3-bc", "iql", "cql", "discrete-cql", "dt")
 OFFLINE_DATA = {"discrete-cql": "cartpole"}  # the others learn from Pendulum (continuous actions)
 
@@ -61,7 +62,7 @@ def _strip(rows):
 def _config(name, tmp_path):
     env, total, sets = TINY[name]
     sets = [*sets, f"checkpoint_every={max(1, total // 4)}", "eval_episodes=2"]
-    if name == "dpo":
+    if name in ("dpo", "reward-model"):
         pairs = (ROOT / "examples/data/arithmetic_pairs.jsonl").read_text().splitlines()[:6]
         (tmp_path / "pairs.jsonl").write_text("\n".join(pairs) + "\n")
         sets.append(f"data={tmp_path / 'pairs.jsonl'}")

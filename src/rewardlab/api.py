@@ -449,9 +449,17 @@ def evaluate(
     limit: int | None = None,
     task_params: dict[str, Any] | None = None,
     num_threads: int | None = None,
+    best_of: int | None = None,
+    reward: str | None = None,
 ) -> dict[str, Any]:
     """``rewardlab eval``: a run directory's newest checkpoint (the run's own evaluation), or a base
-    language model given by name / directory / .gguf file on ``task``."""
+    language model given by name / directory / .gguf file on ``task``. With ``best_of`` N (LM only),
+    N samples per prompt and the one ``reward`` scores highest (a reward name, import path or trained
+    reward model's directory), scored by the task's reward (:mod:`rewardlab.llm.best_of_n`)."""
+    if best_of is not None or reward is not None:
+        return _evaluate_best_of(
+            target, best_of, reward, task, split, limit, episodes, task_params, num_threads
+        )
     target_path = Path(target)
     if (target_path / "config.toml").is_file():
         from rewardlab.core.run import evaluate_run
@@ -473,3 +481,59 @@ def evaluate(
         task_params=task_params,
         num_threads=num_threads,
     )
+
+
+def _evaluate_best_of(
+    target, n, reward, task, split, limit, episodes, task_params, num_threads
+) -> dict[str, Any]:
+    if n is None or reward is None:
+        raise ConfigError(
+            "--best-of N and --reward NAME go together: N samples per prompt, the one REWARD scores highest "
+            f"is kept (got --best-of {n!r}, --reward {reward!r})"
+        )
+    from rewardlab.llm.best_of_n import evaluate_best_of_n
+    from rewardlab.llm.evaluate import make_task
+    from rewardlab.tasks.base import build_reward
+
+    select = build_reward(reward)  # first: a bad reward name or path fails before any model loads
+    limit = limit if limit is not None else episodes
+    if (Path(target) / "config.toml").is_file():
+        from rewardlab.core.run import restore
+
+        changes = {"num_threads": num_threads} if num_threads is not None else {}
+        _, config, algo, _ = restore(target, **changes)
+        try:
+            if not hasattr(algo, "policy"):
+                raise RewardlabError(
+                    f"--best-of: {str(target)!r} is a {type(algo).__name__} run; best-of-N selection samples "
+                    f"completions, so it applies to language-model runs (grpo, rloo, dpo)"
+                )
+            the_task = make_task(task, config.seed, task_params or {}) if task else algo.task
+            if the_task is None:
+                raise RewardlabError(f"--best-of: the run {str(target)!r} has no task; pass --task NAME")
+            # the run's own training reward judges the picks (the task's, unless the run set another)
+            true_reward = None if task else algo.reward
+            return evaluate_best_of_n(
+                algo.policy, the_task, select, n, true_reward=true_reward, split=split or "test", limit=limit,
+                max_new_tokens=getattr(config, "max_completion_length", 256),
+                temperature=getattr(config, "temperature", 1.0), seed=config.seed,
+            )  # fmt: skip
+        finally:
+            algo.close()
+    if task is None:
+        raise RewardlabError(
+            f"{str(target)!r} is not a rewardlab run directory (it has no config.toml); to evaluate a "
+            f"language model by name or path, also give --task (e.g. --task arithmetic)"
+        )
+    import torch
+
+    from rewardlab.llm.policy import Policy, PolicyConfig
+
+    cfg = PolicyConfig(model=str(target), lora_r=0)
+    if num_threads is not None:
+        cfg.num_threads = num_threads
+    cfg.validate()
+    torch.set_num_threads(cfg.num_threads)
+    the_task = make_task(task, 0, task_params or {})
+    policy = Policy.from_config(cfg)
+    return evaluate_best_of_n(policy, the_task, select, n, split=split or "test", limit=limit)

@@ -4,6 +4,7 @@
     rewardlab train ppo --resume runs/x
     rewardlab eval runs/x --episodes 20
     rewardlab eval smollm2-135m-instruct --task arithmetic --split test --limit 200
+    rewardlab eval runs/grpo --best-of 8 --reward runs/rm    (runs/rm: `rewardlab train reward-model`)
     rewardlab plot runs/a runs/b --out fig.png
     rewardlab list [algorithms|envs|rewards|tasks]
     rewardlab reward score REWARD_OR_CONFIG --input samples.jsonl
@@ -112,6 +113,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         split=args.split,
         limit=args.limit,
         task_params=parse_set_args(args.set) or None,
+        best_of=args.best_of,
+        reward=args.reward,
     )
     _print_eval(_console(), result)
     if args.json:
@@ -263,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="LM evaluation: task parameter"
     )
+    p.add_argument("--best-of", type=int, metavar="N", help="LM evaluation: best of N samples by --reward")
+    p.add_argument("--reward", help="LM evaluation: selection reward (name, import path, reward-model dir)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("plot", help="overlay learning curves; seeds of one config become mean +- std")

@@ -38,7 +38,7 @@ from typing import Any
 from rewardlab.errors import PluginError, RewardlabError, did_you_mean, unknown_name
 
 #: packages whose __init__ declares ALGORITHMS / ENVS dicts of "module:attr" strings
-DOMAINS = ("rl", "bandits", "tabular", "llm", "envs", "offline", "agents")
+DOMAINS = ("rl", "bandits", "tabular", "llm", "envs", "offline", "agents", "rewards")
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _DOTTED = re.compile(rf"^{_IDENT}(\.{_IDENT})*$")

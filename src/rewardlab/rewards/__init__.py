@@ -26,7 +26,11 @@ from rewardlab.rewards.base import (
 from rewardlab.rewards.combinators import Clip, Gate, Hierarchical, Scale, WeightedSum
 from rewardlab.rewards.registry import REWARDS, available, build, get
 
+#: the registry convention (rewardlab.registry.DOMAINS): training a reward model is a run like any other
+ALGORITHMS = {"reward-model": "rewardlab.rewards.learned.reward_model:RewardModelTraining"}
+
 __all__ = [
+    "ALGORITHMS",
     "REWARDS",
     "Clip",
     "FunctionReward",

@@ -19,6 +19,7 @@ no limit of its own.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import typing
@@ -80,9 +81,21 @@ REWARD_TABLE: dict[str, tuple[str, str]] = {
         "rewardlab.rewards.learned.bradley_terry:BradleyTerry",
         "learned: Bradley-Terry reward model (TRL's loss), MLP on info['features'] or a causal LM + score head",
     ),
+    "implicit_dpo": (
+        "rewardlab.rewards.learned.implicit_dpo:implicit_dpo",
+        "learned: a DPO run's implicit reward beta * (log pi - log pi_ref), for best-of-N selection",
+    ),
     "gail": (
         "rewardlab.rewards.learned.gail:GAIL",
         "transition reward: GAIL discriminator reward softplus(logit) from expert demonstrations (.npz)",
+    ),
+    "airl": (
+        "rewardlab.rewards.learned.airl:AIRL",
+        "transition reward: AIRL shaped reward g(s,a) + gamma h(s') - h(s) from expert demonstrations (.npz)",
+    ),
+    "airl_recovered": (
+        "rewardlab.rewards.learned.airl:AIRLRecovered",
+        "transition reward: AIRL's recovered reward g(s,a), frozen (AIRL.save_recovered), for re-training",
     ),
     "orpo": (
         "rewardlab.rewards.learned.orpo:ORPO",
@@ -141,14 +154,28 @@ def get(name: str, /, **params: Any) -> Any:
 
     if registry.is_import_path(name):
         return from_object(registry.load_path(name, f"reward {name!r}"), params, f"reward {name!r}")
+    if name not in REWARD_TABLE and _looks_like_path(name):
+        # a trained reward model: a `rewardlab train reward-model` run or a BradleyTerry.save directory
+        from rewardlab.rewards.learned.reward_model import load_reward_model
+
+        return _build(functools.partial(load_reward_model, name), f"reward model {name!r}", params)
     if name not in REWARD_TABLE:
         raise unknown_name(
             "reward",
             name,
             REWARD_TABLE,
-            hint="See `rewardlab list rewards`, or give your own as 'package.module:f' or 'path/to/file.py:f'.",
+            hint="See `rewardlab list rewards`, give your own as 'package.module:f' or 'path/to/file.py:f', "
+            "or a trained reward model's directory.",
         )
     return _build(_load(REWARD_TABLE[name][0]), name, params)
+
+
+def _looks_like_path(name: str) -> bool:
+    """A reward given as a directory: it exists, or is written like a path (``runs/rm``, ``./rm``)."""
+    import os
+    from pathlib import Path
+
+    return Path(name).expanduser().is_dir() or "/" in name or os.sep in name or name.startswith("~")
 
 
 def reward_function_kind(func: Callable[..., Any]) -> str | None:

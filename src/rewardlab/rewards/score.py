@@ -76,6 +76,9 @@ def load_reward(reward: str, sets: list[str] | tuple[str, ...] = ()) -> Reward:
     if is_import_path(reward):  # the user's own reward: "package.module:f" or "path/to/file.py:f"
         return get(reward, **overrides)
     path = Path(reward)
+    model_dir = path.is_dir() or (path.suffix != ".toml" and not path.exists() and os.sep in reward)
+    if reward not in REWARD_TABLE and model_dir:  # a trained reward model (reward_model.load_reward_model)
+        return get(reward, **overrides)
     if reward not in REWARD_TABLE and (path.suffix == ".toml" or os.sep in reward or path.exists()):
         if not path.is_file():
             raise RewardlabError(f"reward config file {reward!r} does not exist")

@@ -54,16 +54,22 @@ def load_demonstrations(path: str | Path) -> dict[str, np.ndarray]:
 
 def collect_demonstrations(
     act: Callable[[np.ndarray], np.ndarray],
-    env_id: str,
+    env_id: str | Callable[..., Any],
     episodes: int,
     seed: int,
     env_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """Run ``act`` (a batch of observations -> actions) for whole episodes on fresh envs seeded
-    ``seed, seed + 1, ...``; returns ``obs``, ``actions`` and per-episode ``returns``."""
-    obs_list, act_list, returns = [], [], []
+    ``seed, seed + 1, ...`` (``env_id`` a Gymnasium id, or a callable returning an env); returns
+    ``obs``, ``actions``, ``next_obs`` (the observation each step reached), ``dones`` (the episode
+    ended there by termination; a time limit is not an end of the MDP) and per-episode ``returns``."""
+    obs_list, act_list, next_list, done_list, returns = [], [], [], [], []
     for i in range(episodes):
-        env = gym.make(env_id, **dict(env_kwargs or {}))
+        env = (
+            env_id(**dict(env_kwargs or {}))
+            if callable(env_id)
+            else gym.make(env_id, **dict(env_kwargs or {}))
+        )
         obs, _ = env.reset(seed=seed + i)
         total, done = 0.0, False
         while not done:
@@ -71,11 +77,19 @@ def collect_demonstrations(
             obs_list.append(obs)
             act_list.append(action)
             obs, reward, terminated, truncated, _ = env.step(action)
+            next_list.append(obs)
+            done_list.append(terminated)
             total += float(reward)
             done = terminated or truncated
         returns.append(total)
         env.close()
-    return {"obs": np.stack(obs_list), "actions": np.stack(act_list), "returns": np.asarray(returns)}
+    return {
+        "obs": np.stack(obs_list),
+        "actions": np.stack(act_list),
+        "next_obs": np.stack(next_list),
+        "dones": np.asarray(done_list),
+        "returns": np.asarray(returns),
+    }
 
 
 class AdversarialReward(TransitionReward):

@@ -134,7 +134,7 @@ class BradleyTerry(Learnable, Reward):
 
     name = "bradley_terry"
     minimum, maximum = -math.inf, math.inf
-    state_fields = {"net": OBJECT, "optimizer": OBJECT, "best_epoch": VALUE}
+    state_fields = {"net": OBJECT, "optimizer": OBJECT, "best_epoch": VALUE, "history": VALUE}
 
     def __init__(
         self,
@@ -234,6 +234,29 @@ class BradleyTerry(Learnable, Reward):
         self.updates += 1
         return metrics
 
+    def train_epoch(self, data: Pairs) -> dict[str, float]:
+        """One pass over ``data`` in an order drawn from the model's own generator; the mean of the
+        steps' metrics plus ``train/accuracy`` on all of ``data`` after the pass."""
+        self.net.train()
+        perm = torch.randperm(len(data), generator=self.torch_gen).numpy()
+        steps = [
+            self._step(data.take(perm[i : i + self.batch_size])) for i in range(0, len(data), self.batch_size)
+        ]
+        self.updates += len(steps)
+        row = {k: float(torch.stack([s[k] for s in steps]).mean()) for k in steps[0]}
+        return {**row, "train/accuracy": self.pairwise_accuracy(data)}
+
+    def split(self, data: Pairs) -> tuple[Pairs, Pairs]:
+        """``(train, held-out)``: a ``val_fraction`` share of ``data`` drawn with the model's numpy generator."""
+        perm = self.np_rng.permutation(len(data))
+        n_val = max(1, int(round(self.val_fraction * len(data))))
+        if n_val >= len(data):
+            raise RewardlabError(
+                f"reward {self.name!r}: {len(data)} preference pair(s) leave none for training after holding "
+                f"out val_fraction {self.val_fraction}; give more pairs, separate held-out pairs, or no early stopping"
+            )
+        return data.take(perm[n_val:]), data.take(perm[:n_val])
+
     def fit(self, data: Pairs, val: Pairs | None = None) -> dict[str, float]:
         """Train for ``epochs`` epochs; with ``early_stopping`` keep the epoch with the best held-out
         pairwise accuracy (on ``val``, or a ``val_fraction`` split of ``data``). Every epoch's metrics
@@ -242,20 +265,10 @@ class BradleyTerry(Learnable, Reward):
         if len(data) == 0:
             raise RewardlabError(f"reward {self.name!r}: no preference pairs to fit")
         if val is None and self.early_stopping:
-            perm = self.np_rng.permutation(len(data))
-            n_val = max(1, int(round(self.val_fraction * len(data))))
-            data, val = data.take(perm[n_val:]), data.take(perm[:n_val])
+            data, val = self.split(data)
         best_acc, best_state = -1.0, None
         for epoch in range(self.epochs):
-            self.net.train()
-            perm = torch.randperm(len(data), generator=self.torch_gen).numpy()
-            steps = [
-                self._step(data.take(perm[i : i + self.batch_size]))
-                for i in range(0, len(data), self.batch_size)
-            ]
-            self.updates += len(steps)
-            row = {k: float(torch.stack([s[k] for s in steps]).mean()) for k in steps[0]}
-            row = {"epoch": float(epoch), **row, "train/accuracy": self.pairwise_accuracy(data)}
+            row = {"epoch": float(epoch), **self.train_epoch(data)}
             if val is not None:
                 row["eval/accuracy"] = self.pairwise_accuracy(val)
             self.history.append(row)

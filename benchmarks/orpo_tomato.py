@@ -1,0 +1,138 @@
+"""ORPO on the tomato gridworld (Correlated Proxies, Laidlaw et al. 2024): true vs proxy return over
+the occupancy-measure regularisation coefficient, with the plot the paper draws.
+
+Recipe of the research note (docs/learned_rewards.md, E7): a *base* policy is PPO on the true
+reward with ``randomness_eps = 0.1`` (the paper's README); its transitions are the discriminator's
+negative sample. Then PPO from random init on the *proxy* reward (the bucket pays 0.52 per step,
+real watering at most 0.18), once plainly (coefficient 0: it learns to sit on the bucket) and
+with ORPO's sqrt-chi-squared penalty at coefficients ``c x 0.05`` (0.05 = the base policy's
+reward std on tomato, the README's scale). Every policy is scored greedily on both rewards;
+writes a JSON table and ``orpo_tomato.png`` (true and proxy return against the coefficient).
+
+Run:  .venv/bin/python benchmarks/orpo_tomato.py [--steps 100000] [--coefs 0 0.05 0.1 0.2 0.5 1] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from rewardlab.envs import register_gymnasium
+from rewardlab.rewards.learned.adversarial import collect_demonstrations, save_demonstrations
+from rewardlab.rl.ppo import PPO, PPOConfig
+
+BASE_STD = 0.05  # the README's base-policy reward std for tomato, the unit of the coefficient grid
+PPO_SETTINGS = dict(env="tomato", num_envs=8, n_steps=128, batch_size=256, n_epochs=4, learning_rate=1e-3,
+                    gamma=0.99, gae_lambda=0.98, ent_coef=0.01, eval_episodes=1, hidden_sizes=(128, 128))  # fmt: skip
+
+
+def train(config: PPOConfig) -> PPO:
+    algo = PPO(config)
+    while algo.global_step < config.total_steps:
+        algo.step()
+    return algo
+
+
+def returns(algo: PPO, episodes: int = 5, eps: float = 0.0) -> dict[str, float]:
+    """Greedy episodes on the tomato env; true and proxy returns from ``info``, and the fraction
+    of steps spent on the bucket (proxy > true at that step)."""
+    true, proxy, bucket, steps = [], [], 0, 0
+    for i in range(episodes):
+        env = gym.make("tomato", reward="proxy", randomness_eps=eps)
+        obs, _ = env.reset(seed=1000 + i)
+        t_sum = p_sum = 0.0
+        done = False
+        while not done:
+            obs, _, terminated, truncated, info = env.step(int(algo.predict(obs[None])[0]))
+            t_sum += info["true_reward"]
+            p_sum += info["proxy_reward"]
+            bucket += info["proxy_reward"] > info["true_reward"]
+            steps += 1
+            done = terminated or truncated
+        true.append(t_sum)
+        proxy.append(p_sum)
+    return {"true": float(np.mean(true)), "proxy": float(np.mean(proxy)), "bucket_fraction": bucket / steps}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--base-steps", type=int, default=100_000)
+    parser.add_argument("--coefs", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2, 0.5, 1.0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="orpo-tomato")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    register_gymnasium()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    start = time.perf_counter()
+    base_cfg = PPOConfig(**PPO_SETTINGS, total_steps=args.base_steps, seed=args.seed,
+                         env_kwargs={"reward": "true", "randomness_eps": 0.1})  # fmt: skip
+    base = train(base_cfg)
+    rows = [
+        {"arm": "base (true reward)", "coef": None, **returns(base), "seconds": time.perf_counter() - start}
+    ]
+    print(rows[-1], flush=True)
+    demos = collect_demonstrations(
+        lambda o: base.predict(o),
+        "tomato",
+        50,
+        seed=500,
+        env_kwargs={"reward": "true", "randomness_eps": 0.1},
+    )
+    base_path = out / "base_transitions.npz"
+    save_demonstrations(base_path, demos["obs"], demos["actions"])
+
+    for c in args.coefs:
+        start = time.perf_counter()
+        rewards = [] if c == 0 else [{"reward": "orpo", "base_transitions": str(base_path), "coef": c * BASE_STD,
+                                      "divergence": "sqrt_chi2"}]  # fmt: skip
+        cfg = PPOConfig(**PPO_SETTINGS, total_steps=args.steps, seed=args.seed, env_kwargs={"reward": "proxy"},
+                        transition_rewards=rewards)  # fmt: skip
+        algo = train(cfg)
+        rows.append({"arm": "proxy" if c == 0 else "proxy + ORPO sqrt_chi2", "coef": c, **returns(algo),
+                     "seconds": time.perf_counter() - start})  # fmt: skip
+        print(rows[-1], flush=True)
+    (out / "orpo_tomato.json").write_text(json.dumps(rows, indent=1))
+    plot(rows, out / "orpo_tomato.png")
+    print("| arm | coefficient (x 0.05) | true return | proxy return | bucket fraction |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        coef = "-" if r["coef"] is None else f"{r['coef']:g}"
+        print(f"| {r['arm']} | {coef} | {r['true']:.2f} | {r['proxy']:.2f} | {r['bucket_fraction']:.2f} |")
+    print(f"wrote {out / 'orpo_tomato.json'} and {out / 'orpo_tomato.png'}")
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    base = rows[0]
+    arms = [r for r in rows[1:]]
+    x = np.arange(len(arms))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(x, [r["true"] for r in arms], "o-", label="true return")
+    ax.plot(x, [r["proxy"] for r in arms], "s--", label="proxy return")
+    ax.axhline(base["true"], color="gray", linestyle=":", label="base policy, true return")
+    ax.set_xticks(x, [f"{r['coef']:g}" for r in arms])
+    ax.set_xlabel("sqrt-chi2 occupancy coefficient (x 0.05; 0 = unregularised)")
+    ax.set_ylabel("return (100 steps)")
+    ax.set_title("ORPO on tomato: proxy vs true return")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

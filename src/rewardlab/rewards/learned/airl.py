@@ -1,0 +1,252 @@
+"""Adversarial Inverse Reinforcement Learning (Fu, Luo & Levine 2018, arXiv:1710.11248) as a transition reward.
+
+The discriminator's logit is ``f(s, a, s') - log pi(a | s)`` with the *shaped* reward
+
+    f(s, a, s') = g(s, a) + gamma * (1 - done) * h(s') - h(s)
+
+(``g`` the reward network, ``h`` a potential; imitation's ``BasicShapedRewardNet`` and
+``AIRL.logits_expert_is_high``; a terminal state's potential is 0, as imitation fixes it).
+Expert transitions are labelled 1, the policy's 0, with binary cross-entropy on that logit
+(:func:`rewardlab.rewards.learned.adversarial.discriminator_loss`). The policy is paid ``f``
+(imitation's ``reward_train``); ``g`` alone is the recovered, *disentangled* reward
+(``reward_test``): :meth:`AIRL.save_recovered` writes it, and the ``airl_recovered`` transition
+reward scores it, frozen, so PPO can be re-trained from scratch on it - the property that separates
+AIRL from GAIL, whose discriminator is meaningless once the policy it was trained against is gone.
+
+One difference from imitation, forced by the seam: PPO hands transition rewards arrays, not its
+policy, so ``log pi(a | s)`` comes from a *policy model*, a small classifier the reward fits to
+each new rollout (``policy_updates`` cross-entropy steps) before training the discriminator; for
+a discrete action space it estimates the current policy's action probabilities on the states it
+visits. Demonstrations need ``next_obs`` and ``dones`` besides ``obs`` and ``actions``
+(:func:`~rewardlab.rewards.learned.adversarial.collect_demonstrations` saves them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rewardlab.core.state import OBJECT
+from rewardlab.errors import ConfigError, RewardlabError
+from rewardlab.rewards.learned.adversarial import AdversarialReward, discriminator_loss, load_demonstrations
+from rewardlab.rewards.learned.base import TransitionReward, Transitions
+from rewardlab.rl.common import mlp
+
+
+def airl_logit(
+    reward: torch.Tensor,
+    potential: torch.Tensor,
+    next_potential: torch.Tensor,
+    done: torch.Tensor,
+    log_pi: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    """``g + gamma (1 - done) h' - h - log pi``: AIRL's discriminator logit (expert high)."""
+    return shaped_reward(reward, potential, next_potential, done, gamma) - log_pi
+
+
+def shaped_reward(
+    reward: torch.Tensor,
+    potential: torch.Tensor,
+    next_potential: torch.Tensor,
+    done: torch.Tensor,
+    gamma: float,
+) -> torch.Tensor:
+    """``f = g + gamma (1 - done) h(s') - h(s)`` (potential-based shaping, Ng et al. 1999)."""
+    return reward + gamma * (1.0 - done.float()) * next_potential - potential
+
+
+class AIRL(AdversarialReward):
+    """AIRL (see the module docstring): ``self.discriminator`` is ``g(s, a)``, ``self.potential`` is ``h(s)``."""
+
+    name = "airl"
+    gamma = 0.99
+    episodic = True
+    state_fields = {"potential": OBJECT, "policy_model": OBJECT, "policy_optimizer": OBJECT}
+
+    def __init__(
+        self,
+        observation_space: Any,
+        action_space: Any,
+        *,
+        demonstrations: str = "",
+        num_envs: int = 1,
+        seed: int = 0,
+        name: str | None = None,
+        update_order: str | None = None,
+        hidden_sizes: tuple[int, ...] = (32,),  # imitation's BasicShapedRewardNet: reward_hid_sizes (32,)
+        potential_hidden_sizes: tuple[int, ...] = (32, 32),  # ... potential_hid_sizes (32, 32)
+        discount: float = 0.99,  # the shaping discount (imitation: discount_factor 0.99)
+        learning_rate: float = 3e-4,
+        updates_per_iteration: int = 8,
+        batch_size: int = 1024,
+        policy_updates: int = 20,
+        gamma: float = 0.99,
+        coef: float = 1.0,
+        allow_variable_horizon: bool = False,
+    ) -> None:
+        self.gamma, self.coef, self.discount = float(gamma), float(coef), float(discount)
+        if not isinstance(action_space, gym.spaces.Discrete):
+            raise ConfigError(
+                f"reward {name or self.name!r} cannot take the action space {action_space}: its policy model "
+                "estimates log pi(a|s) for Discrete actions only"
+            )
+        super().__init__(
+            observation_space, action_space, demonstrations, num_envs=num_envs, seed=seed, name=name,
+            update_order=update_order, hidden_sizes=hidden_sizes, learning_rate=learning_rate,
+            updates_per_iteration=updates_per_iteration, batch_size=batch_size,
+            allow_variable_horizon=allow_variable_horizon,
+        )  # fmt: skip
+        data = load_demonstrations(demonstrations)
+        missing = [k for k in ("next_obs", "dones") if k not in data]
+        if missing:
+            raise ConfigError(
+                f"reward {self.name!r}: demonstrations file {demonstrations!r} lacks {missing}; AIRL's shaping "
+                "term needs the next observation and the episode ends (collect_demonstrations saves them)"
+            )
+        self.reference_next_obs = data["next_obs"].reshape(len(data["next_obs"]), -1).astype(np.float64)
+        self.reference_dones = np.asarray(data["dones"], dtype=bool)
+        obs_dim = int(np.prod(observation_space.shape))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed + 1)
+            self.potential = mlp(obs_dim, potential_hidden_sizes, 1, "relu")
+            self.policy_model = mlp(obs_dim, (64,), int(action_space.n), "relu")
+        self.optimizer = torch.optim.Adam(
+            [*self.discriminator.parameters(), *self.potential.parameters()], lr=learning_rate
+        )
+        self.policy_optimizer = torch.optim.Adam(self.policy_model.parameters(), lr=1e-3)
+        self.policy_updates = int(policy_updates)
+
+    # ---- the networks on raw arrays -----------------------------------------------------------
+    def _obs(self, obs: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(
+            (obs.reshape(len(obs), -1) - self.obs_mean) / self.obs_std, dtype=torch.float32
+        )
+
+    def shaped(self, obs, action, next_obs, done) -> torch.Tensor:
+        h, h_next = (
+            self.potential(self._obs(obs)).squeeze(-1),
+            self.potential(self._obs(next_obs)).squeeze(-1),
+        )
+        return shaped_reward(self.logits(obs, action), h, h_next, torch.as_tensor(done), self.discount)
+
+    def log_pi(self, obs: np.ndarray, action: np.ndarray) -> torch.Tensor:
+        with torch.no_grad():
+            logp = F.log_softmax(self.policy_model(self._obs(obs)), dim=-1)
+        return logp[torch.arange(len(obs)), torch.as_tensor(np.asarray(action, dtype=np.int64).reshape(-1))]
+
+    # ---- the reward ---------------------------------------------------------------------------
+    def score(self, batch: Transitions) -> np.ndarray:
+        self.check_horizon(batch)
+        with torch.no_grad():
+            return self.shaped(batch.obs, batch.action, batch.next_obs, batch.done).double().numpy()
+
+    def fit_policy_model(self, batch: Transitions) -> float:
+        """Cross-entropy steps of the policy model on the rollout's (state, action) pairs."""
+        x = self._obs(batch.obs)
+        a = torch.as_tensor(np.asarray(batch.action, dtype=np.int64).reshape(-1))
+        loss = torch.zeros(())
+        for _ in range(self.policy_updates):
+            idx = torch.as_tensor(self.np_rng.integers(len(a), size=min(self.batch_size, len(a))))
+            loss = F.cross_entropy(self.policy_model(x[idx]), a[idx])
+            self.policy_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.policy_optimizer.step()
+        return float(loss.detach())
+
+    def update(self, batch: Transitions) -> dict[str, float]:
+        self.check_horizon(batch)
+        policy_loss = self.fit_policy_model(batch)
+        stats: dict[str, list[float]] = {"loss": [], "acc_expert": [], "acc_policy": []}
+        for _ in range(self.updates_per_iteration):
+            ie = self.np_rng.integers(len(self.reference_obs), size=self.batch_size)
+            ip = self.np_rng.integers(len(batch), size=self.batch_size)
+            expert = self.shaped(
+                self.reference_obs[ie],
+                self.reference_actions[ie],
+                self.reference_next_obs[ie],
+                self.reference_dones[ie],
+            ) - self.log_pi(self.reference_obs[ie], self.reference_actions[ie])
+            policy = self.shaped(
+                batch.obs[ip], batch.action[ip], batch.next_obs[ip], batch.done[ip]
+            ) - self.log_pi(batch.obs[ip], batch.action[ip])
+            loss = discriminator_loss(expert, policy)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            stats["loss"].append(loss.item())
+            stats["acc_expert"].append(float((expert > 0).float().mean()))
+            stats["acc_policy"].append(float((policy < 0).float().mean()))
+        self.updates += 1
+        out = {k: float(np.mean(v)) for k, v in stats.items()}
+        if not np.isfinite(out["loss"]):
+            raise RewardlabError(f"reward {self.name!r}: discriminator loss is {out['loss']}")
+        return {**out, "policy_model_loss": policy_loss}
+
+    # ---- the recovered reward -------------------------------------------------------------------
+    def save_recovered(self, path: str | Path) -> Path:
+        """Write ``g`` (with its input statistics) for :class:`AIRLRecovered`."""
+        path = Path(path)
+        torch.save(
+            {"reward": self.discriminator.state_dict(), "obs_mean": self.obs_mean, "obs_std": self.obs_std,
+             "hidden_sizes": [m.out_features for m in self.discriminator if isinstance(m, torch.nn.Linear)][:-1],
+             "n_actions": int(self.action_space.n)},
+            path,
+        )  # fmt: skip
+        return path
+
+
+class AIRLRecovered(TransitionReward):
+    """AIRL's recovered reward ``g(s, a)``, frozen: scores, never learns (``airl_recovered``)."""
+
+    name = "airl_recovered"
+    gamma = 0.99
+    trainable = False
+
+    def __init__(
+        self,
+        observation_space: Any,
+        action_space: Any,
+        *,
+        path: str = "",
+        num_envs: int = 1,
+        seed: int = 0,
+        name: str | None = None,
+        gamma: float = 0.99,
+        coef: float = 1.0,
+    ) -> None:
+        self.gamma, self.coef = float(gamma), float(coef)
+        super().__init__(observation_space, action_space, num_envs=num_envs, seed=seed, name=name)
+        self.require_box_observations()
+        if not path or not Path(path).is_file():
+            raise ConfigError(
+                f"reward {self.name!r}: path {path!r} is not a file written by AIRL.save_recovered"
+            )
+        saved = torch.load(path, weights_only=False)
+        if not isinstance(action_space, gym.spaces.Discrete) or action_space.n != saved["n_actions"]:
+            raise ConfigError(
+                f"reward {self.name!r}: {path!r} was recovered for {saved['n_actions']} discrete actions, "
+                f"not the action space {action_space}"
+            )
+        obs_dim = int(np.prod(observation_space.shape))
+        self.net = mlp(obs_dim + saved["n_actions"], saved["hidden_sizes"], 1, "relu")
+        try:
+            self.net.load_state_dict(saved["reward"])
+        except RuntimeError as e:
+            raise ConfigError(
+                f"reward {self.name!r}: {path!r} does not fit observations of shape {observation_space.shape} "
+                f"({str(e).splitlines()[0]})"
+            ) from None
+        self.obs_mean, self.obs_std = saved["obs_mean"], saved["obs_std"]
+
+    def score(self, batch: Transitions) -> np.ndarray:
+        x = (batch.obs.reshape(len(batch.obs), -1) - self.obs_mean) / self.obs_std
+        a = np.eye(self.action_space.n)[np.asarray(batch.action, dtype=np.int64).reshape(-1)]
+        with torch.no_grad():
+            inputs = torch.as_tensor(np.concatenate([x, a], axis=1), dtype=torch.float32)
+            return self.net(inputs).squeeze(-1).double().numpy()
