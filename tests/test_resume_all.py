@@ -48,6 +48,7 @@ TINY: dict[str, tuple[str | None, int, list[str]]] = {
     "cql": (None, 200, [*OFFLINE_TINY, "n_action_samples=2"]),
     "discrete-cql": (None, 200, [*OFFLINE_TINY, "target_update_interval=30"]),
     "dt": (None, 200, [*OFFLINE_TINY, "context_size=4", "num_layers=1", "return_scale=0.001"]),
+    "hrpo": (None, 8, ["groups=2", "num_generations=2", "hidden_size=8", "eval_episodes=4"]),
 }  # fmt: skip
 LM_ALGORITHMS = ("grpo", "rloo", "dpo")
 OFFLINE_ALGORITHMS = ("bc", "td3-bc", "iql", "cql", "discrete-cql", "dt")

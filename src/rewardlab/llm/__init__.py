@@ -7,4 +7,5 @@ ALGORITHMS = {
     "grpo": "rewardlab.llm.grpo:GRPO",
     "rloo": "rewardlab.llm.rloo:RLOO",
     "dpo": "rewardlab.llm.dpo:DPO",
+    "hrpo": "rewardlab.llm.hrpo:HRPO",  # MasHost's HRPO on the simulated MAS-construction MDP
 }
