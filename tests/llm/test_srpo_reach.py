@@ -7,6 +7,7 @@ progress measure, SRPO ranks the failures by how close they came to the goal, wh
 reward cannot tell them apart; and GRPO under it learns the task."""
 
 import numpy as np
+import pytest
 import torch
 
 from rewardlab.llm.grpo_control import reach_policy, reach_rollouts, train_reach
@@ -35,3 +36,31 @@ def test_grpo_with_the_srpo_reward_learns_the_sparse_reach_task():
     result = train_reach(SelfReferentialReward(), seed=0, max_iterations=60)
     assert result.success_rate[0] < 0.1  # sparse: the start policy almost never reaches the goal
     assert result.iterations_to_target is not None  # measured: 15 iterations (binary GRPO: 15)
+
+
+def test_grpo_on_a_language_model_hands_a_group_reward_each_prompts_completions(copy_task):
+    """The LM trainer (llm/online.py) sets Sample.group: a GroupReward sees the G completions of one
+    prompt together, and each group once."""
+    pytest.importorskip("transformers", reason="the llm extra is not installed")
+    from conftest import tiny_policy
+
+    from rewardlab.llm.grpo import GRPO, GRPOConfig
+    from rewardlab.rewards.base import GroupReward
+
+    seen = []
+
+    class RankInGroup(GroupReward):
+        name = "rank_in_group"
+
+        def compute_group(self, members):
+            seen.append([(m.group, m.prompt) for m in members])
+            return [i / len(members) for i in range(len(members))]
+
+    cfg = GRPOConfig(env="", num_threads=1, batch_size=3, num_generations=4, max_completion_length=2,
+                     max_prompt_length=8, lora_r=0, total_steps=1)  # fmt: skip
+    algo = GRPO(cfg, policy=tiny_policy(cfg), task=copy_task, reward=RankInGroup())
+    metrics = algo.step()
+    assert [len(g) for g in seen] == [4, 4, 4]
+    assert [{grp for grp, _ in g} for g in seen] == [{0}, {1}, {2}]
+    assert all(len({p for _, p in g}) == 1 for g in seen)
+    assert metrics["reward"] == pytest.approx(np.mean([0, 0.25, 0.5, 0.75]))
