@@ -35,6 +35,7 @@ def main() -> None:
         "binary": reward(lambda s: float(s.info["success"]), name="binary"),
         "srpo": SelfReferentialReward(),
     }
+    results = {}
     for name, r in arms.items():
         its = [
             train_reach(
@@ -43,9 +44,18 @@ def main() -> None:
             ).iterations_to_target
             for seed in range(args.seeds)
         ]  # fmt: skip
+        results[name] = its
         done = [i for i in its if i is not None]
         median = statistics.median(done) if done else None
-        print(f"{name:7s} iterations to 90 % per seed {its}  median {median}", flush=True)
+        mean = statistics.mean(done) if done else None
+        print(f"{name:7s} iterations to 90 % per seed {its}  median {median}  mean {mean}", flush=True)
+    # the same seed draws the same rollouts until the first group with a success: compare per seed
+    pairs = [(b, s) for b, s in zip(results["binary"], results["srpo"]) if b is not None and s is not None]
+    fewer = sum(s < b for b, s in pairs)
+    more = sum(s > b for b, s in pairs)
+    print(
+        f"per seed: srpo needs fewer iterations on {fewer}, more on {more}, as many on {len(pairs) - fewer - more}"
+    )
 
 
 if __name__ == "__main__":
