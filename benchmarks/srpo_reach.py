@@ -29,6 +29,7 @@ def main() -> None:
     p.add_argument("--generations", type=int, default=8)
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--max-iterations", type=int, default=300)
+    p.add_argument("--tabular", action="store_true", help="a table of logits per cell (no generalisation)")
     args = p.parse_args()
     torch.set_num_threads(1)
     arms = {
@@ -40,7 +41,7 @@ def main() -> None:
         its = [
             train_reach(
                 r, size=args.size, horizon=args.horizon, learning_rate=args.lr, groups=args.groups,
-                num_generations=args.generations, max_iterations=args.max_iterations, seed=seed,
+                num_generations=args.generations, max_iterations=args.max_iterations, seed=seed, tabular=args.tabular,
             ).iterations_to_target
             for seed in range(args.seeds)
         ]  # fmt: skip

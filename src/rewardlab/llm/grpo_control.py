@@ -42,9 +42,10 @@ class ReachResult:
     iterations_to_target: int | None = None  # first iteration whose success rate >= target
 
 
-def reach_policy(size: int, generator: torch.Generator) -> torch.nn.Linear:
-    """The linear softmax policy over the 4 moves, from the one-hot (x, y) observation; near uniform."""
-    policy = torch.nn.Linear(2 * size, 4)
+def reach_policy(size: int, generator: torch.Generator, *, tabular: bool = False) -> torch.nn.Linear:
+    """The linear softmax policy over the 4 moves, from the one-hot (x, y) observation (or, with
+    ``tabular``, the one-hot cell: a table of logits, no generalisation across cells); near uniform."""
+    policy = torch.nn.Linear(size * size if tabular else 2 * size, 4)
     with torch.no_grad():
         policy.weight.normal_(0.0, 0.01, generator=generator)
         policy.bias.zero_()
@@ -58,6 +59,8 @@ def reach_rollouts(
     groups: int,
     num_generations: int,
     generator: torch.Generator,
+    *,
+    tabular: bool = False,
 ) -> tuple[list[Sample], torch.Tensor, torch.Tensor]:
     """``groups * num_generations`` episodes from the start cell: their Samples (``group``,
     ``info["success"]``, ``info["embedding"]``, ``info["goal_distance"]`` = the final cell's
@@ -70,9 +73,12 @@ def reach_rollouts(
     alive = torch.ones(n, dtype=torch.bool)
     logps, masks, cells = [], [], [pos.clone()]
     for _ in range(horizon):
-        obs = torch.zeros(n, 2 * size)
-        obs[torch.arange(n), pos[:, 0]] = 1.0
-        obs[torch.arange(n), size + pos[:, 1]] = 1.0
+        if tabular:
+            obs = torch.nn.functional.one_hot(pos[:, 0] * size + pos[:, 1], size * size).float()
+        else:
+            obs = torch.zeros(n, 2 * size)
+            obs[torch.arange(n), pos[:, 0]] = 1.0
+            obs[torch.arange(n), size + pos[:, 1]] = 1.0
         logp_all = torch.log_softmax(policy(obs), dim=-1)
         action = torch.multinomial(logp_all.exp().detach(), 1, generator=generator).squeeze(1)
         logps.append(logp_all.gather(1, action[:, None]).squeeze(1))
@@ -106,6 +112,7 @@ def train_reach(
     max_iterations: int = 200,
     target: float = 0.9,
     seed: int = 0,
+    tabular: bool = False,
 ) -> ReachResult:
     """Train the linear policy with GRPO under ``reward`` until the iteration's success rate reaches
     ``target`` (or ``max_iterations``); see the module docstring."""
@@ -115,11 +122,13 @@ def train_reach(
             f"method), got size={size}, horizon={horizon}, groups={groups}, num_generations={num_generations}"
         )
     gen = torch.Generator().manual_seed(seed)
-    policy = reach_policy(size, gen)
+    policy = reach_policy(size, gen, tabular=tabular)
     optimizer = torch.optim.Adam(policy.parameters(), lr=learning_rate)
     result = ReachResult()
     for iteration in range(1, max_iterations + 1):
-        samples, logprobs, mask = reach_rollouts(policy, size, horizon, groups, num_generations, gen)
+        samples, logprobs, mask = reach_rollouts(
+            policy, size, horizon, groups, num_generations, gen, tabular=tabular
+        )
         rewards = torch.as_tensor(reward(samples), dtype=torch.float32)
         advantages = group_advantages(rewards, num_generations)
         loss = grpo_loss(logprobs, None, None, advantages, mask)
