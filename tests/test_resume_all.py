@@ -49,6 +49,9 @@ TINY: dict[str, tuple[str | None, int, list[str]]] = {
     "cql": (None, 200, [*OFFLINE_TINY, "n_action_samples=2"]),
     "discrete-cql": (None, 200, [*OFFLINE_TINY, "target_update_interval=30"]),
     "dt": (None, 200, [*OFFLINE_TINY, "context_size=4", "num_layers=1", "return_scale=0.001"]),
+    "hrpo": (None, 8, ["groups=2", "num_generations=2", "hidden_size=8", "eval_episodes=4"]),
+    "dcolt": (None, 8, ["sft_steps=4", "sft_batch_size=8", "batch_size=2", "num_generations=2", "hidden_size=8",
+                        "num_heads=2", "num_layers=1"]),
 }  # fmt: skip
 LM_ALGORITHMS = ("grpo", "rloo", "dpo", "reward-model")
 OFFLINE_ALGORITHMS = ("bc", "td3-bc", "iql", "cql", "discrete-cql", "dt")

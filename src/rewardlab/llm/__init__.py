@@ -7,4 +7,6 @@ ALGORITHMS = {
     "grpo": "rewardlab.llm.grpo:GRPO",
     "rloo": "rewardlab.llm.rloo:RLOO",
     "dpo": "rewardlab.llm.dpo:DPO",
+    "hrpo": "rewardlab.llm.hrpo:HRPO",  # MasHost's HRPO on the simulated MAS-construction MDP
+    "dcolt": "rewardlab.llm.dcolt:DCoLT",  # RL over a tiny masked diffusion LM's unmasking trajectory
 }

@@ -219,9 +219,14 @@ class OnlineRL(LMAlgorithm):
         repeated = [ex for ex in examples for _ in range(G)]
         samples = [
             Sample(
-                prompt=ex.prompt, completion=t, reference=ex.reference, info=dict(ex.info), completion_ids=ids
+                prompt=ex.prompt,
+                completion=t,
+                reference=ex.reference,
+                info=dict(ex.info),
+                completion_ids=ids,
+                group=i // G,  # a GroupReward (SRPO) scores each prompt's G completions together
             )
-            for ex, t, ids in zip(repeated, texts, _completion_id_lists(batch))
+            for i, (ex, t, ids) in enumerate(zip(repeated, texts, _completion_id_lists(batch)))
         ]
         start = time.perf_counter()
         result = score(self.reward_pool or self.reward, samples)

@@ -37,6 +37,15 @@ calls cannot pile up. For code that must be stopped for certain, run it in a sub
 
 Per-sample functions become Rewards with :func:`reward`; TRL reward functions with
 :func:`from_trl`.
+
+**Group-level rewards.** Some rewards score a sample against the other samples of its group (the
+``num_generations`` completions of one prompt in GRPO): SRPO's self-referential reward ranks a
+failure by its distance to the group's successes. A :class:`GroupReward` implements
+:meth:`GroupReward.compute_group` (the group's samples in, one value per sample out) instead of
+``compute``. Which samples form a group is ``Sample.group`` (the trainer sets it to the prompt's
+index in the batch); samples without one are grouped by their prompt text. Every other reward
+ignores ``Sample.group``, so per-sample rewards and combinators behave as before, and a combinator
+(which scores each child on the whole batch) can hold a group reward.
 """
 
 from __future__ import annotations
@@ -174,7 +183,8 @@ class Sample:
     ``info`` any extra columns (image scale, difficulty, token count, ...); ``completion_ids``
     the generated token ids when the trainer has them (length-based rewards count tokens).
     ``parsed`` caches what parsers extracted from the completion, so several rewards on the same
-    batch parse it once.
+    batch parse it once. ``group`` says which samples a :class:`GroupReward` scores together (GRPO
+    trainers set it to the prompt's index in the batch); None = grouped by prompt text.
     """
 
     prompt: str | Messages = ""
@@ -183,6 +193,7 @@ class Sample:
     info: dict[str, Any] = field(default_factory=dict)
     completion_ids: Sequence[int] | None = None
     parsed: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    group: Any = None
 
     def __post_init__(self) -> None:
         # A bad type raises RewardlabError here (never a TypeError deep inside a reward).
@@ -319,6 +330,9 @@ class Reward:
     # Reward-specific counters (e.g. code_tests' "violations"): always reported as
     # ``<name>/<counter>``, summed from each Scored's ``counts``.
     counters: tuple[str, ...] = ()
+    #: True for a reward whose value depends on the rest of the sample's group (:class:`GroupReward`);
+    #: such a reward must see whole groups, so it cannot be scored in chunks (rewards/pool.py refuses)
+    group_level: bool = False
 
     def __init__(
         self, *, name: str | None = None, on_error: str = "raise", timeout_s: float | None = None
@@ -468,6 +482,77 @@ class Reward:
         for key in dict.fromkeys([*declared, *(k for s in scored for k in s.counts)]):
             counts[f"{self.name}/{key}"] = sum(s.counts.get(key, 0) for s in scored)
         return RewardResult(self.name, total, components, bounds, notes, counts)
+
+
+def group_indices(samples: Sequence[Sample]) -> list[list[int]]:
+    """The batch's groups as lists of indices, in order of first appearance: by ``Sample.group``,
+    or by prompt text for samples whose ``group`` is None."""
+    groups: dict[Any, list[int]] = {}
+    for i, s in enumerate(samples):
+        prompt = s.prompt if isinstance(s.prompt, str) else _message_text(s.prompt)
+        key = ("group", s.group) if s.group is not None else ("prompt", prompt)
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
+def group_reward_in(reward: Reward) -> Reward | None:
+    """The first reward of ``reward``'s tree (itself included) that scores samples against their
+    group, or None."""
+    return next((r for r in [reward, *_descendants(reward)] if getattr(r, "group_level", False)), None)
+
+
+class GroupReward(Reward):
+    """A reward whose value for a sample depends on the other samples of its group.
+
+    Subclasses implement :meth:`compute_group`: the group's samples in (in batch order), one float
+    or :class:`Scored` per sample out. A :class:`Malformed` raised for the group, or any other
+    exception, applies to every sample of the group (the failure rules of the module docstring,
+    with the group's indices named); ``timeout_s`` bounds each group's call.
+    """
+
+    group_level = True
+
+    def compute_group(self, samples: list[Sample]) -> Sequence[float | Scored]:
+        raise NotImplementedError(f"{type(self).__name__} must implement compute_group()")
+
+    def score(self, samples: Sequence[Sample]) -> RewardResult:
+        samples = as_samples(samples)
+        scored: list[Scored] = [Scored(0.0)] * len(samples)
+        for indices in group_indices(samples):
+            for i, out in zip(indices, self._score_group(indices, [samples[i] for i in indices])):
+                scored[i] = out
+        return self.assemble(samples, scored)
+
+    def _score_group(self, indices: list[int], members: list[Sample]) -> list[Scored]:
+        first = members[0]
+        where = f"in the group of samples {indices}"
+        try:
+            values = list(call_with_timeout(self.compute_group, self.timeout_s, members))
+        except Malformed as e:
+            return [self.malformed(str(e) or "malformed output") for _ in members]
+        except CallTimedOut as e:
+            return [self.timed_out(indices[0], first, e)] * len(members)
+        except RewardlabError:
+            raise
+        except Exception as e:  # a bug in the reward itself
+            return [self.error(indices[0], first, f"raised {type(e).__name__}: {e} {where}", e)] * len(
+                members
+            )
+        if len(values) != len(members):
+            raise RewardlabError(
+                f"reward {self.name!r}: compute_group returned {len(values)} values for a group of "
+                f"{len(members)} samples ({indices}); it must return exactly one value per sample"
+            )
+        out = []
+        for i, s, v in zip(indices, members, values):
+            result = v if isinstance(v, Scored) else Scored(v)
+            checked = self.check_value(i, s, result.value)
+            if isinstance(checked, Scored):
+                out.append(checked)
+                continue
+            result.value = checked
+            out.append(result)
+        return out
 
 
 class FunctionReward(Reward):

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from rewardlab.errors import ConfigError, RewardlabError
-from rewardlab.rewards.base import Reward, RewardResult, Sample, as_samples
+from rewardlab.rewards.base import Reward, RewardResult, Sample, as_samples, group_reward_in
 
 
 def _score_chunk(reward: Reward, samples: list[Sample]) -> tuple[str, Any]:
@@ -94,6 +94,14 @@ class RewardPool:
             )
         if backend not in ("local", "ray"):
             raise ConfigError(f"config key 'backend': {backend!r} is not one of 'local', 'ray'")
+        grouped = group_reward_in(reward)
+        if grouped is not None:
+            # chunks would split GRPO groups, and a group reward scored on part of a group is wrong
+            inside = "" if grouped is reward else f" (inside {reward.name!r})"
+            raise ConfigError(
+                f"reward {grouped.name!r}{inside} scores samples against their group (a GroupReward), so "
+                "it cannot be scored in a pool of workers; set reward_workers = 0"
+            )
         self.reward, self.workers, self.timeout_s, self.chunk_size = reward, workers, timeout_s, chunk_size
         self.backend = backend
         self._pool: list[_Worker] = []

@@ -53,6 +53,10 @@ REWARD_TABLE: dict[str, tuple[str, str]] = {
         "VLA-R1 trajectory reward from the orientation-sensitive discrete Frechet distance, in [0, 1]",
     ),
     "vla_r1": ("rewardlab.rewards.vla_r1:vla_r1", "VLA-R1: 0.9 x box/trajectory task score + 0.1 x format"),
+    "srpo": (
+        "rewardlab.rewards.srpo:SelfReferentialReward",
+        "SRPO (group-level): successes 1, failures 0.6 sigmoid(10 (0.5 - d~)) by distance to the group's successes",
+    ),
     "ordered_plan_match": (
         "rewardlab.rewards.plan:OrderedPlanMatch",
         "REVER: F1 of the order-preserving matching of predicted and reference plan steps",
