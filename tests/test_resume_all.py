@@ -48,8 +48,12 @@ TINY: dict[str, tuple[str | None, int, list[str]]] = {
     "cql": (None, 200, [*OFFLINE_TINY, "n_action_samples=2"]),
     "discrete-cql": (None, 200, [*OFFLINE_TINY, "target_update_interval=30"]),
     "dt": (None, 200, [*OFFLINE_TINY, "context_size=4", "num_layers=1", "return_scale=0.001"]),
+    # no beta: ROVER has no reference (num_iterations 2: pi_old's log-probs and vocabulary means are state)
+    "rover": ("arithmetic", 4, [*LM_TINY, "batch_size=2", "num_generations=2", "num_iterations=2",
+                                "task_params={digits=1, num_train=8, num_test=4}"]),
 }  # fmt: skip
 LM_ALGORITHMS = ("grpo", "rloo", "dpo")
+LM_ALGORITHMS = (*LM_ALGORITHMS, "rover")
 OFFLINE_ALGORITHMS = ("bc", "td3-bc", "iql", "cql", "discrete-cql", "dt")
 OFFLINE_DATA = {"discrete-cql": "cartpole"}  # the others learn from Pendulum (continuous actions)
 

@@ -8,3 +8,4 @@ ALGORITHMS = {
     "rloo": "rewardlab.llm.rloo:RLOO",
     "dpo": "rewardlab.llm.dpo:DPO",
 }
+ALGORITHMS["rover"] = "rewardlab.llm.rover:ROVER"
