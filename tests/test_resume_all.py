@@ -49,6 +49,7 @@ TINY: dict[str, tuple[str | None, int, list[str]]] = {
     "discrete-cql": (None, 200, [*OFFLINE_TINY, "target_update_interval=30"]),
     "dt": (None, 200, [*OFFLINE_TINY, "context_size=4", "num_layers=1", "return_scale=0.001"]),
     # no beta: ROVER has no reference (num_iterations 2: pi_old's log-probs and vocabulary means are state)
+    "softmax": (None, 400, BANDIT_TINY),
     "rover": ("arithmetic", 4, [*LM_TINY, "batch_size=2", "num_generations=2", "num_iterations=2",
                                 "task_params={digits=1, num_train=8, num_test=4}"]),
 }  # fmt: skip
