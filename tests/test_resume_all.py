@@ -50,11 +50,15 @@ TINY: dict[str, tuple[str | None, int, list[str]]] = {
     "dt": (None, 200, [*OFFLINE_TINY, "context_size=4", "num_layers=1", "return_scale=0.001"]),
     # no beta: ROVER has no reference (num_iterations 2: pi_old's log-probs and vocabulary means are state)
     "softmax": (None, 400, BANDIT_TINY),
+    # the EMA teacher is declared state; a fast decay so that it moves within 4 steps
+    "rlp": ("arithmetic", 4, [*LM_TINY, "batch_size=2", "num_generations=2", "ema_decay=0.5",
+                              "task_params={digits=1, num_train=8, num_test=4}"]),
     "rover": ("arithmetic", 4, [*LM_TINY, "batch_size=2", "num_generations=2", "num_iterations=2",
                                 "task_params={digits=1, num_train=8, num_test=4}"]),
 }  # fmt: skip
 LM_ALGORITHMS = ("grpo", "rloo", "dpo")
 LM_ALGORITHMS = (*LM_ALGORITHMS, "rover")
+LM_ALGORITHMS = (*LM_ALGORITHMS, "rlp")
 OFFLINE_ALGORITHMS = ("bc", "td3-bc", "iql", "cql", "discrete-cql", "dt")
 OFFLINE_DATA = {"discrete-cql": "cartpole"}  # the others learn from Pendulum (continuous actions)
 

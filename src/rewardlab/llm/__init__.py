@@ -9,3 +9,4 @@ ALGORITHMS = {
     "dpo": "rewardlab.llm.dpo:DPO",
 }
 ALGORITHMS["rover"] = "rewardlab.llm.rover:ROVER"
+ALGORITHMS["rlp"] = "rewardlab.llm.rlp:RLP"
