@@ -99,3 +99,74 @@ def test_uniform_policy_greedy_is_optimal_on_random_trees():
 def test_bad_combinations_are_named(sets, match):
     with pytest.raises(ConfigError, match=match):
         ROVERConfig(**sets).validate()
+
+
+def test_regression_stops_at_the_softmax_policy_where_the_policy_gradient_does_not():
+    """ROVER's fixed point on a batch: least squares drives log pi(a)/pi_old(a) to r~ / rover_t (the
+    policy pi_old * exp(Q / rho)) and then stops. The control, the unclipped policy-gradient loss on
+    the same samples, keeps pushing the rewarded token towards probability 1."""
+    from rewardlab.llm.grpo import grpo_loss
+
+    old_logits = torch.tensor([0.5, 0.0, -0.5, 0.2, -1.0, 0.3])
+    old = torch.log_softmax(old_logits, -1)
+    actions, r = torch.tensor([0, 1]), torch.tensor([0.5, -0.5])
+    mask = torch.ones(2, 1)
+
+    def train(loss_fn, steps=300):
+        logits = old_logits.clone().requires_grad_(True)
+        opt = torch.optim.SGD([logits], lr=0.25)
+        for _ in range(steps):
+            lp = torch.log_softmax(logits, -1)
+            loss = loss_fn(lp[actions].unsqueeze(1), old[actions].unsqueeze(1), lp, old)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return torch.log_softmax(logits.detach(), -1)
+
+    def rover(lp_a, old_a, lp, old_lp):
+        vm = lp.mean().expand(2, 1)  # one-token completions: the next-state value is never used
+        return rover_loss(lp_a, old_a, vm, old_lp.mean().expand(2, 1), r, mask, rover_t=2.0)
+
+    new = train(rover)
+    # Q^ = rho * log-ratio = r~  ->  log-ratio = r~ / rho
+    torch.testing.assert_close(new[actions] - old[actions], r / 2.0, atol=1e-3, rtol=0)
+    pg = train(
+        lambda lp_a, old_a, lp, old_lp: grpo_loss(lp_a, None, None, r, mask, loss_type="bnpo", epsilon=1e9)
+    )
+    assert (pg[0] - old[0]) > 1.0  # far past the softmax policy's 0.25
+    assert pg[0].exp() > 0.6 > new[0].exp()
+
+
+def test_rover_learns_a_task_with_several_answers_through_the_online_loop():
+    """ROVER raises the reward of the tiny model through the shared loop (num_iterations 4: the
+    off-policy target with pi_old's vocabulary means). A sign error in Q^ or y would make it fall."""
+    pytest.importorskip("transformers")
+    from conftest import DIGITS, tiny_policy
+
+    from rewardlab.llm.rover import ROVER
+    from rewardlab.rewards.base import reward as make_reward
+    from rewardlab.tasks.base import Example, Task
+
+    class ThreeAnswers(Task):
+        name = "three_answers"
+
+        def build(self, split):
+            return [Example(prompt=f"{d}=", reference=d) for d in DIGITS]
+
+        def default_reward(self):
+            @make_reward(name="three")
+            def three(sample):
+                c = sample.completion[:1]
+                return 1.0 if c.isdigit() and (int(c) - int(sample.reference)) % 10 in (1, 4, 7) else 0.0
+
+            return three
+
+    cfg = ROVERConfig(
+        env="", num_threads=1, batch_size=5, num_generations=8, max_completion_length=1, max_prompt_length=8,
+        micro_batch_size=64, lr_scheduler="constant", lora_r=0, total_steps=60, num_iterations=4,
+        learning_rate=1e-3,
+    )  # fmt: skip
+    algo = ROVER(cfg, policy=tiny_policy(cfg), task=ThreeAnswers(seed=0))
+    rewards = [algo.step()["reward"] for _ in range(60)]
+    assert np.mean(rewards[:4]) < 0.4  # chance: 3 of 14 tokens
+    assert np.mean(rewards[-8:]) > 0.6, rewards[-10:]
