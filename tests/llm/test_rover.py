@@ -170,3 +170,14 @@ def test_rover_learns_a_task_with_several_answers_through_the_online_loop():
     rewards = [algo.step()["reward"] for _ in range(60)]
     assert np.mean(rewards[:4]) < 0.4  # chance: 3 of 14 tokens
     assert np.mean(rewards[-8:]) > 0.6, rewards[-10:]
+
+
+def test_example_config_resolves():
+    from pathlib import Path
+
+    from rewardlab.config import build_config
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = build_config(ROVERConfig, files=[root / "examples" / "rover_smollm2_arithmetic.toml"])
+    cfg.validate()
+    assert cfg.model == "smollm2-135m-instruct" and cfg.env == "arithmetic" and cfg.beta == 0.0
