@@ -77,14 +77,15 @@ def tiny_policy(cfg, seed):
 TOY = dict(env="", num_threads=1, max_prompt_length=8, micro_batch_size=64, lr_scheduler="constant", lora_r=0)
 
 
-def diversity(steps: int, seed: int, name: str, lr: float, mu: int, k: int = 32) -> dict:
+def diversity(steps: int, seed: int, name: str, lr: float, mu: int, rover_scale: str, k: int = 32) -> dict:
     from rewardlab.llm.grpo import GRPO, GRPOConfig
     from rewardlab.llm.rover import ROVER, ROVERConfig
 
     three, _ = tasks()
     cls, config_cls = {"grpo": (GRPO, GRPOConfig), "rover": (ROVER, ROVERConfig)}[name]
     cfg = config_cls(**TOY, batch_size=5, num_generations=8, max_completion_length=1, total_steps=steps,
-                     num_iterations=mu, learning_rate=lr, seed=seed)  # fmt: skip
+                     num_iterations=mu, learning_rate=lr, seed=seed,
+                     **({"scale_rewards": rover_scale} if name == "rover" else {}))  # fmt: skip
     algo = cls(cfg, policy=tiny_policy(cfg, seed), task=three(seed=0))
     start = time.perf_counter()
     rewards = [algo.step()["reward"] for _ in range(steps)]
@@ -97,7 +98,7 @@ def diversity(steps: int, seed: int, name: str, lr: float, mu: int, k: int = 32)
         distinct.append(len(set(ok)))
         accuracy.append(len(ok) / k)
     return {
-        "algo": name, "seed": seed, "steps": steps, "num_iterations": mu, "lr": lr,
+        "algo": name, "scale_rewards": cfg.scale_rewards, "seed": seed, "steps": steps, "num_iterations": mu, "lr": lr,
         "reward_first5": float(np.mean(rewards[:5])), "reward_last5": float(np.mean(rewards[-5:])),
         f"accuracy_at_T1_k{k}": float(np.mean(accuracy)), "distinct_correct_of_3": float(np.mean(distinct)),
         "seconds": round(time.perf_counter() - start, 1),
@@ -129,15 +130,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--lr", type=float, nargs="+", default=[1e-3])
     parser.add_argument("--num-iterations", type=int, default=4)
+    parser.add_argument("--rover-scale-rewards", default="group", choices=["group", "none"])
+    parser.add_argument("--algos", nargs="+", default=["grpo", "rover"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.what == "diversity":
         for steps in args.steps:
             for seed in args.seeds:
-                for name in ("grpo", "rover"):
-                    print(
-                        json.dumps(diversity(steps, seed, name, args.lr[0], args.num_iterations)), flush=True
+                for name in args.algos:
+                    row = diversity(
+                        steps, seed, name, args.lr[0], args.num_iterations, args.rover_scale_rewards
                     )
+                    print(json.dumps(row), flush=True)
     else:
         for steps in args.steps:
             for lr in args.lr:
