@@ -15,7 +15,7 @@ Reference code the formula is read from: github.com/yuxiaooye/ROVER,
 One iteration (``ROVER.step``)::
 
     prompts   <- next batch_size prompts; G completions each
-    r~_i      <- r_i - mean(group)  [/ (std(group) + 1e-4)]            # broadcast to every token
+    r~_i      <- r_i - mean(group)  [/ (std(group) + 1e-4) if scale_rewards = "group"]  # every token
     Q^(s_t,a_t) = rover_t * (log pi(a_t|s_t) - log pi_old(a_t|s_t))
     y_t       = r~ + rover_t * mean_v (log pi(v|s_{t+1}) - log pi_old(v|s_{t+1}))   (0 bootstrap at the end)
     loss      = masked mean of (Q^ - stopgrad(y))^2                    # no critic, no reference, no KL
@@ -183,7 +183,8 @@ class ROVERConfig(OnlineConfig):
     learning_rate: float = 1e-6  # the paper's lr for Countdown and Math (full weights)
     num_generations: int = 8  # n = 8 (Math); the Countdown scripts use 5
     rover_t: float = 1.0  # rho, the scale of Q^ = rho * log-ratio and of the next-state value
-    scale_rewards: str = "group"  # "group": (r - mean) / (std + 1e-4) as the Math script; "none": r - mean
+    # "none": r~ = r - mean(group), the Countdown scripts; "group": / (std + 1e-4), the Math script
+    scale_rewards: str = "none"
     use_rover_clip: bool = False  # the reference's use_rover_clip (off by default)
     clip_ratio: float = 0.2  # eps of use_rover_clip
 
