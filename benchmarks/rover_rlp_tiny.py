@@ -13,6 +13,9 @@ character-level model no success to learn from, so the claim is tested on this s
 thought against the EMA teacher's without a thought, before and after training. The paper's
 claim: the first rises above the second.
 
+``countdown``: how often the random tiny model solves countdown by chance (the reason the
+diversity claim is tested on the stand-in).
+
 Each prints one JSON line per run. Single-threaded; a few minutes on one core.
 """
 
@@ -121,11 +124,31 @@ def rlp(steps: int, lr: float, seed: int = 0) -> dict:
             "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
 
 
+def countdown_successes(prompts: int = 8, group: int = 8, tokens: int = 40) -> dict:
+    """How often the random tiny model (full printable vocabulary) solves countdown by chance."""
+    from rewardlab.llm.evaluate import make_task, score
+    from rewardlab.llm.policy import Policy, PolicyConfig
+    from rewardlab.llm.tiny import tiny_llama
+    from rewardlab.rewards.base import Sample
+
+    torch.manual_seed(0)
+    task = make_task("countdown", 0, {"num_train": 2 * prompts, "num_test": 4})
+    examples = list(task.examples("train"))[:prompts]
+    model, tok = tiny_llama()
+    policy = Policy(model, tok, PolicyConfig(lora_r=0, max_prompt_length=512, num_threads=1))
+    ids, mask = policy.encode_prompts([e.prompt for e in examples])
+    texts = policy.decode(policy.generate(ids, mask, num_generations=group, max_new_tokens=tokens))
+    repeated = [e for e in examples for _ in range(group)]
+    samples = [Sample(prompt=e.prompt, completion=t, reference=e.reference, info=dict(e.info)) for e, t in zip(repeated, texts)]  # fmt: skip
+    total = np.asarray(score(task.reward(), samples).total)
+    return {"countdown_samples": len(samples), "successes": int((total > 0).sum()), "example": texts[0][:40]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["diversity", "rlp"])
+    parser.add_argument("what", choices=["diversity", "rlp", "countdown"])
     parser.add_argument("--steps", type=int, nargs="+", default=[60, 200])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--lr", type=float, nargs="+", default=[1e-3])
@@ -134,7 +157,9 @@ def main() -> None:
     parser.add_argument("--algos", nargs="+", default=["grpo", "rover"])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    if args.what == "diversity":
+    if args.what == "countdown":
+        print(json.dumps(countdown_successes()), flush=True)
+    elif args.what == "diversity":
         for steps in args.steps:
             for seed in args.seeds:
                 for name in args.algos:
