@@ -242,7 +242,7 @@ class ThompsonAlgorithm(BanditAlgorithm):
 
 @dataclass
 class SoftmaxConfig(BanditConfig):
-    tau: float = 0.1  # temperature of the entropy regularisation (Policy Cliff, 2025); 0.1 on rewards in [0, 1]
+    tau: float = 0.1  # entropy-regularisation temperature (Policy Cliff 2025), for rewards in [0, 1]
 
     def validate(self) -> None:
         super().validate()
