@@ -52,8 +52,15 @@ TINY: dict[str, tuple[str | None, int, list[str]]] = {
     "hrpo": (None, 8, ["groups=2", "num_generations=2", "hidden_size=8", "eval_episodes=4"]),
     "dcolt": (None, 8, ["sft_steps=4", "sft_batch_size=8", "batch_size=2", "num_generations=2", "hidden_size=8",
                         "num_heads=2", "num_layers=1"]),
+    "softmax": (None, 400, BANDIT_TINY),
+    # the EMA teacher is declared state; a fast decay so that it moves within 4 steps
+    "rlp": ("arithmetic", 4, [*LM_TINY, "batch_size=2", "num_generations=2", "ema_decay=0.5",
+                              "task_params={digits=1, num_train=8, num_test=4}"]),
+    # no beta: ROVER has no reference (num_iterations 2: pi_old's log-probs and vocabulary means are state)
+    "rover": ("arithmetic", 4, [*LM_TINY, "batch_size=2", "num_generations=2", "num_iterations=2",
+                                "task_params={digits=1, num_train=8, num_test=4}"]),
 }  # fmt: skip
-LM_ALGORITHMS = ("grpo", "rloo", "dpo", "reward-model")
+LM_ALGORITHMS = ("grpo", "rloo", "dpo", "reward-model", "rover", "rlp")
 OFFLINE_ALGORITHMS = ("bc", "td3-bc", "iql", "cql", "discrete-cql", "dt")
 OFFLINE_DATA = {"discrete-cql": "cartpole"}  # the others learn from Pendulum (continuous actions)
 

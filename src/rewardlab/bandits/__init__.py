@@ -16,6 +16,7 @@ ALGORITHMS = {
     "whittle": f"{_A}:WhittleAlgorithm",
     "myopic": f"{_A}:MyopicAlgorithm",
     "sequoia": f"{_A}:SequoiaAlgorithm",
+    "softmax": f"{_A}:SoftmaxAlgorithm",
 }
 
 ENVS = {

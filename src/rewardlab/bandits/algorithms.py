@@ -240,6 +240,27 @@ class ThompsonAlgorithm(BanditAlgorithm):
         return GaussianThompson(env.n_arms, env.n_runs, rng, noise_std=env.noise_std)
 
 
+@dataclass
+class SoftmaxConfig(BanditConfig):
+    tau: float = 0.1  # entropy-regularisation temperature (Policy Cliff 2025), for rewards in [0, 1]
+
+    def validate(self) -> None:
+        super().validate()
+        if self.tau <= 0:
+            raise ConfigError(f"tau (softmax temperature) must be > 0, got {self.tau}")
+
+
+class SoftmaxAlgorithm(BanditAlgorithm):
+    config_class = SoftmaxConfig
+    summary = "softmax (entropy-regularised, Boltzmann) policy over sample averages: stable under reward ties"
+    supported_envs = ("bernoulli-bandit", "gaussian-bandit")
+
+    def make_policy(self, env, rng):
+        from rewardlab.bandits.stability import Softmax
+
+        return Softmax(env.n_arms, env.n_runs, rng, tau=self.config.tau)
+
+
 # --- linear policies --------------------------------------------------------------------------
 
 @dataclass

@@ -10,3 +10,5 @@ ALGORITHMS = {
     "hrpo": "rewardlab.llm.hrpo:HRPO",  # MasHost's HRPO on the simulated MAS-construction MDP
     "dcolt": "rewardlab.llm.dcolt:DCoLT",  # RL over a tiny masked diffusion LM's unmasking trajectory
 }
+ALGORITHMS["rover"] = "rewardlab.llm.rover:ROVER"
+ALGORITHMS["rlp"] = "rewardlab.llm.rlp:RLP"

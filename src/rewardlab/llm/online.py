@@ -103,6 +103,9 @@ class OnlineRL(LMAlgorithm):
     )
     #: how many extra generation batches dynamic sampling may draw to fill a batch
     max_resample_batches = 3
+    #: per-token log-probs carry a second column, the vocabulary mean of log pi at that position
+    #: (shape (B, T, 2)); ROVER's target needs it for every state, sampled token or not
+    vocab_mean_logprobs = False
 
     def __init__(self, config: OnlineConfig, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
@@ -313,7 +316,11 @@ class OnlineRL(LMAlgorithm):
         for rows in self.micro_slices(len(batch)):
             mb = _trim(batch.rows(rows))
             lp = self.policy.logprobs(
-                mb, self.config.temperature, reference=reference, group_size=self.group_size()
+                mb,
+                self.config.temperature,
+                reference=reference,
+                group_size=self.group_size(),
+                vocab_mean=self.vocab_mean_logprobs,
             )
             out.append(_pad_right(lp, batch.completion_ids.shape[1]))
         return torch.cat(out)
@@ -353,7 +360,9 @@ class OnlineRL(LMAlgorithm):
         for rows in slices:
             mb = _trim(batch.rows(rows))
             width = mb.completion_ids.shape[1]
-            logprobs = self.policy.logprobs(mb, cfg.temperature, group_size=self.group_size())
+            logprobs = self.policy.logprobs(
+                mb, cfg.temperature, group_size=self.group_size(), vocab_mean=self.vocab_mean_logprobs
+            )
             old = ro.old_logprobs[rows][:, :width] if ro.old_logprobs is not None else None
             ref = ro.ref_logprobs[rows][:, :width] if ro.ref_logprobs is not None else None
             adv = ro.advantages[rows]
@@ -423,9 +432,10 @@ def _trim(batch: Batch) -> Batch:
 
 
 def _pad_right(x: torch.Tensor, width: int) -> torch.Tensor:
+    """Pad dimension 1 (tokens) to ``width``; trailing dimensions (vocab_mean_logprobs) untouched."""
     if x.shape[1] == width:
         return x
-    return torch.nn.functional.pad(x, (0, width - x.shape[1]))
+    return torch.nn.functional.pad(x, (0, 0) * (x.dim() - 2) + (0, width - x.shape[1]))
 
 
 def _concat_batches(batches: list[Batch], pad_id: int) -> Batch:

@@ -25,6 +25,7 @@ def completion_logprobs(
     completion_mask: torch.Tensor | None = None,
     *,
     temperature: float = 1.0,
+    vocab_mean: bool = False,
 ) -> torch.Tensor:
     """Per-token log-probabilities (batch, completion tokens) of ``completion_ids`` given the prompts.
 
@@ -32,7 +33,8 @@ def completion_logprobs(
     (``completion_mask`` 0 after the end; padded positions get a value that callers mask out).
     Logits are divided by the sampling ``temperature`` first, so the result is the log-prob under
     the distribution that was sampled (as TRL does). Only the completion positions go through the
-    LM head (``logits_to_keep``).
+    LM head (``logits_to_keep``). ``vocab_mean``: return (batch, tokens, 2), the second column the
+    mean over the vocabulary of the log-probabilities at that position (ROVER's uniform-policy value).
     """
     if completion_mask is None:
         completion_mask = torch.ones_like(completion_ids)
@@ -49,8 +51,7 @@ def completion_logprobs(
     logits = out.logits[:, :-1, :].float()  # position t predicts completion token t
     if temperature != 1.0:
         logits = logits / temperature
-    picked = torch.gather(logits, -1, completion_ids.unsqueeze(-1)).squeeze(-1)
-    return picked - torch.logsumexp(logits, dim=-1)
+    return _token_logprobs(logits, completion_ids, vocab_mean)
 
 
 def shared_prompt_logprobs(
@@ -62,6 +63,7 @@ def shared_prompt_logprobs(
     *,
     group_size: int,
     temperature: float = 1.0,
+    vocab_mean: bool = False,
 ) -> torch.Tensor:
     """:func:`completion_logprobs` for ``group_size`` completions of each prompt, running each prompt
     through the model once: its key/value cache is computed once per prompt (with gradients), then
@@ -99,8 +101,16 @@ def shared_prompt_logprobs(
         logits = first.float()
     if temperature != 1.0:
         logits = logits / temperature
-    picked = torch.gather(logits, -1, completion_ids.unsqueeze(-1)).squeeze(-1)
-    return picked - torch.logsumexp(logits, dim=-1)
+    return _token_logprobs(logits, completion_ids, vocab_mean)
+
+
+def _token_logprobs(logits: torch.Tensor, completion_ids: torch.Tensor, vocab_mean: bool) -> torch.Tensor:
+    """log pi of the taken tokens, and with ``vocab_mean`` also mean_v log pi(v) stacked last."""
+    normaliser = torch.logsumexp(logits, dim=-1)
+    picked = torch.gather(logits, -1, completion_ids.unsqueeze(-1)).squeeze(-1) - normaliser
+    if not vocab_mean:
+        return picked
+    return torch.stack([picked, logits.mean(-1) - normaliser], dim=-1)
 
 
 def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
