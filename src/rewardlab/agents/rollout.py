@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +32,13 @@ import numpy as np
 import torch
 
 from rewardlab.agents.actions import FORMATS, Action, parse_action
-from rewardlab.agents.credit import ADVANTAGES, per_token, return_to_go_advantages
+from rewardlab.agents.credit import (
+    ADVANTAGES,
+    gigpo_advantages,
+    mt_grpo_advantages,
+    per_token,
+    return_to_go_advantages,
+)
 from rewardlab.agents.env import ChatEnv, TaskEnv, ToolEnv
 from rewardlab.agents.trajectory import Episode, Renderer, Trajectory, Turn
 from rewardlab.errors import ConfigError, RewardlabError, did_you_mean
@@ -47,8 +55,11 @@ class AgentConfig:
     max_episode_tokens: int = 0  # tokens after the prompt (sampled + env); 0 = max_completion_length
     max_tool_output_tokens: int = 256  # per observation message; longer content is cut (counted)
     max_consecutive_errors: int = 3  # malformed / all-failed turns in a row before truncation
-    advantage: str = "episode"  # episode | return_to_go (see rewardlab.agents.credit)
-    gamma: float = 1.0  # discount of return_to_go
+    advantage: str = "episode"  # episode | return_to_go | mt_grpo | gigpo (see rewardlab.agents.credit)
+    gamma: float = 1.0  # discount of return_to_go and gigpo's step returns (GiGPO's paper: 0.95)
+    credit_coef: float = 1.0  # lambda of mt_grpo's turn term, omega of gigpo's step term
+    gigpo_step_std: bool = True  # gigpo: divide step advantages by their group's std (False = mean_norm)
+    env_workers: int = 0  # threads stepping the envs of a turn concurrently (0 / 1 = in order)
     drift_audit: bool = True  # re-render each finished episode and log tokens/drift_tokens
 
     @classmethod
@@ -78,6 +89,33 @@ class AgentConfig:
                 raise ConfigError(f"[agent] {key} must be >= 1, got {getattr(self, key)}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ConfigError(f"[agent] gamma must be in [0, 1], got {self.gamma}")
+        if self.env_workers < 0:
+            raise ConfigError(
+                f"[agent] env_workers must be >= 0 (0 = step envs in order), got {self.env_workers}"
+            )
+        if self.advantage == "mt_grpo":
+            warnings.warn(
+                "[agent] advantage = 'mt_grpo' normalises immediate turn rewards per turn index; it is biased "
+                "when the policy decides when to stop (verl RFC #7244; see rewardlab.agents.credit). Prefer "
+                "'gigpo' or 'return_to_go' on envs whose episode length the agent controls.",
+                stacklevel=2,
+            )
+
+
+def anchor_key(env: ChatEnv, messages: list[dict[str, Any]], info: dict[str, Any]) -> Any:
+    """The anchor state a turn acts in, for GiGPO's step groups: the env's ``info["state_key"]``
+    when it gives one (must be hashable), else the exact observation messages that led to the turn."""
+    key = info.get("state_key") if isinstance(info, dict) else None
+    if key is None:
+        return tuple((str(m.get("role", "")), str(m.get("content", ""))) for m in messages)
+    try:
+        hash(key)
+    except TypeError as e:
+        raise RewardlabError(
+            f"environment {env.name!r}: info['state_key'] must be hashable (a str, int or tuple), "
+            f"got {type(key).__name__}"
+        ) from e
+    return key
 
 
 def _left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,6 +161,13 @@ class AgentLoop:
         if self.max_episode_tokens != max_completion_length:
             policy.check_context(self.max_episode_tokens)
         self.last_episodes: list[Episode] = []
+        self._pool: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        """Stop the env thread pool (if one was started)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     @classmethod
     def for_algorithm(cls, algo: Any) -> AgentLoop:
@@ -172,34 +217,38 @@ class AgentLoop:
         episodes: list[Episode] = []
         envs: list[ChatEnv] = []
         t_env = time.perf_counter()
-        for g, (ex, seed) in enumerate(zip(examples, seeds)):
-            first = None
-            for _ in range(G):
-                env = self.make_env()
-                messages, info = self._call(env, "reset", lambda e=env, s=seed, x=ex: e.reset(seed=s, task=x))
-                if first is None:
-                    first = messages
-                elif messages != first:
-                    raise RewardlabError(
-                        f"environment {env.name!r}: reset(seed={seed}, task=...) returned different messages for "
-                        "the same seed and task; reset must be a pure function of (seed, task) so a GRPO group "
-                        "starts from one state"
-                    )
-                envs.append(env)
-                episodes.append(
-                    Episode(
-                        example=ex,
-                        seed=seed,
-                        group=g,
-                        messages=list(messages),
-                        trajectory=Trajectory([]),
-                        prompt=info.get("prompt", messages),
-                        info=dict(info),
-                        initial=len(messages),
-                        counts={"calls": 0, "malformed": 0, "errors": 0, "overflow": 0},
-                        plain_task=isinstance(env, TaskEnv),
-                    )
+        jobs = [
+            (g, ex, seed, self.make_env())
+            for g, (ex, seed) in enumerate(zip(examples, seeds))
+            for _ in range(G)
+        ]
+        resets = self._map(
+            lambda job: self._call(job[3], "reset", lambda: job[3].reset(seed=job[2], task=job[1])), jobs
+        )
+        for k, ((g, ex, seed, env), (messages, info)) in enumerate(zip(jobs, resets)):
+            first = resets[k - k % G][0]
+            if messages != first:
+                raise RewardlabError(
+                    f"environment {env.name!r}: reset(seed={seed}, task=...) returned different messages for "
+                    "the same seed and task; reset must be a pure function of (seed, task) so a GRPO group "
+                    "starts from one state"
                 )
+            envs.append(env)
+            episodes.append(
+                Episode(
+                    example=ex,
+                    seed=seed,
+                    group=g,
+                    messages=list(messages),
+                    trajectory=Trajectory([]),
+                    prompt=info.get("prompt", messages),
+                    info=dict(info),
+                    initial=len(messages),
+                    counts={"calls": 0, "malformed": 0, "errors": 0, "overflow": 0},
+                    plain_task=isinstance(env, TaskEnv),
+                    state_keys=[anchor_key(env, messages, info)],
+                )
+            )
         metrics["time/env"] = metrics.get("time/env", 0.0) + time.perf_counter() - t_env
         prompt_ids, prompt_mask = self.policy.encode_prompts(
             [episodes[g * G].prompt for g in range(len(examples))]
@@ -248,8 +297,13 @@ class AgentLoop:
                 rows = {i: r for r, i in enumerate(active)}
             metrics["time/generate"] = metrics.get("time/generate", 0.0) + time.perf_counter() - t_gen
             t_env = time.perf_counter()
-            for i in active:
-                self._advance(episodes[i], envs[i], batch, rows[i], turn, consecutive, i)
+            # parse in order, step the envs (concurrently with env_workers), book the results in order:
+            # the pool changes when env.step runs, never what the episodes record
+            actions = {i: self._append_turn(episodes[i], envs[i], batch, rows[i], turn) for i in active}
+            stepping = [i for i in active if actions[i] is not None]
+            results = self._map(lambda i, a=actions: self._step(envs[i], a[i]), stepping)
+            for i, result in zip(stepping, results):
+                self._book_step(episodes[i], envs[i], result, turn, consecutive, i)
             metrics["time/env"] = metrics.get("time/env", 0.0) + time.perf_counter() - t_env
         for ep, env in zip(episodes, envs):
             if not ep.done:  # only when max_turns == 0 turns were run
@@ -285,8 +339,20 @@ class AgentLoop:
         except Exception as e:
             raise RewardlabError(f"environment {env.name!r}: {what} raised {type(e).__name__}: {e}") from e
 
-    def _advance(self, ep: Episode, env: ChatEnv, batch: Batch, row: int, turn: int, consecutive, i) -> None:
-        """Append one sampled turn, step the env, append its observation (or end the episode)."""
+    def _step(self, env: ChatEnv, action: Action) -> Any:
+        return self._call(env, "step", lambda: env.step(action))
+
+    def _map(self, fn, items: list) -> list:
+        """``[fn(x) for x in items]``, on ``env_workers`` threads when set (results in input order)."""
+        workers = min(self.cfg.env_workers, len(items))
+        if workers <= 1:
+            return [fn(x) for x in items]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.cfg.env_workers, thread_name_prefix="rewardlab-env")
+        return list(self._pool.map(fn, items))
+
+    def _append_turn(self, ep: Episode, env: ChatEnv, batch: Batch, row: int, turn: int) -> Action | None:
+        """Append one sampled turn and parse it; None when the episode ended (cut by the token budget)."""
         tok = self.policy.tokenizer
         keep = batch.completion_mask[row].bool()
         ids = batch.completion_ids[row][keep].tolist()
@@ -307,14 +373,20 @@ class AgentLoop:
         ep.turns.append(t)
         if cut:
             ep.truncated, ep.truncation = True, "max_episode_tokens"
-            return
+            return None
         if isinstance(env, TaskEnv):
             action = Action(text=text)
         else:
             table = env.tool_table() if isinstance(env, ToolEnv) else {t_.name: t_ for t_ in env.tools()}
             action = parse_action(text, env.action_format, table)
         t.action = action
-        obs, reward, terminated, truncated, info = self._call(env, "step", lambda: env.step(action))
+        return action
+
+    def _book_step(self, ep: Episode, env: ChatEnv, result: Any, turn: int, consecutive, i) -> None:
+        """Record the env's answer to a turn and append its observation (or end the episode)."""
+        t = ep.turns[-1]
+        ended = t.stop == "eos"
+        obs, reward, terminated, truncated, info = result
         t.reward, t.observation, t.info = float(reward), list(obs), dict(info)
         ep.info = dict(info)
         calls, errors, malformed = (
@@ -338,6 +410,7 @@ class AgentLoop:
         ep.messages.extend(obs)
         if ep.done:
             return
+        ep.state_keys.append(anchor_key(env, obs, info))
         context = self.renderer.boundary(ended) + self.renderer.observation(obs)
         if len(ep.trajectory) + len(context) >= self.max_episode_tokens:  # no room left for a reply
             ep.truncated, ep.truncation = True, "max_episode_tokens"
@@ -422,13 +495,29 @@ class AgentLoop:
     def advantages(self, rewards: torch.Tensor, batch: Batch) -> torch.Tensor:
         if self.cfg.advantage == "episode":
             return self.algo.compute_advantages(rewards)
-        turn_adv = return_to_go_advantages(
-            [ep.turn_rewards for ep in self.last_episodes],
-            rewards.tolist(),
-            self.algo.config.num_generations,
-            self.cfg.gamma,
-        )
-        return per_token(turn_adv, self.turn_index)
+        return per_token(self.turn_advantages(rewards), self.turn_index)
+
+    def turn_advantages(self, rewards: torch.Tensor) -> list[list[float]]:
+        """Per-turn advantages of ``self.last_episodes`` under the configured credit rule."""
+        episodes, G, cfg = self.last_episodes, self.algo.config.num_generations, self.cfg
+        turn_rewards = [ep.turn_rewards for ep in episodes]
+        if cfg.advantage == "return_to_go":
+            return return_to_go_advantages(turn_rewards, rewards.tolist(), G, cfg.gamma)
+        episode_adv = self.algo.compute_advantages(rewards).tolist()
+        if cfg.advantage == "mt_grpo":
+            return mt_grpo_advantages(turn_rewards, episode_adv, G, cfg.credit_coef)
+        if cfg.advantage == "gigpo":
+            return gigpo_advantages(
+                turn_rewards,
+                rewards.tolist(),
+                [ep.state_keys for ep in episodes],
+                episode_adv,
+                G,
+                gamma=cfg.gamma,
+                coef=cfg.credit_coef,
+                step_std=cfg.gigpo_step_std,
+            )
+        raise ConfigError(f"[agent] advantage {cfg.advantage!r} is not one of {', '.join(ADVANTAGES)}")
 
     # ---- evaluation ---------------------------------------------------------------------------
     def evaluate(

@@ -204,6 +204,7 @@ class Episode:
     drift_tokens: int = 0
     initial: int = 0  # how many of ``messages`` came from reset
     plain_task: bool = False  # a single-turn task through TaskEnv (its Sample is today's Sample)
+    state_keys: list[Any] = field(default_factory=list)  # anchor state before each turn (GiGPO)
 
     @property
     def done(self) -> bool:
