@@ -44,6 +44,9 @@ from rewardlab.agents.trajectory import Episode, Renderer, Trajectory, Turn
 from rewardlab.errors import ConfigError, RewardlabError, did_you_mean
 from rewardlab.llm.policy import Batch
 
+#: how the next turn's prompt is built (see ``AgentLoop._rebuild``)
+CONTEXTS = ("append", "rebuild")
+
 
 @dataclass
 class AgentConfig:
@@ -60,6 +63,7 @@ class AgentConfig:
     credit_coef: float = 1.0  # lambda of mt_grpo's turn term, omega of gigpo's step term
     gigpo_step_std: bool = True  # gigpo: divide step advantages by their group's std (False = mean_norm)
     env_workers: int = 0  # threads stepping the envs of a turn concurrently (0 / 1 = in order)
+    context: str = "append"  # append (token deltas, one row) | rebuild (re-render the next prompt)
     drift_audit: bool = True  # re-render each finished episode and log tokens/drift_tokens
 
     @classmethod
@@ -89,6 +93,8 @@ class AgentConfig:
                 raise ConfigError(f"[agent] {key} must be >= 1, got {getattr(self, key)}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ConfigError(f"[agent] gamma must be in [0, 1], got {self.gamma}")
+        if self.context not in CONTEXTS:
+            raise ConfigError(f"[agent] context {self.context!r} is not one of {', '.join(CONTEXTS)}")
         if self.env_workers < 0:
             raise ConfigError(
                 f"[agent] env_workers must be >= 0 (0 = step envs in order), got {self.env_workers}"
@@ -178,6 +184,25 @@ class AgentLoop:
                 f"[agent] advantage = {agent.advantage!r} cannot be combined with dynamic_sampling "
                 "(it drops rows the per-turn advantages are aligned with); use advantage = 'episode'"
             )
+        if agent.context == "rebuild":
+            from rewardlab.llm.online import OnlineRL
+
+            # rebuild rows of one group no longer share a prompt, and row counts differ from episode
+            # counts: refuse the options that assume one row per episode
+            bad = [
+                (getattr(cfg, "share_prompt", False), "share_prompt = false"),
+                (getattr(cfg, "dynamic_sampling", False), "dynamic_sampling = false"),
+                (getattr(cfg, "overlong_buffer", 0) > 0, "overlong_buffer = 0"),
+                (
+                    type(algo).adjust_rewards is not OnlineRL.adjust_rewards,
+                    "an algorithm without a KL-in-reward term",
+                ),
+            ]
+            for broken, fix in bad:
+                if broken:
+                    raise ConfigError(
+                        f"[agent] context = 'rebuild' trains one row per prompt segment; it needs {fix}"
+                    )
         return cls(
             algo.policy,
             algo.task,
@@ -308,7 +333,7 @@ class AgentLoop:
         for ep, env in zip(episodes, envs):
             if not ep.done:  # only when max_turns == 0 turns were run
                 ep.truncated, ep.truncation = True, "max_turns"
-            if self.cfg.drift_audit:
+            if self.cfg.drift_audit and self.cfg.context == "append":
                 last = max(i for i, m in enumerate(ep.messages) if m["role"] == "assistant")
                 runtime = ep.trajectory.prompt_ids + ep.trajectory.ids
                 ep.drift_tokens = self.renderer.drift(runtime, ep.messages[: last + 1])
@@ -411,12 +436,37 @@ class AgentLoop:
         if ep.done:
             return
         ep.state_keys.append(anchor_key(env, obs, info))
+        if self.cfg.context == "rebuild":
+            self._rebuild(ep, info, turn)
+            return
         context = self.renderer.boundary(ended) + self.renderer.observation(obs)
         if len(ep.trajectory) + len(context) >= self.max_episode_tokens:  # no room left for a reply
             ep.truncated, ep.truncation = True, "max_episode_tokens"
             ep.counts["overflow"] += 1
             return
         ep.trajectory.append_context(context, turn)
+
+    def _rebuild(self, ep: Episode, info: dict[str, Any], turn: int) -> None:
+        """``context = "rebuild"``: the next prompt is rendered whole -- the env's ``info["prompt"]``
+        (a message list: task + action history + current screen, as Mobile-R1 / UI-R1 prompt) or else
+        the whole conversation so far. When the current row's tokens are a prefix of it, the rest is
+        appended with mask 0 (exactly append mode's tokens when nothing drifted); otherwise the row
+        is closed and a new one starts from the new prompt, so no trained token is ever re-encoded."""
+        prompt = info.get("prompt") if isinstance(info, dict) else None
+        messages = list(prompt) if isinstance(prompt, list) else ep.messages
+        next_ids = self.renderer.encode(self.renderer.render(messages, True))
+        tr = ep.trajectory
+        stream = tr.prompt_ids + tr.ids
+        if next_ids[: len(stream)] == stream and len(next_ids) > len(stream):
+            context = next_ids[len(stream) :]
+            if len(tr) + len(context) >= self.max_episode_tokens:  # no room left for a reply
+                ep.truncated, ep.truncation = True, "max_episode_tokens"
+                ep.counts["overflow"] += 1
+                return
+            tr.append_context(context, turn)
+            return
+        ep.rows.append(tr)
+        ep.trajectory = Trajectory(next_ids)
 
     def _cap(self, ep: Episode, message: dict[str, Any]) -> dict[str, Any]:
         """Cut an observation's content to ``max_tool_output_tokens`` tokens (counted)."""
@@ -436,6 +486,9 @@ class AgentLoop:
 
     # ---- batches ------------------------------------------------------------------------------
     def to_batch(self, episodes: list[Episode], num_generations: int) -> Batch:
+        if self.cfg.context == "rebuild":
+            return self._rows_batch(episodes)
+        self.row_episode = None
         prompt_ids, prompt_mask = self._prompts
         pad = self.policy.pad_token_id
         width = max(len(ep.trajectory) for ep in episodes)
@@ -461,6 +514,29 @@ class AgentLoop:
             None if torch.equal(loss, mask) else loss,  # single-turn: exactly today's batch
             logprobs,
         )
+
+    def _rows_batch(self, episodes: list[Episode]) -> Batch:
+        """One batch row per (episode, row) of a rebuild run, each with its own prompt."""
+        rows = [(e, tr) for e, ep in enumerate(episodes) for tr in ep.all_rows]
+        self.row_episode = torch.tensor([e for e, _ in rows], dtype=torch.long)
+        prompt_ids, prompt_mask = _left_pad([tr.prompt_ids for _, tr in rows], self.policy.pad_token_id)
+        width = max(len(tr) for _, tr in rows)
+        n = len(rows)
+        ids = torch.full((n, width), self.policy.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        loss = torch.zeros((n, width), dtype=torch.long)
+        logprobs = torch.zeros((n, width), dtype=torch.float32)
+        turn_index = torch.full((n, width), -1, dtype=torch.long)
+        for r, (_, tr) in enumerate(rows):
+            k = len(tr)
+            if k:
+                ids[r, :k] = torch.tensor(tr.ids, dtype=torch.long)
+                mask[r, :k] = 1
+                loss[r, :k] = torch.tensor(tr.loss_mask, dtype=torch.long)
+                logprobs[r, :k] = torch.tensor(tr.logprobs, dtype=torch.float32)
+                turn_index[r, :k] = torch.tensor(tr.turn_index, dtype=torch.long)
+        self.turn_index = turn_index
+        return Batch(prompt_ids, prompt_mask, ids, mask, loss, logprobs)
 
     # ---- the trainer's hooks ------------------------------------------------------------------
     def generate_groups(self, metrics: dict) -> tuple[list[Any], Batch, torch.Tensor, Any, list[str]]:
@@ -493,9 +569,15 @@ class AgentLoop:
         return repeated, batch, rewards, result, texts
 
     def advantages(self, rewards: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Per row (B,) for ``episode`` credit, else per token (B, T); rebuild rows take their episode's."""
+        rows = getattr(self, "row_episode", None)
         if self.cfg.advantage == "episode":
-            return self.algo.compute_advantages(rewards)
-        return per_token(self.turn_advantages(rewards), self.turn_index)
+            adv = self.algo.compute_advantages(rewards)
+            return adv if rows is None else adv[rows]
+        turns = self.turn_advantages(rewards)
+        if rows is not None:
+            turns = [turns[e] for e in rows.tolist()]
+        return per_token(turns, self.turn_index)
 
     def turn_advantages(self, rewards: torch.Tensor) -> list[list[float]]:
         """Per-turn advantages of ``self.last_episodes`` under the configured credit rule."""
@@ -580,7 +662,7 @@ def episode_metrics(episodes: list[Episode]) -> dict[str, float]:
     n = max(len(episodes), 1)
     turns = sum(len(ep.turns) for ep in episodes)
     calls = sum(ep.counts.get("calls", 0) for ep in episodes)
-    stream = sum(len(ep.trajectory) for ep in episodes)
+    stream = sum(len(tr) for ep in episodes for tr in ep.all_rows)
     return {
         "tools/calls_per_episode": calls / n,
         "tools/malformed_rate": sum(ep.counts.get("malformed", 0) for ep in episodes) / max(turns, 1),
@@ -588,7 +670,8 @@ def episode_metrics(episodes: list[Episode]) -> dict[str, float]:
         "tools/overflow": float(sum(ep.counts.get("overflow", 0) for ep in episodes)),
         "turns/mean": turns / n,
         "episodes/truncated_rate": sum(ep.truncated for ep in episodes) / n,
-        "tokens/env_fraction": sum(ep.trajectory.env_tokens for ep in episodes) / max(stream, 1),
+        "tokens/env_fraction": sum(tr.env_tokens for ep in episodes for tr in ep.all_rows) / max(stream, 1),
+        "tokens/rows_per_episode": sum(len(ep.all_rows) for ep in episodes) / n,
         "tokens/drift_tokens": float(sum(ep.drift_tokens for ep in episodes)),
     }
 

@@ -205,6 +205,12 @@ class Episode:
     initial: int = 0  # how many of ``messages`` came from reset
     plain_task: bool = False  # a single-turn task through TaskEnv (its Sample is today's Sample)
     state_keys: list[Any] = field(default_factory=list)  # anchor state before each turn (GiGPO)
+    rows: list[Trajectory] = field(default_factory=list)  # closed rows (context = "rebuild" only)
+
+    @property
+    def all_rows(self) -> list[Trajectory]:
+        """Every training row of the episode: the closed ones, then the current ``trajectory``."""
+        return [*self.rows, self.trajectory]
 
     @property
     def done(self) -> bool:
@@ -247,7 +253,7 @@ class Episode:
             completion=self.final_text,
             reference=getattr(ex, "reference", None),
             info=info,
-            completion_ids=list(self.trajectory.sampled_ids),
+            completion_ids=[i for tr in self.all_rows for i in tr.sampled_ids],
         )
 
 
