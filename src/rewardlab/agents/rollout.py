@@ -163,6 +163,12 @@ class AgentLoop:
         )
         probe = self.make_env()
         self.env_name = probe.name
+        self.native = None
+        if probe.action_format == "native":  # the tokenizer's own tool syntax; its template lists the tools
+            from rewardlab.agents.native import NativeToolFormat
+
+            self.native = NativeToolFormat.from_tokenizer(policy.tokenizer)
+            self.renderer.tools = [t.schema for t in probe.tools()] or None
         self.max_turns = config.max_turns or probe.max_turns
         if self.max_episode_tokens != max_completion_length:
             policy.check_context(self.max_episode_tokens)
@@ -275,9 +281,18 @@ class AgentLoop:
                 )
             )
         metrics["time/env"] = metrics.get("time/env", 0.0) + time.perf_counter() - t_env
-        prompt_ids, prompt_mask = self.policy.encode_prompts(
-            [episodes[g * G].prompt for g in range(len(examples))]
-        )
+        if self.native is not None:  # rendered with tools=, which Policy.format_prompt does not pass
+            prompt_ids, prompt_mask = _left_pad(
+                [
+                    self.renderer.encode(self.renderer.render(episodes[g * G].messages, True))
+                    for g in range(len(examples))
+                ],
+                self.policy.pad_token_id,
+            )
+        else:
+            prompt_ids, prompt_mask = self.policy.encode_prompts(
+                [episodes[g * G].prompt for g in range(len(examples))]
+            )
         self._prompts = (prompt_ids, prompt_mask)
         for i, ep in enumerate(episodes):
             row = prompt_ids[i // G][prompt_mask[i // G].bool()].tolist()
@@ -403,7 +418,10 @@ class AgentLoop:
             action = Action(text=text)
         else:
             table = env.tool_table() if isinstance(env, ToolEnv) else {t_.name: t_ for t_ in env.tools()}
-            action = parse_action(text, env.action_format, table)
+            if env.action_format == "native":
+                action = self.native.parse(text, table)
+            else:
+                action = parse_action(text, env.action_format, table)
         t.action = action
         return action
 

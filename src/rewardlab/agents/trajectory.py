@@ -41,6 +41,7 @@ class Renderer:
     def __init__(self, tokenizer: Any, *, system_prompt: str = "", use_chat_template: bool = True) -> None:
         self.tokenizer = tokenizer
         self.system_prompt = system_prompt
+        self.tools: list[dict] | None = None  # tool schemas the template renders (native format)
         self.templated = bool(getattr(tokenizer, "chat_template", None)) and use_chat_template
         self.eos_id = tokenizer.eos_token_id
         self.eos_text = tokenizer.eos_token or ""
@@ -70,8 +71,9 @@ class Renderer:
             return text
         if self.system_prompt and not any(m.get("role") == "system" for m in messages):
             messages = [{"role": "system", "content": self.system_prompt}, *messages]
+        extra = {"tools": self.tools} if self.tools else {}
         return self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=add_generation_prompt, tokenize=False
+            messages, add_generation_prompt=add_generation_prompt, tokenize=False, **extra
         )
 
     def _assistant_tail(self) -> str:
