@@ -76,7 +76,7 @@ def run_trl(args, variant: str) -> dict:
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from rewardlab.llm.policy import load_model
+    from rewardlab.llm.models import load_model
 
     torch.set_num_threads(args.threads)
     reward = __import__("rewardlab.tasks", fromlist=["make"]).make("arithmetic").reward()

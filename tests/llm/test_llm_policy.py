@@ -8,15 +8,10 @@ import torch
 from conftest import tiny_policy
 
 from rewardlab.errors import ConfigError, RewardlabError
-from rewardlab.llm.policy import (
-    Batch,
-    PolicyConfig,
-    check_memory,
-    completion_logprobs,
-    completion_mask_from_eos,
-    estimate_memory_bytes,
-    load_model,
-)
+from rewardlab.llm.memory import check_memory, estimate_memory_bytes
+from rewardlab.llm.models import load_model
+from rewardlab.llm.policy import Batch, PolicyConfig
+from rewardlab.llm.sampling import completion_logprobs, completion_mask_from_eos
 from rewardlab.llm.tiny import PRINTABLE, tiny_llama
 
 pytest.importorskip("transformers", reason="the llm extra is not installed (pip install 'rewardlab[llm]')")
@@ -237,7 +232,7 @@ def _groups(seed=0, G=3):
 
 
 def test_shared_prompt_logprobs_equal_the_plain_ones_with_gradients():
-    from rewardlab.llm.policy import shared_prompt_logprobs
+    from rewardlab.llm.sampling import shared_prompt_logprobs
 
     model, _ = tiny_llama()
     prompt_ids, prompt_mask, completion_ids, completion_mask = _groups()
@@ -263,7 +258,7 @@ def test_shared_prompt_logprobs_equal_the_plain_ones_with_gradients():
 
 
 def test_sampler_matches_transformers_generate_greedy():
-    from rewardlab.llm.policy import sample_completions
+    from rewardlab.llm.sampling import sample_completions
 
     model, tok = tiny_llama()
     model.eval()
@@ -291,7 +286,7 @@ def test_sampler_matches_transformers_generate_greedy():
 
 
 def test_sampler_draws_from_the_tempered_distribution():
-    from rewardlab.llm.policy import sample_completions
+    from rewardlab.llm.sampling import sample_completions
 
     model, _ = tiny_llama(chars="ab")  # 5 tokens: <pad> <eos> <bos> a b
     prompt_ids, prompt_mask = torch.tensor([[3, 4]]), torch.ones(1, 2, dtype=torch.long)
@@ -314,7 +309,7 @@ def test_sampler_draws_from_the_tempered_distribution():
 
 
 def test_top_p_keeps_the_smallest_nucleus():
-    from rewardlab.llm.policy import top_p_filter
+    from rewardlab.llm.sampling import top_p_filter
 
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     kept = torch.isfinite(top_p_filter(logits, 0.7))

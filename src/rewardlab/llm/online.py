@@ -93,7 +93,14 @@ class OnlineRL(LMAlgorithm):
     state_fields = {"data_order": ARRAY, "data_pos": VALUE, "epoch": VALUE, "rollout": VALUE, "hacking": VALUE,
                     "_hacking_warnings": VALUE}  # fmt: skip
     # _last_samples: the current batch's samples, written and read within one step
-    rebuilt_fields = ("train_examples", "true_reward", "reward_pool", "agent_loop", "memory_estimate", "_last_samples")
+    rebuilt_fields = (
+        "train_examples",
+        "true_reward",
+        "reward_pool",
+        "agent_loop",
+        "memory_estimate",
+        "_last_samples",
+    )
     #: how many extra generation batches dynamic sampling may draw to fill a batch
     max_resample_batches = 3
 
