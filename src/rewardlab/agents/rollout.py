@@ -64,6 +64,9 @@ class AgentConfig:
     gigpo_step_std: bool = True  # gigpo: divide step advantages by their group's std (False = mean_norm)
     env_workers: int = 0  # threads stepping the envs of a turn concurrently (0 / 1 = in order)
     context: str = "append"  # append (token deltas, one row) | rebuild (re-render the next prompt)
+    sft_steps: int = 0  # thought-cloning warm start: SFT steps on oracle episodes before GRPO (agents.sft)
+    sft_batch_size: int = 8  # oracle episodes per SFT step
+    sft_learning_rate: float = 1e-4
     drift_audit: bool = True  # re-render each finished episode and log tokens/drift_tokens
 
     @classmethod
@@ -95,6 +98,11 @@ class AgentConfig:
             raise ConfigError(f"[agent] gamma must be in [0, 1], got {self.gamma}")
         if self.context not in CONTEXTS:
             raise ConfigError(f"[agent] context {self.context!r} is not one of {', '.join(CONTEXTS)}")
+        if self.sft_steps < 0 or self.sft_batch_size < 1 or self.sft_learning_rate <= 0:
+            raise ConfigError(
+                f"[agent] sft_steps must be >= 0, sft_batch_size >= 1 and sft_learning_rate > 0; got "
+                f"{self.sft_steps}, {self.sft_batch_size}, {self.sft_learning_rate}"
+            )
         if self.env_workers < 0:
             raise ConfigError(
                 f"[agent] env_workers must be >= 0 (0 = step envs in order), got {self.env_workers}"
@@ -564,6 +572,20 @@ class AgentLoop:
         algo = self.algo
         cfg = algo.config
         G = cfg.num_generations
+        if self.cfg.sft_steps and algo.global_step == 0 and not getattr(self, "_warm_started", False):
+            from rewardlab.agents.sft import clone_oracle
+
+            self._warm_started = True  # a resumed run (global_step > 0) already holds these weights
+            metrics.update(
+                clone_oracle(
+                    self,
+                    steps=self.cfg.sft_steps,
+                    batch_size=self.cfg.sft_batch_size,
+                    learning_rate=self.cfg.sft_learning_rate,
+                    seed=self.seed,
+                    micro_batch_size=cfg.micro_batch_size,
+                )
+            )
         # episode seeds follow the data stream position (saved state), so resume replays them
         start = algo.epoch * len(algo.train_examples) + algo.data_pos
         examples = algo.next_examples(cfg.batch_size)
