@@ -164,3 +164,31 @@ def test_rebuild_refuses_shared_prompts_and_trains_one_row_per_segment():
     assert m["advantage_abs_mean"] > 0
     assert algo.rollout.batch.completion_ids.shape[0] == int(round(m["tokens/rows_per_episode"] * 4))
     assert any(not torch.equal(a, b) for a, b in zip(before, algo.policy.trainable_parameters()))
+
+
+def test_rebuild_rows_take_their_own_turns_advantages():
+    from types import SimpleNamespace
+
+    from rewardlab.llm.grpo import group_advantages
+
+    tok = _tok()
+    task = AgentTask(Screens, history_prompt=True)
+    cfg = AgentConfig(context="rebuild", advantage="return_to_go")
+    loop = AgentLoop(scripted_policy(tok), task, task.reward(), cfg, max_completion_length=400)
+    loop.algo = SimpleNamespace(
+        config=SimpleNamespace(num_generations=2), compute_advantages=lambda r: group_advantages(r, 2)
+    )
+    texts = iter(["a", "bb", "a", "a", "bb", "bb"])  # turn rewards follow the parity of the text
+    eps = loop.run(
+        task.examples("train")[:1], num_generations=2, seeds=[0], actor=lambda e, v: [next(texts) for _ in e]
+    )
+    batch = loop.to_batch(eps, 2)
+    rewards = torch.tensor([sum(ep.turn_rewards) for ep in eps])
+    turns = loop.turn_advantages(rewards)
+    tokens = loop.advantages(rewards, batch)
+    assert tokens.shape[0] == 6 and loop.row_episode.tolist() == [0, 0, 0, 1, 1, 1]
+    assert len({round(a, 4) for row in turns for a in row}) > 2  # distinct per-turn values to tell apart
+    for r in range(6):  # row r of episode e holds turn r % 3 of it
+        e, t = r // 3, r % 3
+        trained = batch.loss_mask[r] == 1
+        assert torch.allclose(tokens[r][trained], torch.tensor(turns[e][t]))
