@@ -49,6 +49,7 @@ def main() -> None:
     ap.add_argument("--eval-limit", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="calc_tool_sft.json")
+    ap.add_argument("--skip-base", action="store_true", help="do not evaluate the base model first")
     args = ap.parse_args()
     torch.manual_seed(0)
     cfg = GRPOConfig(
@@ -79,7 +80,8 @@ def main() -> None:
         with open(args.out, "w") as f:
             json.dump(report, f, indent=1)
 
-    log("base", evaluate(algo, args.eval_limit))
+    if not args.skip_base:
+        log("base", evaluate(algo, args.eval_limit))
     if args.sft_steps:
         sft = clone_oracle(
             algo.agent_loop,
