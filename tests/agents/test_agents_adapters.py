@@ -72,3 +72,69 @@ def test_a_trl_environment_factory_class_runs_unchanged():
         "Error: Game over.",
     ]
     assert reward == 1.0 and ep.counts == {"calls": 3, "malformed": 0, "errors": 1, "overflow": 0}
+
+
+# ---- OpenEnv: an Environment written against OpenEnv's types (pydantic, extra="forbid") ----------
+
+try:
+    from pydantic import BaseModel, ConfigDict
+except ImportError:  # pragma: no cover - pydantic comes with the llm extra's dependencies
+    BaseModel = None
+
+
+if BaseModel is not None:
+
+    class _Action(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        metadata: dict = {}
+
+    class _Observation(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        done: bool = False
+        reward: bool | int | float | None = None
+        metadata: dict = {}
+
+    class MoveAction(_Action):
+        steps: int
+
+    class CorridorObservation(_Observation):
+        text: str
+
+    class Corridor:
+        """OpenEnv's Environment shape: reset(seed, episode_id, **kw) / step(action) -> Observation."""
+
+        def reset(self, seed=None, episode_id=None, length=3, **kw):
+            self.pos, self.length, self.episode_id = 0, length, episode_id
+            return CorridorObservation(text=f"You are at 0; the exit is at {length}.")
+
+        def step(self, action, timeout_s=None, **kw):
+            self.pos += action.steps
+            if self.pos == self.length:
+                return CorridorObservation(
+                    text="out", done=True, reward=True, metadata={"episode": self.episode_id}
+                )
+            return CorridorObservation(text=f"You are at {self.pos}.", reward=-0.1)
+
+        def close(self):
+            self.closed = True
+
+
+def test_an_openenv_environment_runs_unchanged():
+    import pytest
+
+    if BaseModel is None:
+        pytest.skip("pydantic is not installed")
+    from rewardlab.agents.adapters import OpenEnvEnvironment
+    from rewardlab.errors import ConfigError
+
+    def to_action(text):
+        return MoveAction(steps=int(text)) if text.strip().lstrip("-").isdigit() else None
+
+    task = AgentTask(OpenEnvEnvironment, make=Corridor, to_action=to_action, tasks=[{"length": 4}])
+    ep, reward = run(task, ["1", "walk", "2", "1"])
+    assert ep.messages[0]["content"] == "You are at 0; the exit is at 4."  # reset kwargs came from the task
+    assert ep.turn_rewards == [-0.1, 0.0, -0.1, 1.0]  # OpenEnv's bool reward True is 1.0
+    assert reward == pytest.approx(0.8) and ep.terminated and ep.info["success"]
+    assert ep.counts["malformed"] == 1 and ep.info["episode"].startswith("Corridor-")
+    with pytest.raises(ConfigError, match="needs make=.*to_action="):
+        OpenEnvEnvironment(make=Corridor)

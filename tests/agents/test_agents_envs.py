@@ -236,3 +236,10 @@ def test_mobile_gui_popups_block_the_app_until_closed_and_stage_ii_scores_one_ac
     out = run_oracle("mobile-gui", limit=20, stage="action")
     assert out["mean_return"] == 3.0 and out["turns/mean"] == 1.0  # gui_action: type + box + format
     assert stage2.examples("test")[0].reference["action"] in ("click", "input_text")
+
+
+def test_rewardlab_eval_oracle_goes_through_the_python_api():
+    from rewardlab import api
+
+    out = api.evaluate("oracle", task="lookup", limit=3)
+    assert out["model"] == "oracle" and out["mean_return"] == 1.0 and out["episodes"] == 3

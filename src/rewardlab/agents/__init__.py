@@ -19,6 +19,7 @@ ENVS = {
     "frame-select": "rewardlab.agents.envs.frame_select:FrameSelectEnv",
     "ask-grid": "rewardlab.agents.envs.ask_grid:AskGridEnv",
     "mobile-gui": "rewardlab.agents.envs.mobile_gui:MobileGuiEnv",
+    "miniwob": "rewardlab.agents.envs.miniwob:MiniWoBEnv",
 }
 
 

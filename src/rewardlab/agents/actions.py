@@ -26,9 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rewardlab.errors import unknown_name
+from rewardlab.errors import ConfigError, unknown_name
 
-FORMATS = ("hermes", "call", "json")
+FORMATS = ("hermes", "call", "json", "native")  # native: the tokenizer's own syntax (agents.native)
 _TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
 _CALL_START = re.compile(r"^\s*([A-Za-z_]\w*)\s*\(")
@@ -197,6 +197,11 @@ PARSERS = {"hermes": parse_hermes, "call": parse_call, "json": parse_json}
 
 def parse_action(text: str, action_format: str, tools: Mapping[str, Any] | None = None) -> Action:
     """Parse one turn; never raises on any ``text`` (an unknown format is a config error)."""
+    if action_format == "native":
+        raise ConfigError(
+            "action_format 'native' depends on the tokenizer: parse with "
+            "rewardlab.agents.native.NativeToolFormat.from_tokenizer(tokenizer).parse(text, tools)"
+        )
     if action_format not in PARSERS:
         raise unknown_name("action format", action_format, PARSERS)
     try:
@@ -207,7 +212,7 @@ def parse_action(text: str, action_format: str, tools: Mapping[str, Any] | None 
 
 def format_instructions(action_format: str, tools: list[Any]) -> str:
     """The paragraph that tells the model which tools exist and how to call them."""
-    if action_format not in PARSERS:
+    if action_format not in PARSERS and action_format != "native":
         raise unknown_name("action format", action_format, PARSERS)
     lines = []
     if tools:
@@ -220,6 +225,10 @@ def format_instructions(action_format: str, tools: list[Any]) -> str:
                 'To call a tool write <tool_call>{"name": "TOOL", "arguments": {...}}</tool_call> and stop.'
             )
         lines.append("Give the final answer as <answer>...</answer>.")
+    elif action_format == "native":  # the chat template shows the syntax (rendered with tools=)
+        if tools:
+            lines.append("Call a tool the way your instructions show, and stop.")
+        lines.append("Then give the final answer as plain text.")
     elif action_format == "call":
         if tools:
             lines.append('To call a tool write one call per line, e.g. tool(1, "text"), and stop.')

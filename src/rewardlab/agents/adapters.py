@@ -3,6 +3,13 @@
 * :class:`GymnasiumTextEnv` -- any Gymnasium env plus two functions, ``obs_to_text(obs) -> str``
   and ``parse(text) -> action or None`` (verifiers' ``GymEnv`` idea). Per-step rewards become the
   per-turn rewards; ``None`` from ``parse`` is a malformed turn (feedback, counted).
+* :class:`OpenEnvEnvironment` -- an OpenEnv-style ``Environment`` (or its HTTP client): ``reset(seed=,
+  episode_id=, **kw) -> Observation`` and ``step(action) -> Observation``, the observation carrying
+  ``done``, ``reward`` (bool / int / float / None) and ``metadata`` (OpenEnv's
+  ``core/env_server/types.py``). ``to_action(text)`` builds the env's typed Action (``None``:
+  malformed, counted); ``obs_to_text`` renders an observation (default: its ``text`` /
+  ``prompt`` / ``message`` field). Matched by duck typing: the ``openenv`` package is not a
+  dependency.
 * :class:`TRLEnvironment` -- a TRL ``environment_factory`` class: ``reset(**row) -> str | None``
   (the text is appended to the row's prompt), every public method except ``reset`` /
   ``get_reward`` is a tool, ``get_reward()`` is the episode's reward (paid at the end). As in TRL,
@@ -98,6 +105,90 @@ class GymnasiumTextEnv(ChatEnv):
         self.env.close()
 
 
+def _openenv_text(obs: Any) -> str:
+    for field in ("text", "prompt", "message", "content"):
+        value = getattr(obs, field, None)
+        if isinstance(value, str) and value:
+            return value
+    return str(obs)
+
+
+class OpenEnvEnvironment(ChatEnv):
+    """An OpenEnv-style environment under the agent contract (see the module docstring).
+
+    Per-step ``reward`` becomes the turn reward (``None`` = 0); ``done`` ends the episode
+    (``terminated``); ``metadata`` is the step's ``info`` (``success`` from it when present, else
+    done with a positive reward). ``tasks`` are the reset keyword arguments of each problem."""
+
+    name = "openenv"
+    action_format = "call"
+
+    def __init__(
+        self,
+        make: Callable[[], Any] | None = None,
+        to_action: Callable[[str], Any] | None = None,
+        obs_to_text: Callable[[Any], str] = _openenv_text,
+        tasks: list[dict] | None = None,
+        test_tasks: list[dict] | None = None,
+        instructions: str = "",
+        max_turns: int = 10,
+    ) -> None:
+        if make is None or to_action is None:
+            raise ConfigError(
+                "OpenEnvEnvironment needs make= (returns the OpenEnv Environment or client) and "
+                "to_action= (text -> the env's Action, or None when unreadable)"
+            )
+        self.make, self.to_action, self.obs_to_text = make, to_action, obs_to_text
+        self.tasks, self.test_tasks = tasks or [{}], test_tasks or tasks or [{}]
+        self.instructions, self.max_turns = instructions, max_turns
+        self.env = make()
+        for method in ("reset", "step"):
+            if not callable(getattr(self.env, method, None)):
+                raise ConfigError(f"OpenEnvEnvironment: {type(self.env).__name__} has no {method}() method")
+        self.name = getattr(type(self.env), "__name__", "openenv")
+        self._episode = 0
+
+    def problems(self, split: str, seed: int) -> list[Example]:
+        rows = self.test_tasks if split == "test" else self.tasks
+        return [Example(prompt=None, info={"reset": dict(r)}) for r in rows]
+
+    def default_reward(self) -> Any:
+        from rewardlab.agents.rewards import EnvReturn
+
+        return EnvReturn()
+
+    def reset(self, *, seed: int, task: Example | None = None) -> tuple[list[dict], dict]:
+        kwargs = dict(task.info.get("reset", {})) if task is not None else {}
+        self._episode += 1
+        obs = self.env.reset(seed=int(seed), episode_id=f"{self.name}-{seed}-{self._episode}", **kwargs)
+        text = (self.instructions + "\n" if self.instructions else "") + self.obs_to_text(obs)
+        return [{"role": "user", "content": text}], {}
+
+    def step(self, action: Action) -> StepResult:
+        typed = self.to_action(action.text)
+        if typed is None:
+            return StepResult(
+                [{"role": "user", "content": "Unreadable action; try again."}],
+                0.0,
+                False,
+                False,
+                {"malformed": 1, "errors": 1},
+            )
+        obs = self.env.step(typed)
+        reward = getattr(obs, "reward", None)
+        reward = 0.0 if reward is None else float(reward)
+        done = bool(getattr(obs, "done", False))
+        info = dict(getattr(obs, "metadata", None) or {})
+        info["success"] = bool(info.get("success", done and reward > 0))
+        out = [] if done else [{"role": "user", "content": self.obs_to_text(obs)}]
+        return StepResult(out, reward, done, False, info)
+
+    def close(self) -> None:
+        close = getattr(self.env, "close", None)
+        if callable(close):
+            close()
+
+
 class TRLEnvironment(ToolEnv):
     """A TRL ``environment_factory`` class under the agent contract (see the module docstring)."""
 
@@ -175,4 +266,4 @@ def _as_tool_error(fn: Callable) -> Callable:
     return call
 
 
-__all__ = ["GymnasiumTextEnv", "TRLEnvironment"]
+__all__ = ["GymnasiumTextEnv", "OpenEnvEnvironment", "TRLEnvironment"]

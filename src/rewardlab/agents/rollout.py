@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +32,20 @@ import numpy as np
 import torch
 
 from rewardlab.agents.actions import FORMATS, Action, parse_action
-from rewardlab.agents.credit import ADVANTAGES, per_token, return_to_go_advantages
+from rewardlab.agents.credit import (
+    ADVANTAGES,
+    gigpo_advantages,
+    mt_grpo_advantages,
+    per_token,
+    return_to_go_advantages,
+)
 from rewardlab.agents.env import ChatEnv, TaskEnv, ToolEnv
 from rewardlab.agents.trajectory import Episode, Renderer, Trajectory, Turn
 from rewardlab.errors import ConfigError, RewardlabError, did_you_mean
 from rewardlab.llm.policy import Batch
+
+#: how the next turn's prompt is built (see ``AgentLoop._rebuild``)
+CONTEXTS = ("append", "rebuild")
 
 
 @dataclass
@@ -47,8 +58,15 @@ class AgentConfig:
     max_episode_tokens: int = 0  # tokens after the prompt (sampled + env); 0 = max_completion_length
     max_tool_output_tokens: int = 256  # per observation message; longer content is cut (counted)
     max_consecutive_errors: int = 3  # malformed / all-failed turns in a row before truncation
-    advantage: str = "episode"  # episode | return_to_go (see rewardlab.agents.credit)
-    gamma: float = 1.0  # discount of return_to_go
+    advantage: str = "episode"  # episode | return_to_go | mt_grpo | gigpo (see rewardlab.agents.credit)
+    gamma: float = 1.0  # discount of return_to_go and gigpo's step returns (GiGPO's paper: 0.95)
+    credit_coef: float = 1.0  # lambda of mt_grpo's turn term, omega of gigpo's step term
+    gigpo_step_std: bool = True  # gigpo: divide step advantages by their group's std (False = mean_norm)
+    env_workers: int = 0  # threads stepping the envs of a turn concurrently (0 / 1 = in order)
+    context: str = "append"  # append (token deltas, one row) | rebuild (re-render the next prompt)
+    sft_steps: int = 0  # thought-cloning warm start: SFT steps on oracle episodes before GRPO (agents.sft)
+    sft_batch_size: int = 8  # oracle episodes per SFT step
+    sft_learning_rate: float = 1e-4
     drift_audit: bool = True  # re-render each finished episode and log tokens/drift_tokens
 
     @classmethod
@@ -78,6 +96,40 @@ class AgentConfig:
                 raise ConfigError(f"[agent] {key} must be >= 1, got {getattr(self, key)}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ConfigError(f"[agent] gamma must be in [0, 1], got {self.gamma}")
+        if self.context not in CONTEXTS:
+            raise ConfigError(f"[agent] context {self.context!r} is not one of {', '.join(CONTEXTS)}")
+        if self.sft_steps < 0 or self.sft_batch_size < 1 or self.sft_learning_rate <= 0:
+            raise ConfigError(
+                f"[agent] sft_steps must be >= 0, sft_batch_size >= 1 and sft_learning_rate > 0; got "
+                f"{self.sft_steps}, {self.sft_batch_size}, {self.sft_learning_rate}"
+            )
+        if self.env_workers < 0:
+            raise ConfigError(
+                f"[agent] env_workers must be >= 0 (0 = step envs in order), got {self.env_workers}"
+            )
+        if self.advantage == "mt_grpo":
+            warnings.warn(
+                "[agent] advantage = 'mt_grpo' normalises immediate turn rewards per turn index; it is biased "
+                "when the policy decides when to stop (verl RFC #7244; see rewardlab.agents.credit). Prefer "
+                "'gigpo' or 'return_to_go' on envs whose episode length the agent controls.",
+                stacklevel=2,
+            )
+
+
+def anchor_key(env: ChatEnv, messages: list[dict[str, Any]], info: dict[str, Any]) -> Any:
+    """The anchor state a turn acts in, for GiGPO's step groups: the env's ``info["state_key"]``
+    when it gives one (must be hashable), else the exact observation messages that led to the turn."""
+    key = info.get("state_key") if isinstance(info, dict) else None
+    if key is None:
+        return tuple((str(m.get("role", "")), str(m.get("content", ""))) for m in messages)
+    try:
+        hash(key)
+    except TypeError as e:
+        raise RewardlabError(
+            f"environment {env.name!r}: info['state_key'] must be hashable (a str, int or tuple), "
+            f"got {type(key).__name__}"
+        ) from e
+    return key
 
 
 def _left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,10 +171,23 @@ class AgentLoop:
         )
         probe = self.make_env()
         self.env_name = probe.name
+        self.native = None
+        if probe.action_format == "native":  # the tokenizer's own tool syntax; its template lists the tools
+            from rewardlab.agents.native import NativeToolFormat
+
+            self.native = NativeToolFormat.from_tokenizer(policy.tokenizer)
+            self.renderer.tools = [t.schema for t in probe.tools()] or None
         self.max_turns = config.max_turns or probe.max_turns
         if self.max_episode_tokens != max_completion_length:
             policy.check_context(self.max_episode_tokens)
         self.last_episodes: list[Episode] = []
+        self._pool: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        """Stop the env thread pool (if one was started)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     @classmethod
     def for_algorithm(cls, algo: Any) -> AgentLoop:
@@ -133,6 +198,25 @@ class AgentLoop:
                 f"[agent] advantage = {agent.advantage!r} cannot be combined with dynamic_sampling "
                 "(it drops rows the per-turn advantages are aligned with); use advantage = 'episode'"
             )
+        if agent.context == "rebuild":
+            from rewardlab.llm.online import OnlineRL
+
+            # rebuild rows of one group no longer share a prompt, and row counts differ from episode
+            # counts: refuse the options that assume one row per episode
+            bad = [
+                (getattr(cfg, "share_prompt", False), "share_prompt = false"),
+                (getattr(cfg, "dynamic_sampling", False), "dynamic_sampling = false"),
+                (getattr(cfg, "overlong_buffer", 0) > 0, "overlong_buffer = 0"),
+                (
+                    type(algo).adjust_rewards is not OnlineRL.adjust_rewards,
+                    "an algorithm without a KL-in-reward term",
+                ),
+            ]
+            for broken, fix in bad:
+                if broken:
+                    raise ConfigError(
+                        f"[agent] context = 'rebuild' trains one row per prompt segment; it needs {fix}"
+                    )
         return cls(
             algo.policy,
             algo.task,
@@ -172,38 +256,51 @@ class AgentLoop:
         episodes: list[Episode] = []
         envs: list[ChatEnv] = []
         t_env = time.perf_counter()
-        for g, (ex, seed) in enumerate(zip(examples, seeds)):
-            first = None
-            for _ in range(G):
-                env = self.make_env()
-                messages, info = self._call(env, "reset", lambda e=env, s=seed, x=ex: e.reset(seed=s, task=x))
-                if first is None:
-                    first = messages
-                elif messages != first:
-                    raise RewardlabError(
-                        f"environment {env.name!r}: reset(seed={seed}, task=...) returned different messages for "
-                        "the same seed and task; reset must be a pure function of (seed, task) so a GRPO group "
-                        "starts from one state"
-                    )
-                envs.append(env)
-                episodes.append(
-                    Episode(
-                        example=ex,
-                        seed=seed,
-                        group=g,
-                        messages=list(messages),
-                        trajectory=Trajectory([]),
-                        prompt=info.get("prompt", messages),
-                        info=dict(info),
-                        initial=len(messages),
-                        counts={"calls": 0, "malformed": 0, "errors": 0, "overflow": 0},
-                        plain_task=isinstance(env, TaskEnv),
-                    )
-                )
-        metrics["time/env"] = metrics.get("time/env", 0.0) + time.perf_counter() - t_env
-        prompt_ids, prompt_mask = self.policy.encode_prompts(
-            [episodes[g * G].prompt for g in range(len(examples))]
+        jobs = [
+            (g, ex, seed, self.make_env())
+            for g, (ex, seed) in enumerate(zip(examples, seeds))
+            for _ in range(G)
+        ]
+        resets = self._map(
+            lambda job: self._call(job[3], "reset", lambda: job[3].reset(seed=job[2], task=job[1])), jobs
         )
+        for k, ((g, ex, seed, env), (messages, info)) in enumerate(zip(jobs, resets)):
+            first = resets[k - k % G][0]
+            if messages != first:
+                raise RewardlabError(
+                    f"environment {env.name!r}: reset(seed={seed}, task=...) returned different messages for "
+                    "the same seed and task; reset must be a pure function of (seed, task) so a GRPO group "
+                    "starts from one state"
+                )
+            envs.append(env)
+            episodes.append(
+                Episode(
+                    example=ex,
+                    seed=seed,
+                    group=g,
+                    messages=list(messages),
+                    trajectory=Trajectory([]),
+                    prompt=info.get("prompt", messages),
+                    info=dict(info),
+                    initial=len(messages),
+                    counts={"calls": 0, "malformed": 0, "errors": 0, "overflow": 0},
+                    plain_task=isinstance(env, TaskEnv),
+                    state_keys=[anchor_key(env, messages, info)],
+                )
+            )
+        metrics["time/env"] = metrics.get("time/env", 0.0) + time.perf_counter() - t_env
+        if self.native is not None:  # rendered with tools=, which Policy.format_prompt does not pass
+            prompt_ids, prompt_mask = _left_pad(
+                [
+                    self.renderer.encode(self.renderer.render(episodes[g * G].messages, True))
+                    for g in range(len(examples))
+                ],
+                self.policy.pad_token_id,
+            )
+        else:
+            prompt_ids, prompt_mask = self.policy.encode_prompts(
+                [episodes[g * G].prompt for g in range(len(examples))]
+            )
         self._prompts = (prompt_ids, prompt_mask)
         for i, ep in enumerate(episodes):
             row = prompt_ids[i // G][prompt_mask[i // G].bool()].tolist()
@@ -248,13 +345,18 @@ class AgentLoop:
                 rows = {i: r for r, i in enumerate(active)}
             metrics["time/generate"] = metrics.get("time/generate", 0.0) + time.perf_counter() - t_gen
             t_env = time.perf_counter()
-            for i in active:
-                self._advance(episodes[i], envs[i], batch, rows[i], turn, consecutive, i)
+            # parse in order, step the envs (concurrently with env_workers), book the results in order:
+            # the pool changes when env.step runs, never what the episodes record
+            actions = {i: self._append_turn(episodes[i], envs[i], batch, rows[i], turn) for i in active}
+            stepping = [i for i in active if actions[i] is not None]
+            results = self._map(lambda i, a=actions: self._step(envs[i], a[i]), stepping)
+            for i, result in zip(stepping, results):
+                self._book_step(episodes[i], envs[i], result, turn, consecutive, i)
             metrics["time/env"] = metrics.get("time/env", 0.0) + time.perf_counter() - t_env
         for ep, env in zip(episodes, envs):
             if not ep.done:  # only when max_turns == 0 turns were run
                 ep.truncated, ep.truncation = True, "max_turns"
-            if self.cfg.drift_audit:
+            if self.cfg.drift_audit and self.cfg.context == "append":
                 last = max(i for i, m in enumerate(ep.messages) if m["role"] == "assistant")
                 runtime = ep.trajectory.prompt_ids + ep.trajectory.ids
                 ep.drift_tokens = self.renderer.drift(runtime, ep.messages[: last + 1])
@@ -285,8 +387,20 @@ class AgentLoop:
         except Exception as e:
             raise RewardlabError(f"environment {env.name!r}: {what} raised {type(e).__name__}: {e}") from e
 
-    def _advance(self, ep: Episode, env: ChatEnv, batch: Batch, row: int, turn: int, consecutive, i) -> None:
-        """Append one sampled turn, step the env, append its observation (or end the episode)."""
+    def _step(self, env: ChatEnv, action: Action) -> Any:
+        return self._call(env, "step", lambda: env.step(action))
+
+    def _map(self, fn, items: list) -> list:
+        """``[fn(x) for x in items]``, on ``env_workers`` threads when set (results in input order)."""
+        workers = min(self.cfg.env_workers, len(items))
+        if workers <= 1:
+            return [fn(x) for x in items]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.cfg.env_workers, thread_name_prefix="rewardlab-env")
+        return list(self._pool.map(fn, items))
+
+    def _append_turn(self, ep: Episode, env: ChatEnv, batch: Batch, row: int, turn: int) -> Action | None:
+        """Append one sampled turn and parse it; None when the episode ended (cut by the token budget)."""
         tok = self.policy.tokenizer
         keep = batch.completion_mask[row].bool()
         ids = batch.completion_ids[row][keep].tolist()
@@ -307,14 +421,23 @@ class AgentLoop:
         ep.turns.append(t)
         if cut:
             ep.truncated, ep.truncation = True, "max_episode_tokens"
-            return
+            return None
         if isinstance(env, TaskEnv):
             action = Action(text=text)
         else:
             table = env.tool_table() if isinstance(env, ToolEnv) else {t_.name: t_ for t_ in env.tools()}
-            action = parse_action(text, env.action_format, table)
+            if env.action_format == "native":
+                action = self.native.parse(text, table)
+            else:
+                action = parse_action(text, env.action_format, table)
         t.action = action
-        obs, reward, terminated, truncated, info = self._call(env, "step", lambda: env.step(action))
+        return action
+
+    def _book_step(self, ep: Episode, env: ChatEnv, result: Any, turn: int, consecutive, i) -> None:
+        """Record the env's answer to a turn and append its observation (or end the episode)."""
+        t = ep.turns[-1]
+        ended = t.stop == "eos"
+        obs, reward, terminated, truncated, info = result
         t.reward, t.observation, t.info = float(reward), list(obs), dict(info)
         ep.info = dict(info)
         calls, errors, malformed = (
@@ -338,12 +461,38 @@ class AgentLoop:
         ep.messages.extend(obs)
         if ep.done:
             return
+        ep.state_keys.append(anchor_key(env, obs, info))
+        if self.cfg.context == "rebuild":
+            self._rebuild(ep, info, turn)
+            return
         context = self.renderer.boundary(ended) + self.renderer.observation(obs)
         if len(ep.trajectory) + len(context) >= self.max_episode_tokens:  # no room left for a reply
             ep.truncated, ep.truncation = True, "max_episode_tokens"
             ep.counts["overflow"] += 1
             return
         ep.trajectory.append_context(context, turn)
+
+    def _rebuild(self, ep: Episode, info: dict[str, Any], turn: int) -> None:
+        """``context = "rebuild"``: the next prompt is rendered whole -- the env's ``info["prompt"]``
+        (a message list: task + action history + current screen, as Mobile-R1 / UI-R1 prompt) or else
+        the whole conversation so far. When the current row's tokens are a prefix of it, the rest is
+        appended with mask 0 (exactly append mode's tokens when nothing drifted); otherwise the row
+        is closed and a new one starts from the new prompt, so no trained token is ever re-encoded."""
+        prompt = info.get("prompt") if isinstance(info, dict) else None
+        messages = list(prompt) if isinstance(prompt, list) else ep.messages
+        next_ids = self.renderer.encode(self.renderer.render(messages, True))
+        tr = ep.trajectory
+        stream = tr.prompt_ids + tr.ids
+        if next_ids[: len(stream)] == stream and len(next_ids) > len(stream):
+            context = next_ids[len(stream) :]
+            if len(tr) + len(context) >= self.max_episode_tokens:  # no room left for a reply
+                ep.truncated, ep.truncation = True, "max_episode_tokens"
+                ep.counts["overflow"] += 1
+                return
+            tr.append_context(context, turn)
+            return
+        ep.rows.append(tr)
+        ep.trajectory = Trajectory(next_ids)
 
     def _cap(self, ep: Episode, message: dict[str, Any]) -> dict[str, Any]:
         """Cut an observation's content to ``max_tool_output_tokens`` tokens (counted)."""
@@ -363,6 +512,9 @@ class AgentLoop:
 
     # ---- batches ------------------------------------------------------------------------------
     def to_batch(self, episodes: list[Episode], num_generations: int) -> Batch:
+        if self.cfg.context == "rebuild":
+            return self._rows_batch(episodes)
+        self.row_episode = None
         prompt_ids, prompt_mask = self._prompts
         pad = self.policy.pad_token_id
         width = max(len(ep.trajectory) for ep in episodes)
@@ -389,6 +541,29 @@ class AgentLoop:
             logprobs,
         )
 
+    def _rows_batch(self, episodes: list[Episode]) -> Batch:
+        """One batch row per (episode, row) of a rebuild run, each with its own prompt."""
+        rows = [(e, tr) for e, ep in enumerate(episodes) for tr in ep.all_rows]
+        self.row_episode = torch.tensor([e for e, _ in rows], dtype=torch.long)
+        prompt_ids, prompt_mask = _left_pad([tr.prompt_ids for _, tr in rows], self.policy.pad_token_id)
+        width = max(len(tr) for _, tr in rows)
+        n = len(rows)
+        ids = torch.full((n, width), self.policy.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        loss = torch.zeros((n, width), dtype=torch.long)
+        logprobs = torch.zeros((n, width), dtype=torch.float32)
+        turn_index = torch.full((n, width), -1, dtype=torch.long)
+        for r, (_, tr) in enumerate(rows):
+            k = len(tr)
+            if k:
+                ids[r, :k] = torch.tensor(tr.ids, dtype=torch.long)
+                mask[r, :k] = 1
+                loss[r, :k] = torch.tensor(tr.loss_mask, dtype=torch.long)
+                logprobs[r, :k] = torch.tensor(tr.logprobs, dtype=torch.float32)
+                turn_index[r, :k] = torch.tensor(tr.turn_index, dtype=torch.long)
+        self.turn_index = turn_index
+        return Batch(prompt_ids, prompt_mask, ids, mask, loss, logprobs)
+
     # ---- the trainer's hooks ------------------------------------------------------------------
     def generate_groups(self, metrics: dict) -> tuple[list[Any], Batch, torch.Tensor, Any, list[str]]:
         """OnlineRL.generate_groups for agent envs: (examples per row, batch, rewards, result, texts)."""
@@ -397,6 +572,20 @@ class AgentLoop:
         algo = self.algo
         cfg = algo.config
         G = cfg.num_generations
+        if self.cfg.sft_steps and algo.global_step == 0 and not getattr(self, "_warm_started", False):
+            from rewardlab.agents.sft import clone_oracle
+
+            self._warm_started = True  # a resumed run (global_step > 0) already holds these weights
+            metrics.update(
+                clone_oracle(
+                    self,
+                    steps=self.cfg.sft_steps,
+                    batch_size=self.cfg.sft_batch_size,
+                    learning_rate=self.cfg.sft_learning_rate,
+                    seed=self.seed,
+                    micro_batch_size=cfg.micro_batch_size,
+                )
+            )
         # episode seeds follow the data stream position (saved state), so resume replays them
         start = algo.epoch * len(algo.train_examples) + algo.data_pos
         examples = algo.next_examples(cfg.batch_size)
@@ -420,15 +609,37 @@ class AgentLoop:
         return repeated, batch, rewards, result, texts
 
     def advantages(self, rewards: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Per row (B,) for ``episode`` credit, else per token (B, T); rebuild rows take their episode's."""
+        rows = getattr(self, "row_episode", None)
         if self.cfg.advantage == "episode":
-            return self.algo.compute_advantages(rewards)
-        turn_adv = return_to_go_advantages(
-            [ep.turn_rewards for ep in self.last_episodes],
-            rewards.tolist(),
-            self.algo.config.num_generations,
-            self.cfg.gamma,
-        )
-        return per_token(turn_adv, self.turn_index)
+            adv = self.algo.compute_advantages(rewards)
+            return adv if rows is None else adv[rows]
+        turns = self.turn_advantages(rewards)
+        if rows is not None:
+            turns = [turns[e] for e in rows.tolist()]
+        return per_token(turns, self.turn_index)
+
+    def turn_advantages(self, rewards: torch.Tensor) -> list[list[float]]:
+        """Per-turn advantages of ``self.last_episodes`` under the configured credit rule."""
+        episodes, G, cfg = self.last_episodes, self.algo.config.num_generations, self.cfg
+        turn_rewards = [ep.turn_rewards for ep in episodes]
+        if cfg.advantage == "return_to_go":
+            return return_to_go_advantages(turn_rewards, rewards.tolist(), G, cfg.gamma)
+        episode_adv = self.algo.compute_advantages(rewards).tolist()
+        if cfg.advantage == "mt_grpo":
+            return mt_grpo_advantages(turn_rewards, episode_adv, G, cfg.credit_coef)
+        if cfg.advantage == "gigpo":
+            return gigpo_advantages(
+                turn_rewards,
+                rewards.tolist(),
+                [ep.state_keys for ep in episodes],
+                episode_adv,
+                G,
+                gamma=cfg.gamma,
+                coef=cfg.credit_coef,
+                step_std=cfg.gigpo_step_std,
+            )
+        raise ConfigError(f"[agent] advantage {cfg.advantage!r} is not one of {', '.join(ADVANTAGES)}")
 
     # ---- evaluation ---------------------------------------------------------------------------
     def evaluate(
@@ -491,7 +702,7 @@ def episode_metrics(episodes: list[Episode]) -> dict[str, float]:
     n = max(len(episodes), 1)
     turns = sum(len(ep.turns) for ep in episodes)
     calls = sum(ep.counts.get("calls", 0) for ep in episodes)
-    stream = sum(len(ep.trajectory) for ep in episodes)
+    stream = sum(len(tr) for ep in episodes for tr in ep.all_rows)
     return {
         "tools/calls_per_episode": calls / n,
         "tools/malformed_rate": sum(ep.counts.get("malformed", 0) for ep in episodes) / max(turns, 1),
@@ -499,7 +710,8 @@ def episode_metrics(episodes: list[Episode]) -> dict[str, float]:
         "tools/overflow": float(sum(ep.counts.get("overflow", 0) for ep in episodes)),
         "turns/mean": turns / n,
         "episodes/truncated_rate": sum(ep.truncated for ep in episodes) / n,
-        "tokens/env_fraction": sum(ep.trajectory.env_tokens for ep in episodes) / max(stream, 1),
+        "tokens/env_fraction": sum(tr.env_tokens for ep in episodes for tr in ep.all_rows) / max(stream, 1),
+        "tokens/rows_per_episode": sum(len(ep.all_rows) for ep in episodes) / n,
         "tokens/drift_tokens": float(sum(ep.drift_tokens for ep in episodes)),
     }
 

@@ -41,6 +41,7 @@ class Renderer:
     def __init__(self, tokenizer: Any, *, system_prompt: str = "", use_chat_template: bool = True) -> None:
         self.tokenizer = tokenizer
         self.system_prompt = system_prompt
+        self.tools: list[dict] | None = None  # tool schemas the template renders (native format)
         self.templated = bool(getattr(tokenizer, "chat_template", None)) and use_chat_template
         self.eos_id = tokenizer.eos_token_id
         self.eos_text = tokenizer.eos_token or ""
@@ -70,8 +71,9 @@ class Renderer:
             return text
         if self.system_prompt and not any(m.get("role") == "system" for m in messages):
             messages = [{"role": "system", "content": self.system_prompt}, *messages]
+        extra = {"tools": self.tools} if self.tools else {}
         return self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=add_generation_prompt, tokenize=False
+            messages, add_generation_prompt=add_generation_prompt, tokenize=False, **extra
         )
 
     def _assistant_tail(self) -> str:
@@ -204,6 +206,13 @@ class Episode:
     drift_tokens: int = 0
     initial: int = 0  # how many of ``messages`` came from reset
     plain_task: bool = False  # a single-turn task through TaskEnv (its Sample is today's Sample)
+    state_keys: list[Any] = field(default_factory=list)  # anchor state before each turn (GiGPO)
+    rows: list[Trajectory] = field(default_factory=list)  # closed rows (context = "rebuild" only)
+
+    @property
+    def all_rows(self) -> list[Trajectory]:
+        """Every training row of the episode: the closed ones, then the current ``trajectory``."""
+        return [*self.rows, self.trajectory]
 
     @property
     def done(self) -> bool:
@@ -246,7 +255,7 @@ class Episode:
             completion=self.final_text,
             reference=getattr(ex, "reference", None),
             info=info,
-            completion_ids=list(self.trajectory.sampled_ids),
+            completion_ids=[i for tr in self.all_rows for i in tr.sampled_ids],
         )
 
 

@@ -55,8 +55,16 @@ def evaluate_model(
     """Evaluate a base model (``smollm2-135m-instruct``, a directory or a .gguf file) on a task split.
 
     ``policy_settings`` are :class:`PolicyConfig` fields (``use_chat_template``, ``system_prompt``,
-    ``max_prompt_length``, ``dtype``, ...). No LoRA is added.
+    ``max_prompt_length``, ``dtype``, ...). No LoRA is added. ``model = "oracle"`` on an agent env
+    scores the env's scripted expert instead (``rewardlab eval oracle --task ENV``).
     """
+    if model == "oracle":
+        from rewardlab import agents
+
+        if task in agents.ENVS:
+            from rewardlab.agents.rollout import run_oracle
+
+            return run_oracle(task, split=split, limit=limit, seed=seed, **(task_params or {}))
     import torch
 
     cfg = PolicyConfig(model=model, seed=seed, lora_r=0, **policy_settings)
