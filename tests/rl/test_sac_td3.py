@@ -407,6 +407,38 @@ def test_kill_and_resume_is_bit_identical_with_the_replay_buffer(tmp_path, algo,
     assert _strip_timing(read_metrics(cut)) == _strip_timing(reference)
 
 
+@pytest.mark.parametrize(
+    "env", ["HalfCheetah-v5", "LunarLanderContinuous-v3"], ids=["halfcheetah", "lunarlander"]
+)
+def test_sac_kill_and_resume_is_bit_identical_on_mujoco_and_box2d(tmp_path, env):
+    # The physics must come back too: MuJoCo's MjData and Box2D's world do not survive a pickle
+    # (core/envstate.py). 50-step episodes, so both runs log returns and the cut (after 96 steps)
+    # falls inside an episode; updates from step 64 on, so the networks, optimizers and the
+    # partly filled buffer are all in the checkpoint that is resumed.
+    pytest.importorskip(
+        "mujoco", reason="the control extra is not installed (pip install 'rewardlab[control]')"
+    )
+    pytest.importorskip(
+        "Box2D", reason="the control extra is not installed (pip install 'rewardlab[control]')"
+    )
+    torch.set_num_threads(1)
+    sets = ["hidden_sizes=[16, 16]", "batch_size=16", "learning_starts=64", "log_every=48", "checkpoint_every=96",
+            "eval_episodes=1", "buffer_size=400", "env_kwargs={max_episode_steps=50}"]  # fmt: skip
+    config = new_config("sac", sets=sets, cli={"env": env, "total_steps": 288, "seed": 4})
+    full = tmp_path / "full"
+    result = Run.start("sac", config, full).train(progress=False)
+    reference = read_metrics(full)
+    assert {"critic_loss", "episode_return_mean"} <= set(reference[-1]) and len(checkpoints(full)) == 3
+    cut = tmp_path / "cut"
+    shutil.copytree(full, cut)
+    for p in checkpoints(cut)[1:]:
+        shutil.rmtree(p)
+    resumed = Run.resume(cut)
+    assert resumed.algo.global_step == 96 and len(resumed.algo.buffer) == 96
+    assert resumed.train(progress=False)["mean_return"] == result["mean_return"]
+    assert _strip_timing(read_metrics(cut)) == _strip_timing(reference)
+
+
 def test_truncated_pendulum_episodes_are_stored_as_not_done():
     config = new_config("sac", sets=["log_every=400", "learning_starts=1000"], cli={"env": "Pendulum-v1"})
     algo = SAC(config)
