@@ -124,6 +124,44 @@ def test_ensemble_critic_equals_its_members_as_separate_mlps():
     torch.testing.assert_close(critic(obs, act, members=1), out[:1])
 
 
+def test_ensemble_critic_gradients_equal_the_members_own_and_the_input_gradient_sums_them():
+    # The full-ensemble path skips the w[:k] slice (and relu runs in place): the weight gradients
+    # must still be each member's own, and dQ/da (the actor's signal) the sum over members.
+    torch.manual_seed(1)
+    critic = EnsembleCritic(4, (6, 5), 2)
+    obs, act = torch.randn(7, 3), torch.randn(7, 1, requires_grad=True)
+    (critic(obs, act) * torch.tensor([[1.0], [-2.0]])).sum().backward()
+    act_grad = torch.zeros_like(act)
+    for i, scale in enumerate([1.0, -2.0]):
+        weights = [(w.detach().clone().requires_grad_(), b.detach().clone().requires_grad_())
+                   for w, b in critic.member_weights(i)]  # fmt: skip
+        a = act.detach().clone().requires_grad_()
+        h = torch.cat([obs, a], -1)
+        for j, (w, b) in enumerate(weights):
+            h = h @ w.T + b
+            h = torch.relu(h) if j < len(weights) - 1 else h
+        (scale * h).sum().backward()
+        act_grad += a.grad
+        for (w, b), (gw, gb) in zip(weights, [(cw.grad[i].T, cb.grad[i, 0]) for cw, cb in
+                                              zip(critic.weights, critic.biases)]):  # fmt: skip
+            torch.testing.assert_close(gw, w.grad)
+            torch.testing.assert_close(gb, b.grad)
+    torch.testing.assert_close(act.grad, act_grad)
+
+
+def test_sac_acting_draws_the_same_actions_as_the_actors_sample(tmp_path):
+    # _policy_actions skips the log-probability; the random stream and the actions must not change
+    algo = SAC(new_config("sac", cli={"env": "Pendulum-v1", "seed": 0}, sets=["hidden_sizes=[16, 16]"]))
+    obs = torch.randn(5, 3)
+    with torch.no_grad():
+        torch.manual_seed(3)
+        reference = algo.actor.sample(obs)[0]
+        after_reference = torch.rand(2)
+        torch.manual_seed(3)
+        actions = algo._policy_actions(obs)
+        assert torch.equal(actions, reference) and torch.equal(torch.rand(2), after_reference)
+
+
 def test_actions_are_scaled_to_and_from_the_env_bounds():
     low, high = np.array([-2.0, 0.0]), np.array([2.0, 10.0])
     a = np.array([[-1.0, 1.0], [0.5, 0.0]])
@@ -403,6 +441,38 @@ def test_kill_and_resume_is_bit_identical_with_the_replay_buffer(tmp_path, algo,
         shutil.rmtree(p)
     resumed = Run.resume(cut)
     assert resumed.algo.global_step == 300 and len(resumed.algo.buffer) == 300
+    assert resumed.train(progress=False)["mean_return"] == result["mean_return"]
+    assert _strip_timing(read_metrics(cut)) == _strip_timing(reference)
+
+
+@pytest.mark.parametrize(
+    "env", ["HalfCheetah-v5", "LunarLanderContinuous-v3"], ids=["halfcheetah", "lunarlander"]
+)
+def test_sac_kill_and_resume_is_bit_identical_on_mujoco_and_box2d(tmp_path, env):
+    # The physics must come back too: MuJoCo's MjData and Box2D's world do not survive a pickle
+    # (core/envstate.py). 50-step episodes, so both runs log returns and the cut (after 96 steps)
+    # falls inside an episode; updates from step 64 on, so the networks, optimizers and the
+    # partly filled buffer are all in the checkpoint that is resumed.
+    pytest.importorskip(
+        "mujoco", reason="the control extra is not installed (pip install 'rewardlab[control]')"
+    )
+    pytest.importorskip(
+        "Box2D", reason="the control extra is not installed (pip install 'rewardlab[control]')"
+    )
+    torch.set_num_threads(1)
+    sets = ["hidden_sizes=[16, 16]", "batch_size=16", "learning_starts=64", "log_every=48", "checkpoint_every=96",
+            "eval_episodes=1", "buffer_size=400", "env_kwargs={max_episode_steps=50}"]  # fmt: skip
+    config = new_config("sac", sets=sets, cli={"env": env, "total_steps": 288, "seed": 4})
+    full = tmp_path / "full"
+    result = Run.start("sac", config, full).train(progress=False)
+    reference = read_metrics(full)
+    assert {"critic_loss", "episode_return_mean"} <= set(reference[-1]) and len(checkpoints(full)) == 3
+    cut = tmp_path / "cut"
+    shutil.copytree(full, cut)
+    for p in checkpoints(cut)[1:]:
+        shutil.rmtree(p)
+    resumed = Run.resume(cut)
+    assert resumed.algo.global_step == 96 and len(resumed.algo.buffer) == 96
     assert resumed.train(progress=False)["mean_return"] == result["mean_return"]
     assert _strip_timing(read_metrics(cut)) == _strip_timing(reference)
 

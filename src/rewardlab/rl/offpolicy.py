@@ -149,9 +149,11 @@ class EnsembleCritic(nn.Module):
         x = x.unsqueeze(0).expand(k, *x.shape)
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = torch.baddbmm(b[:k], x, w[:k])
+            # No w[:k] when all members are used: a slice's backward writes the gradient into a
+            # fresh zero tensor of the full weight's shape (two extra passes over each weight).
+            x = torch.baddbmm(b, x, w) if k == self.n else torch.baddbmm(b[:k], x, w[:k])
             if i < last:
-                x = torch.relu(x)
+                x = x.relu_()  # in place: baddbmm's backward needs its inputs, not its output
         return x.squeeze(-1)
 
     def load_member_modules(self, members: list[nn.Sequential]) -> None:
@@ -385,7 +387,10 @@ class OffPolicyAlgorithm(Algorithm):
     # _modules() names, so a subclass declares its networks once, in that method.
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "modules": {name: m.state_dict() for name, m in self._modules().items()}}
+        return {
+            **super().state_dict(),
+            "modules": {name: m.state_dict() for name, m in self._modules().items()},
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         state = dict(state)
