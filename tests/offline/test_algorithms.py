@@ -239,7 +239,11 @@ def test_data_and_train_through_the_cli(tmp_path, monkeypatch, capsys):
 
 
 def test_unknown_split_is_named():
-    with pytest.raises(RewardlabError, match="unknown split 'replay'; valid splits: random, policy, mixed"):
+    with pytest.raises(
+        RewardlabError, match="unknown split 'medium' to collect; valid: random, policy, mixed"
+    ):
+        collect("CartPole-v1", 10, None, "medium")
+    with pytest.raises(RewardlabError, match="split 'replay' to collect"):
         collect("CartPole-v1", 10, None, "replay")
 
 

@@ -3,6 +3,11 @@
 Datasets (``dataset.py``) and their generation (``generate.py``, ``rewardlab data``); one file per
 algorithm on shared parts (``common.py``). Defaults are d3rlpy 2.8.1's, cited in each config and
 listed in docs/offline.md.
+
+The seed papers' mechanisms are functions beside them, not CLI algorithms: ``ssorl.py`` (SS-ORL's
+inverse-dynamics proxy labels), ``ogsrl.py`` (OGSRL's guardian and Lagrangian), ``moe.py`` and
+``darkroom.py`` (T2MIR's MoE layers and its grid), ``icvf.py`` (V-PTR's pre-training loss);
+A-LoL's loss is ``rewardlab.llm.alol``.
 """
 
 ALGORITHMS: dict[str, str] = {

@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="RUN_DIR",
         help="a trained rewardlab run on that env, or `builtin` (a hand-written controller, offline/experts.py)",
     )
-    q.add_argument("--split", required=True, choices=["random", "policy", "mixed"])
+    q.add_argument("--split", required=True, choices=["random", "policy", "mixed", "replay"])
     q.add_argument("--steps", type=int, required=True, help="environment steps (transitions) to record")
     q.add_argument(
         "--out", required=True, metavar="NAME", help="Minari dataset id, e.g. rewardlab/pendulum/expert-v0"

@@ -8,7 +8,9 @@
   optionally with action noise;
 - ``mixed``: each episode draws its own epsilon ~ U(0, 1) and takes a random action with that
   probability at every step, otherwise the policy's: returns spread from random to the policy's,
-  like a learner's replay (medium-replay) or D4RL's medium-expert mixtures.
+  like a learner's replay (medium-replay) or D4RL's medium-expert mixtures;
+- ``replay``: the replay buffer a SAC / TD3 / DDPG / DQN run saved in its newest checkpoint, in the
+  order it was collected (D4RL's medium-replay: everything the learner saw up to that point).
 
 Reference scores for ``normalized_score`` follow Minari: ``ref_min_score`` is the random policy's
 mean return and ``ref_max_score`` the policy's, each over ``ref_episodes`` fresh seeded episodes.
@@ -25,7 +27,7 @@ import numpy as np
 
 from rewardlab.offline.dataset import DatasetError, OfflineDataset
 
-SPLITS = ("random", "policy", "mixed")
+SPLITS = ("random", "policy", "mixed", "replay")
 #: seeds of the reference-score episodes, far from the data's (Minari uses 123 for its estimate)
 REF_SEED = 1_000_000
 
@@ -52,6 +54,78 @@ def load_policy(run_dir: str | Path, env_id: str) -> Callable[[np.ndarray], np.n
     return algo.predict
 
 
+def replay_episodes(
+    buffer: dict[str, Any], num_envs: int, action_space: gym.Space
+) -> list[dict[str, np.ndarray]]:
+    """The episodes in a replay buffer's saved state (``rl/buffers.ReplayBuffer.state_dict``).
+
+    Step t of sub-env i sits at row (t * num_envs + i) mod capacity, so each sub-env's stream is
+    every num_envs-th row in collection order (oldest first, from ``pos`` once the buffer wrapped).
+    A stream splits after each terminated or truncated step; an episode keeps its T observations
+    plus the last step's ``next_obs`` (the true final observation). The stream's unfinished tail is
+    marked truncated (its final observation is real, so it bootstraps); the oldest episode of a
+    wrapped buffer starts mid-way. Box actions are stored in [-1, 1] and mapped back to the bounds."""
+    n = len(buffer["rewards"])
+    if n == 0:
+        raise DatasetError("the run's replay buffer is empty: nothing to make a replay split from")
+    if buffer["full"] and n % num_envs:
+        raise DatasetError(f"a wrapped buffer of {n} rows does not hold whole steps of {num_envs} envs")
+    order = (buffer["pos"] + np.arange(n)) % n if buffer["full"] else np.arange(n)
+    actions = buffer["actions"]
+    if isinstance(action_space, gym.spaces.Box):
+        low, high = action_space.low, action_space.high
+        actions = (low + (np.clip(actions, -1, 1) + 1) * 0.5 * (high - low)).astype(action_space.dtype)
+    episodes = []
+    for i in range(num_envs):
+        rows = order[order % num_envs == i]
+        ends = (buffer["dones"][rows] > 0) | buffer["truncated"][rows]
+        cuts = np.flatnonzero(ends) + 1
+        for seg in np.split(rows, cuts):
+            if len(seg) == 0:
+                continue
+            term = buffer["dones"][seg] > 0
+            trunc = buffer["truncated"][seg].copy()
+            trunc[-1] = trunc[-1] or not term[-1]  # the unfinished tail: cut, not ended
+            episodes.append({
+                "observations": np.concatenate([buffer["obs"][seg], buffer["next_obs"][seg[-1:]]]),
+                "actions": actions[seg], "rewards": buffer["rewards"][seg].astype(np.float64),
+                "terminations": term, "truncations": trunc,
+            })  # fmt: skip
+    return episodes
+
+
+def load_replay(run_dir: str | Path, env_id: str, steps: int) -> OfflineDataset:
+    """The first ``steps`` transitions (collection order) of a run's saved replay buffer."""
+    import torch
+
+    from rewardlab.core.run import checkpoints, load_saved_config
+
+    _, config = load_saved_config(run_dir)
+    if config.env != env_id:
+        raise DatasetError(f"--policy {run_dir} was trained on {config.env!r}, not on --env {env_id!r}")
+    ckpts = checkpoints(run_dir)
+    if not ckpts:
+        raise DatasetError(f"--policy {run_dir} has no complete checkpoint to read a replay buffer from")
+    algo_state = torch.load(ckpts[-1] / "state.pt", weights_only=False)["algo"]
+    if "buffer" not in algo_state:
+        raise DatasetError(
+            f"--split replay: the run {run_dir} keeps no replay buffer (an on-policy algorithm?)"
+        )
+    buffer = dict(algo_state["buffer"])
+    if not buffer["full"]:
+        buffer = {k: (v[:steps] if isinstance(v, np.ndarray) else v) for k, v in buffer.items()}
+        buffer["pos"] = len(buffer["rewards"])
+    env = gym.make(env_id)
+    try:
+        episodes = replay_episodes(buffer, int(getattr(config, "num_envs", 1) or 1), env.action_space)
+        spec = env.spec.to_json() if env.spec is not None else None
+        return OfflineDataset.from_episodes(
+            episodes, env.observation_space, env.action_space, env_spec=spec, name=f"{env_id} replay"
+        )
+    finally:
+        env.close()
+
+
 def _random_actions(space: gym.Space, rng: np.random.Generator, n: int) -> np.ndarray:
     if isinstance(space, gym.spaces.Discrete):
         return space.start + rng.integers(0, space.n, size=n)
@@ -73,8 +147,10 @@ def collect(
     """Run ``split``'s behaviour policy for exactly ``steps`` environment steps. Episode i resets
     with seed ``seed + i``; the last episode is cut at the budget and marked truncated (its final
     observation is kept, so it still bootstraps correctly)."""
-    if split not in SPLITS:
-        raise DatasetError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+    if split not in SPLITS or split == "replay":
+        raise DatasetError(
+            f"unknown split {split!r} to collect; valid: random, policy, mixed (replay reads a run's buffer)"
+        )
     if steps < 1:
         raise DatasetError(f"--steps must be >= 1 (got {steps}): that split would be empty")
     if split != "random" and policy is None:
@@ -182,7 +258,14 @@ def generate(
         policy = EXPERTS[env_id]
     else:
         policy = load_policy(policy_run, env_id) if policy_run is not None else None
-    data = collect(env_id, steps, policy, split, seed=seed, noise=noise)
+    if split == "replay":
+        if policy_run is None or policy_run == "builtin":
+            raise DatasetError(
+                "--split replay needs --policy RUN_DIR: a SAC / TD3 / DDPG / DQN run that saved its buffer"
+            )
+        data = load_replay(policy_run, env_id, steps)
+    else:
+        data = collect(env_id, steps, policy, split, seed=seed, noise=noise)
     data.ref_min_score, data.ref_max_score = reference_scores(env_id, policy, ref_episodes)
     source = f"policy {policy_run}" if policy_run is not None else "no policy"
     description = (
