@@ -7,4 +7,6 @@ ALGORITHMS = {
     "grpo": "rewardlab.llm.grpo:GRPO",
     "rloo": "rewardlab.llm.rloo:RLOO",
     "dpo": "rewardlab.llm.dpo:DPO",
+    "lm-ppo": "rewardlab.llm.lm_ppo:LMPPO",
+    "reinforce-pp": "rewardlab.llm.reinforce_pp:ReinforcePP",
 }

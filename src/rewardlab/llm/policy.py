@@ -284,17 +284,26 @@ class Policy:
 
     # ---- log-probabilities ------------------------------------------------------------------
     def logprobs(
-        self, batch: Batch, temperature: float = 1.0, *, reference: bool = False, group_size: int = 1
-    ) -> torch.Tensor:
+        self,
+        batch: Batch,
+        temperature: float = 1.0,
+        *,
+        reference: bool = False,
+        group_size: int = 1,
+        return_hidden: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Per-token log-probs of the batch's completions (with gradients unless ``reference``).
-        ``group_size > 1``: rows come in groups sharing one prompt, which is run once per group."""
+        ``group_size > 1``: rows come in groups sharing one prompt, which is run once per group.
+        ``return_hidden``: also the last hidden state at each completion token (a value head's input)."""
         if reference:
             with torch.no_grad(), self.reference() as ref:
-                return self._logprobs(ref, batch, temperature, group_size)
-        return self._logprobs(self.model, batch, temperature, group_size)
+                return self._logprobs(ref, batch, temperature, group_size, return_hidden)
+        return self._logprobs(self.model, batch, temperature, group_size, return_hidden)
 
     @staticmethod
-    def _logprobs(model: Any, batch: Batch, temperature: float, group_size: int) -> torch.Tensor:
+    def _logprobs(
+        model: Any, batch: Batch, temperature: float, group_size: int, return_hidden: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if group_size > 1:
             return shared_prompt_logprobs(
                 model,
@@ -304,6 +313,7 @@ class Policy:
                 batch.completion_mask,
                 group_size=group_size,
                 temperature=temperature,
+                return_hidden=return_hidden,
             )
         return completion_logprobs(
             model,
@@ -312,6 +322,7 @@ class Policy:
             batch.completion_ids,
             batch.completion_mask,
             temperature=temperature,
+            return_hidden=return_hidden,
         )
 
     # ---- memory -----------------------------------------------------------------------------
