@@ -50,6 +50,11 @@ TINY: dict[str, tuple[str | None, int, list[str]]] = {
     "dt": (None, 200, [*OFFLINE_TINY, "context_size=4", "num_layers=1", "return_scale=0.001"]),
 }  # fmt: skip
 LM_ALGORITHMS = ("grpo", "rloo", "dpo")
+# token-level PPO: two minibatches x two epochs per rollout (a checkpoint falls mid-rollout), a
+# critic warm-up step, the KL as a loss term; REINFORCE++-baseline with its KL in the reward
+TINY["lm-ppo"] = ("arithmetic", 4, [*ONLINE_TINY, "num_mini_batches=2", "critic_warmup_steps=1", "kl_penalty=loss"])
+TINY["reinforce-pp"] = ("arithmetic", 4, [*ONLINE_TINY, "baseline=group"])
+LM_ALGORITHMS = (*LM_ALGORITHMS, "lm-ppo", "reinforce-pp")
 OFFLINE_ALGORITHMS = ("bc", "td3-bc", "iql", "cql", "discrete-cql", "dt")
 OFFLINE_DATA = {"discrete-cql": "cartpole"}  # the others learn from Pendulum (continuous actions)
 
