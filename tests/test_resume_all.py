@@ -52,7 +52,8 @@ TINY: dict[str, tuple[str | None, int, list[str]]] = {
 LM_ALGORITHMS = ("grpo", "rloo", "dpo")
 # token-level PPO: two minibatches x two epochs per rollout (a checkpoint falls mid-rollout), a
 # critic warm-up step, the KL as a loss term; REINFORCE++-baseline with its KL in the reward
-TINY["lm-ppo"] = ("arithmetic", 4, [*ONLINE_TINY, "num_mini_batches=2", "critic_warmup_steps=1", "kl_penalty=loss"])
+PPO_TINY = [*ONLINE_TINY, "num_mini_batches=2", "critic_warmup_steps=1", "kl_penalty=loss"]
+TINY["lm-ppo"] = ("arithmetic", 4, PPO_TINY)
 TINY["reinforce-pp"] = ("arithmetic", 4, [*ONLINE_TINY, "baseline=group"])
 LM_ALGORITHMS = (*LM_ALGORITHMS, "lm-ppo", "reinforce-pp")
 OFFLINE_ALGORITHMS = ("bc", "td3-bc", "iql", "cql", "discrete-cql", "dt")
