@@ -240,3 +240,18 @@ def test_group_credit_estimator_with_lm_ppo_is_refused():
     model, tok = tiny_llama("0123456789kv\n", seed=0)
     with pytest.raises(ConfigError, match=r"valid: advantage = 'episode'.*with lm-ppo"):
         LMPPO(cfg, policy=Policy(model, tok, cfg))
+
+
+def test_lm_ppo_example_config_resolves_to_grpo_examples_shape():
+    from pathlib import Path
+
+    from rewardlab.config import build_config
+
+    root = Path(__file__).resolve().parents[2]
+    ppo = build_config(LMPPOConfig, files=[root / "examples/lm_ppo_smollm2_arithmetic.toml"])
+    grpo = build_config(GRPOConfig, files=[root / "examples/grpo_smollm2_arithmetic.toml"])
+    ppo.validate()
+    assert ppo.model == grpo.model and ppo.env == grpo.env and ppo.lora_r == grpo.lora_r
+    # the same sequences per step and tokens per sequence: the benchmark's "same shape"
+    assert ppo.batch_size * ppo.num_generations == grpo.batch_size * grpo.num_generations
+    assert ppo.max_completion_length == grpo.max_completion_length
