@@ -117,6 +117,25 @@ def test_critic_warmup_trains_the_value_head_alone():
     assert not all(torch.equal(a, b) for a, b in zip(policy0, algo.policy.trainable_parameters()))
 
 
+def test_separate_critic_trains_its_own_copy_and_resumes():
+    cfg = LMPPOConfig(**{**TOY, "total_steps": 10, "lora_r": 4}, critic="separate", critic_warmup_steps=2)
+    algo = LMPPO(cfg, policy=tiny_policy(cfg, chars=LABEL_CHARS), task=Label3(seed=0))
+    policy0 = [p.detach().clone() for p in algo.policy.trainable_parameters()]
+    critic0 = algo.critic_weights.state_dict()
+    for _ in range(2):  # the zero-initialised head passes no gradient to the trunk on step 1
+        assert algo.step()["critic_warmup"] == 1.0
+    assert all(torch.equal(a, b) for a, b in zip(policy0, algo.policy.trainable_parameters()))
+    moved = algo.critic_weights.state_dict()
+    assert any(not torch.equal(critic0[k], moved[k]) for k in critic0)  # the critic's own adapter learns
+    state = copy.deepcopy(algo.state_dict())
+    expected = algo.step()
+    again = LMPPO(cfg, policy=tiny_policy(cfg, chars=LABEL_CHARS), task=Label3(seed=0))
+    again.load_state_dict(state)
+    got = again.step()
+    for key in ("loss", "value_loss", "reward", "grad_norm"):
+        assert got[key] == expected[key], key
+
+
 def test_value_head_reads_the_same_hidden_state_with_and_without_a_shared_prompt():
     """The value head's input comes from the policy's own forward; the shared-prompt path (one
     prompt pass per group) gives the same hidden states as the plain one."""
@@ -216,7 +235,7 @@ def test_one_completion_per_prompt_with_a_group_method_lists_the_algorithms_that
         ({"critic_warmup_steps": 200}, r"critic_warmup_steps=200 must be in \[0, total_steps=200\)"),
         ({"vf_coef": 0.0}, r"for PPO without a critic use reinforce-pp"),
         ({"kl_penalty": "both"}, r"kl_penalty 'both' is not one of reward, loss"),
-        ({"critic": "separate"}, r"critic 'separate' is not one of shared, head"),
+        ({"critic": "twin"}, r"critic 'twin' is not one of shared, head, separate"),
     ],
 )
 def test_lm_ppo_config_errors_name_the_valid_values(overrides, message):

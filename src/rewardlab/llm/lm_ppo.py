@@ -28,6 +28,7 @@ move), so the first policy updates see a value baseline fitted to the task's rew
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -35,7 +36,7 @@ import torch
 from rewardlab.core.state import OBJECT
 from rewardlab.errors import ConfigError
 from rewardlab.llm.online import OnlineConfig, OnlineRL, Rollout, _pad_right, _trim
-from rewardlab.llm.policy import Batch
+from rewardlab.llm.policy import Batch, Policy
 from rewardlab.llm.token_credit import (
     KL_ESTIMATORS,
     PPOLossOutput,
@@ -48,7 +49,7 @@ from rewardlab.llm.token_credit import (
 )
 
 KL_PENALTIES = ("reward", "loss")
-CRITICS = ("shared", "head")
+CRITICS = ("shared", "head", "separate")
 
 
 def gae_advantages(
@@ -147,7 +148,9 @@ class LMPPOConfig(OnlineConfig):
     kl_estimator: str = ""  # k1 | k2 | k3; "" = verl's defaults: k1 in the reward, k3 (low_var_kl) as a loss
     critic_warmup_steps: int = 0  # verl trainer.critic_warmup (here in optimizer steps)
     # "shared": value gradients also train the policy's trunk (one forward, TRL's value head);
-    # "head": they train the head alone (the policy's hidden state detached), a linear critic
+    # "head": they train the head alone (the policy's hidden state detached), a linear critic;
+    # "separate": a critic model of its own (a copy of the initial policy with its own LoRA adapter,
+    # verl's and OpenRLHF's layout), at the cost of a second forward and backward
     critic: str = "shared"
 
     min_generations = 1
@@ -190,13 +193,28 @@ class LMPPOConfig(OnlineConfig):
             )
 
 
+class _TrainableOf:
+    """A module's trainable tensors as a state_dict-style object (the separate critic's adapter)."""
+
+    def __init__(self, module: torch.nn.Module):
+        self.module = module
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        names = {n for n, p in self.module.named_parameters() if p.requires_grad}
+        return {k: v.detach().clone() for k, v in self.module.state_dict().items() if k in names}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.module.load_state_dict(state, strict=False)
+
+
 class LMPPO(OnlineRL):
     """Token-level PPO with a value head; see the module docstring."""
 
     config_class = LMPPOConfig
     summary = "token-level PPO with a value head on a causal LM (LoRA): GAE, clipped value loss, KL"
     config: LMPPOConfig
-    state_fields = {"value_head": OBJECT}
+    state_fields = {"value_head": OBJECT, "critic_weights": OBJECT}
+    rebuilt_fields = ("critic_model",)
 
     def __init__(self, config: LMPPOConfig, **kwargs):
         super().__init__(config, **kwargs)
@@ -208,9 +226,16 @@ class LMPPO(OnlineRL):
             )
         hidden = self.policy.model.config.get_text_config().hidden_size
         self.value_head = ValueHead(hidden)
+        self.critic_model, self.critic_weights = None, None
+        critic_params = list(self.value_head.parameters())
+        if config.critic == "separate":
+            # the initial policy: with LoRA a fresh adapter (B = 0) on the same frozen base
+            self.critic_model = copy.deepcopy(self.policy.model)
+            self.critic_weights = _TrainableOf(self.critic_model)
+            critic_params += [p for p in self.critic_model.parameters() if p.requires_grad]
         self.optimizer.add_param_group(
             {
-                "params": list(self.value_head.parameters()),
+                "params": critic_params,
                 "lr": config.critic_learning_rate,
                 "lr_scale": config.critic_learning_rate / config.learning_rate,
             }
@@ -222,6 +247,11 @@ class LMPPO(OnlineRL):
     def in_warmup(self) -> bool:
         return self.global_step < self.config.critic_warmup_steps
 
+    def critic_values(self, mb: Batch) -> torch.Tensor:
+        """The separate critic's values of a (trimmed) micro-batch."""
+        _, hidden = Policy._logprobs(self.critic_model, mb, self.config.temperature, self.group_size(), True)
+        return self.value_head(hidden)
+
     # ---- rollout ------------------------------------------------------------------------------
     @torch.no_grad()
     def rollout_logprobs(self, batch: Batch) -> dict[str, torch.Tensor | None]:
@@ -229,11 +259,16 @@ class LMPPO(OnlineRL):
         old, values = [], []
         for rows in self.micro_slices(len(batch)):
             mb = _trim(batch.rows(rows))
-            lp, hidden = self.policy.logprobs(
-                mb, self.config.temperature, group_size=self.group_size(), return_hidden=True
-            )
+            if self.critic_model is None:
+                lp, hidden = self.policy.logprobs(
+                    mb, self.config.temperature, group_size=self.group_size(), return_hidden=True
+                )
+                v = self.value_head(hidden)
+            else:
+                lp = self.policy.logprobs(mb, self.config.temperature, group_size=self.group_size())
+                v = self.critic_values(mb)
             old.append(_pad_right(lp, width))
-            values.append(_pad_right(self.value_head(hidden), width))
+            values.append(_pad_right(v, width))
         ref = self.no_grad_logprobs(batch, reference=True) if self.config.beta != 0.0 else None
         return {"old": torch.cat(old), "ref": ref, "values": torch.cat(values)}
 
@@ -274,13 +309,17 @@ class LMPPO(OnlineRL):
         cfg = self.config
         width = mb.completion_ids.shape[1]
         mask = mb.trained_mask
-        logprobs, hidden = self.policy.logprobs(
-            mb, cfg.temperature, group_size=self.group_size(), return_hidden=True
-        )
         warmup = self.in_warmup()
-        if warmup or cfg.critic == "head":
-            hidden = hidden.detach()  # value gradients stay in the head
-        values = self.value_head(hidden)
+        if self.critic_model is not None:
+            logprobs = self.policy.logprobs(mb, cfg.temperature, group_size=self.group_size())
+            values = self.critic_values(mb)
+        else:
+            logprobs, hidden = self.policy.logprobs(
+                mb, cfg.temperature, group_size=self.group_size(), return_hidden=True
+            )
+            if warmup or cfg.critic == "head":
+                hidden = hidden.detach()  # value gradients stay in the head
+            values = self.value_head(hidden)
         old_values = ro.extras["values"][rows][:, :width]
         returns = ro.extras["returns"][rows][:, :width]
         value_loss, value_clipfrac = clipped_value_loss(
