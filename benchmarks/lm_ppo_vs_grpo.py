@@ -58,12 +58,17 @@ def main() -> None:
     times = {name: {"step": [], "non_generation": [], "tokens": []} for name in algos}
     for name, algo in algos.items():
         algo.step()  # warm-up
+        print(f"{name} warmed up", flush=True)
     for _ in range(args.steps):
         for name, algo in algos.items():
             m = algo.step()
             times[name]["step"].append(m["time/step"])
             times[name]["non_generation"].append(m["time/step"] - m.get("time/generate", 0.0))
             times[name]["tokens"].append(m.get("generated_tokens", 0.0))
+            print(
+                f"{name:8s} step {m['time/step']:8.2f} s, generation {m.get('time/generate', 0.0):8.2f} s",
+                flush=True,
+            )
     med = {n: {k: statistics.median(v) for k, v in t.items()} for n, t in times.items()}
     print(f"model {args.model}, {args.steps} steps each, {args.threads} thread(s), medians")
     print(f"{'':8s} {'step s':>8s} {'non-gen s':>10s} {'tokens':>7s}")
