@@ -3,6 +3,10 @@
 Subclasses supply the advantage estimator and the micro-batch loss (``grpo.py``, ``rloo.py``);
 everything else (prompt order, sampling, rewards, reference/old log-probs, micro-batching,
 ``num_iterations`` reuse of a batch, metrics, checkpoint state) lives here once.
+Token-level methods (``lm_ppo.py``, ``reinforce_pp.py``) use four more seams: ``rollout_logprobs``
+(PPO adds its values from the same no-grad forward), ``rollout_advantages`` (per-token advantages
+plus per-row tensors kept in ``Rollout.extras``), ``updates_per_rollout`` / ``update_rows`` (PPO's
+minibatches) and ``micro_batch_step`` (PPO's forward that also reads the value head).
 """
 
 from __future__ import annotations
