@@ -165,6 +165,13 @@ def test_value_head_reads_the_same_hidden_state_with_and_without_a_shared_prompt
     )
 
 
+@make_reward(name="spread")
+def spread(sample):
+    """A reward that differs between episodes (the random model never solves lookup, whose own
+    reward would be 0 everywhere and make the comparisons below vacuous)."""
+    return float(sum(map(ord, sample.completion)) % 7) / 7
+
+
 def test_lm_ppo_on_multi_turn_agent_episodes_skips_observation_spans():
     """A two-turn lookup episode: the tool's observation sits between the two assistant turns
     (loss_mask 0). GAE's advantages and returns are 0 there, the reward lands on the last trained
@@ -181,18 +188,21 @@ def test_lm_ppo_on_multi_turn_agent_episodes_skips_observation_spans():
         max_completion_length=8,
         max_prompt_length=8,
         lora_r=0,
+        critic_learning_rate=1e-2,
         whiten_advantages=False,
         gamma=0.9,
         lam=0.8,
         agent={"max_turn_tokens": 1},
     )
     model, tok = tiny_llama("0123456789kv\n", seed=0)
-    algo = LMPPO(cfg, policy=Policy(model, tok, cfg))
+    algo = LMPPO(cfg, policy=Policy(model, tok, cfg), reward=spread)
+    algo.step()  # the zero-initialised value head moves: the second rollout's values differ per token
     metrics = algo.step()
     assert metrics["turns/mean"] == 2.0 and torch.isfinite(torch.tensor(metrics["value_loss"]))
     ro = algo.rollout
     batch = ro.batch
     assert batch.loss_mask is not None
+    assert ro.extras["values"][batch.loss_mask.bool()].unique().numel() > 4
     observation = (batch.completion_mask == 1) & (batch.loss_mask == 0)
     assert observation.any(), "the episode must hold an observation span"
     assert torch.equal(ro.advantages[observation], torch.zeros(int(observation.sum())))
@@ -207,6 +217,51 @@ def test_lm_ppo_on_multi_turn_agent_episodes_skips_observation_spans():
         adv, ret = gae_advantages(r, v, torch.ones_like(v), 0.9, 0.8)
         assert torch.allclose(ro.advantages[i, keep], adv[0], atol=1e-6)
         assert torch.allclose(ro.extras["returns"][i, keep], ret[0], atol=1e-6)
+
+
+def test_reinforce_pp_on_multi_turn_agent_episodes_carries_returns_past_observations():
+    """REINFORCE++ on two-turn lookup episodes (the verl #7278 setting): each episode's trained
+    tokens get the returns of the same episode with its observation span removed (second rollout,
+    so the KL penalty makes every token's reward differ), and the observation tokens get 0."""
+    from rewardlab.llm.policy import Policy
+    from rewardlab.llm.reinforce_pp import global_normalize, reinforce_pp_returns
+    from rewardlab.llm.tiny import tiny_llama
+    from rewardlab.llm.token_credit import kl_estimate
+
+    cfg = ReinforcePPConfig(
+        env="lookup",
+        task_params={"protocol": "positional", "lookup_bonus": 0.5},
+        num_threads=1,
+        batch_size=4,
+        max_completion_length=8,
+        max_prompt_length=8,
+        lora_r=0,
+        learning_rate=1e-2,
+        beta=0.5,
+        gamma=0.9,
+        agent={"max_turn_tokens": 1},
+    )
+    model, tok = tiny_llama("0123456789kv\n", seed=0)
+    algo = ReinforcePP(cfg, policy=Policy(model, tok, cfg), reward=spread)
+    algo.step()
+    assert algo.step()["turns/mean"] == 2.0
+    ro = algo.rollout
+    batch, adv = ro.batch, ro.advantages
+    mask = batch.loss_mask.float()
+    observation = (batch.completion_mask == 1) & (batch.loss_mask == 0)
+    assert observation.any() and torch.equal(adv[observation], torch.zeros(int(observation.sum())))
+    scores = torch.tensor(
+        algo.reward([ep.sample() for ep in algo.agent_loop.last_episodes]), dtype=torch.float32
+    )
+    kl = kl_estimate(ro.old_logprobs, ro.ref_logprobs, "k1")
+    assert kl[mask.bool()].abs().max() > 1e-3  # the policy has moved: per-token rewards differ
+    returns = torch.zeros_like(mask)
+    for i in range(len(batch)):
+        keep = mask[i].bool()
+        ones = torch.ones(1, int(keep.sum()))
+        r = token_level_rewards(scores[i : i + 1], ones, kl[i : i + 1, keep], beta=0.5)
+        returns[i, keep] = reinforce_pp_returns(r, ones, gamma=0.9)[0]
+    assert torch.allclose(adv, global_normalize(returns, mask), atol=1e-5)
 
 
 # ---- bad input --------------------------------------------------------------------------------
