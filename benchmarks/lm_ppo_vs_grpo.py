@@ -3,8 +3,10 @@
     python benchmarks/lm_ppo_vs_grpo.py                       # tiny random Llama, seconds
     python benchmarks/lm_ppo_vs_grpo.py --model smollm2-135m-instruct --steps 4
 
-Same shape: GRPO samples 4 prompts x 8 completions, PPO 32 prompts x 1 completion (verl's PPO),
-both 32 sequences of at most ``--length`` tokens per optimizer step, LoRA r 16, one micro-batch.
+Same shape: GRPO and PPO both sample 4 prompts x 8 completions (each prompt run once per group,
+its key/value cache shared), 32 sequences of at most ``--length`` tokens per optimizer step, LoRA
+r 16, one micro-batch. ``--ppo-single`` gives PPO 32 prompts x 1 completion instead (verl's PPO
+default), which also pays for 28 more prompt passes.
 Sampled lengths differ between the two, so besides the whole step the table shows the time spent
 outside generation (scoring, the no-grad pass PPO adds for its old log-probs and values, and the
 update), which is where the value head costs. The target (issue 15) is PPO <= 1.5x GRPO per step.
@@ -49,11 +51,12 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=6, help="timed steps per algorithm (after one warm-up)")
     p.add_argument("--length", type=int, default=20)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--ppo-single", action="store_true", help="PPO with 32 prompts x 1 completion")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     algos = {
         "grpo": build(GRPO, GRPOConfig, args, 4, 8),
-        "lm-ppo": build(LMPPO, LMPPOConfig, args, 32, 1),
+        "lm-ppo": build(LMPPO, LMPPOConfig, args, *((32, 1) if args.ppo_single else (4, 8))),
     }
     times = {name: {"step": [], "non_generation": [], "tokens": []} for name in algos}
     for name, algo in algos.items():
