@@ -290,7 +290,8 @@ class LMPPO(OnlineRL):
         var_r = float(masked_mean((returns - masked_mean(returns, mask)) ** 2, mask))
         resid = returns - values
         var_e = float(masked_mean((resid - masked_mean(resid, mask)) ** 2, mask))
-        metrics["explained_variance"] = 1.0 - var_e / var_r if var_r > 0 else 0.0
+        # (returns constant up to rounding, e.g. every reward 0: undefined, logged as 0)
+        metrics["explained_variance"] = 1.0 - var_e / var_r if var_r > 1e-8 else 0.0
         if cfg.whiten_advantages:
             advantages = masked_whiten(advantages, mask)
         return advantages, {"values": values, "returns": returns}
