@@ -60,7 +60,12 @@ TINY: dict[str, tuple[str | None, int, list[str]]] = {
     "rover": ("arithmetic", 4, [*LM_TINY, "batch_size=2", "num_generations=2", "num_iterations=2",
                                 "task_params={digits=1, num_train=8, num_test=4}"]),
 }  # fmt: skip
-LM_ALGORITHMS = ("grpo", "rloo", "dpo", "reward-model", "rover", "rlp")
+LM_ALGORITHMS = ("grpo", "rloo", "dpo", "reward-model", "rover", "rlp", "lm-ppo", "reinforce-pp")
+# token-level PPO: two minibatches x two epochs per rollout (a checkpoint falls mid-rollout), a
+# critic warm-up step, the KL as a loss term; REINFORCE++-baseline with its KL in the reward
+PPO_TINY = [*ONLINE_TINY, "num_mini_batches=2", "critic_warmup_steps=1", "kl_penalty=loss"]
+TINY["lm-ppo"] = ("arithmetic", 4, PPO_TINY)
+TINY["reinforce-pp"] = ("arithmetic", 4, [*ONLINE_TINY, "baseline=group"])
 OFFLINE_ALGORITHMS = ("bc", "td3-bc", "iql", "cql", "discrete-cql", "dt")
 OFFLINE_DATA = {"discrete-cql": "cartpole"}  # the others learn from Pendulum (continuous actions)
 

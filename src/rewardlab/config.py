@@ -301,9 +301,10 @@ def apply_overrides(config: Any, overrides: dict[str, Any], source: str) -> Any:
     for key, value in overrides.items():
         if key not in types_:
             valid = ", ".join(sorted(types_))
+            explain = getattr(type(config), "explain_unknown_key", None)  # e.g. which algorithm has it
             raise ConfigError(
-                f"unknown config key {key!r} in {source}.{did_you_mean(key, types_)} "
-                f"Valid keys for {type(config).__name__}: {valid}."
+                f"unknown config key {key!r} in {source}.{did_you_mean(key, types_)}"
+                f"{explain(key) if explain else ''} Valid keys for {type(config).__name__}: {valid}."
             )
         changes[key] = _coerce(key, value, types_[key])
     return dataclasses.replace(config, **changes)

@@ -39,6 +39,13 @@ class LMTrainConfig(PolicyConfig):
     # [reward] spec table (see rewardlab.rewards.registry); "" = the task's own reward
     reward: str | dict = ""
 
+    @classmethod
+    def explain_unknown_key(cls, key: str) -> str:
+        """Names the LM algorithms that do accept ``key`` (for the unknown-key error)."""
+        from rewardlab.llm.combinations import explain_unknown_key
+
+        return explain_unknown_key(key, cls)
+
     def validate(self) -> None:
         super().validate()
         if self.lr_scheduler not in LR_SCHEDULERS:
@@ -116,10 +123,11 @@ class LMAlgorithm(Algorithm):
 
     def optimizer_step(self) -> float:
         """Clip, step with the scheduled learning rate, zero grads; returns the pre-clip grad norm."""
-        params = self.policy.trainable_parameters()
+        # every parameter the optimizer steps (the policy's, and a value head's where there is one)
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
         grad_norm = torch.nn.utils.clip_grad_norm_(params, self.config.max_grad_norm)
         for group in self.optimizer.param_groups:
-            group["lr"] = self.current_lr()
+            group["lr"] = self.current_lr() * group.get("lr_scale", 1.0)  # a critic's own rate
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.global_step += 1

@@ -3,13 +3,18 @@
 Subclasses supply the advantage estimator and the micro-batch loss (``grpo.py``, ``rloo.py``);
 everything else (prompt order, sampling, rewards, reference/old log-probs, micro-batching,
 ``num_iterations`` reuse of a batch, metrics, checkpoint state) lives here once.
+Token-level methods (``lm_ppo.py``, ``reinforce_pp.py``) use four more seams: ``rollout_logprobs``
+(PPO adds its values from the same no-grad forward), ``rollout_advantages`` (per-token advantages
+plus per-row tensors kept in ``Rollout.extras``), ``updates_per_rollout`` / ``update_rows`` (PPO's
+minibatches) and ``micro_batch_step`` (PPO's forward that also reads the value head).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -57,12 +62,19 @@ class OnlineConfig(LMTrainConfig):
     # Used when `env` names an agent env (`rewardlab list envs`); a non-empty table also runs a
     # single-turn task through the agent loop as its 1-turn case.
     agent: dict = field(default_factory=dict)
+    #: the fewest completions per prompt the algorithm can learn from (group baselines need 2;
+    #: token-level PPO and REINFORCE++ set 1)
+    min_generations: ClassVar[int] = 2
 
     def validate(self) -> None:
         super().validate()
-        if self.num_generations < 2:
+        if self.num_generations < self.min_generations:
+            from rewardlab.llm.combinations import single_sample_algorithms
+
             raise ConfigError(
-                f"num_generations must be >= 2 (a group needs a baseline), got {self.num_generations}"
+                f"num_generations must be >= {self.min_generations} (a group needs a baseline), got "
+                f"{self.num_generations}; algorithms that train on one completion per prompt: "
+                f"{', '.join(single_sample_algorithms())}"
             )
         for key in ("batch_size", "num_iterations", "max_completion_length"):
             if getattr(self, key) < 1:
@@ -83,6 +95,7 @@ class Rollout:
     ref_logprobs: torch.Tensor | None  # (B, T); None when beta == 0
     metrics: dict[str, float]
     uses: int = 0
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # per-row tensors (PPO: values, returns)
 
 
 class OnlineRL(LMAlgorithm):
@@ -183,6 +196,32 @@ class OnlineRL(LMAlgorithm):
         """Last change to rewards before advantages (RLOO subtracts its KL penalty here)."""
         return rewards
 
+    def rollout_logprobs(self, batch: Batch) -> dict[str, torch.Tensor | None]:
+        """No-grad tensors of a fresh batch: ``old`` (sampling policy) and ``ref`` log-probs, each
+        None when unused. Token-level PPO adds its value estimates from the same forward."""
+        cfg = self.config
+        need_old = cfg.num_iterations > 1 or self.needs_old_logprobs()
+        return {
+            "old": self.no_grad_logprobs(batch, reference=False) if need_old else None,
+            "ref": self.no_grad_logprobs(batch, reference=True) if cfg.beta != 0.0 else None,
+        }
+
+    def rollout_advantages(
+        self, rewards: torch.Tensor, parts: dict, metrics: dict
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``(advantages (B,) or (B, T), extra per-row tensors kept in the Rollout)``."""
+        if self.agent_loop is not None:
+            return self.agent_loop.advantages(rewards, parts["batch"]), {}  # (B,) or per token (B, T)
+        return self.compute_advantages(rewards), {}
+
+    def updates_per_rollout(self) -> int:
+        """Optimizer steps taken on one generation batch before a new one is sampled."""
+        return self.config.num_iterations
+
+    def update_rows(self, rollout: Rollout) -> slice:
+        """The rows of the rollout this optimizer step trains on (all of them; PPO: a minibatch)."""
+        return slice(0, len(rollout.batch))
+
     # ---- data ---------------------------------------------------------------------------------
     def next_examples(self, n: int) -> list[Any]:
         out = []
@@ -259,7 +298,10 @@ class OnlineRL(LMAlgorithm):
             self.monitor_hacking(np.asarray(result.total, dtype=np.float64), metrics)
         grouped = rewards.view(-1, G)
         metrics["reward_std"] = float(rewards.std()) if rewards.numel() > 1 else 0.0
-        metrics["frac_reward_zero_std"] = float(torch.isclose(grouped.std(1), torch.zeros(())).float().mean())
+        if G > 1:
+            metrics["frac_reward_zero_std"] = float(
+                torch.isclose(grouped.std(1), torch.zeros(())).float().mean()
+            )
         lengths = batch.completion_mask.sum(1)
         metrics["completion_length"] = float(lengths.float().mean())
         eos = self.policy.eos_token_id
@@ -296,19 +338,28 @@ class OnlineRL(LMAlgorithm):
                 lengths = batch.completion_mask.sum(1)
 
         rewards = self.shape_rewards(rewards, lengths, metrics)
-        need_old = cfg.num_iterations > 1 or self.needs_old_logprobs()
-        old_lp = self.no_grad_logprobs(batch, reference=False) if need_old else None
-        ref_lp = self.no_grad_logprobs(batch, reference=True) if cfg.beta != 0.0 else None
-        rewards = self.adjust_rewards(rewards, {"batch": batch, "old": old_lp, "ref": ref_lp}, metrics)
-        if self.agent_loop is not None:
-            advantages = self.agent_loop.advantages(rewards, batch)  # (B,) or per token (B, T)
-        else:
-            advantages = self.compute_advantages(rewards)
+        parts = {"batch": batch, **self.rollout_logprobs(batch)}
+        rewards = self.adjust_rewards(rewards, parts, metrics)
+        advantages, extras = self.rollout_advantages(rewards, parts, metrics)
         metrics["advantage_abs_mean"] = float(advantages.abs().mean())
-        return Rollout(batch, advantages, old_lp, ref_lp, metrics)
+        return Rollout(batch, advantages, parts["old"], parts["ref"], metrics, extras=extras)
 
     def needs_old_logprobs(self) -> bool:
         return False
+
+    def micro_batch_step(self, ro: Rollout, rows: slice, mb: Batch, num_tokens: torch.Tensor, num_micro: int):
+        """``(loss to backpropagate, LossOutput)`` of the rollout's ``rows`` (``mb``: those rows,
+        trimmed): the policy's forward, then :meth:`micro_batch_loss`."""
+        width = mb.completion_ids.shape[1]
+        logprobs = self.policy.logprobs(
+            mb, self.config.temperature, group_size=self.group_size(), vocab_mean=self.vocab_mean_logprobs
+        )
+        old = ro.old_logprobs[rows][:, :width] if ro.old_logprobs is not None else None
+        ref = ro.ref_logprobs[rows][:, :width] if ro.ref_logprobs is not None else None
+        adv = ro.advantages[rows]
+        if adv.dim() == 2:  # per-token advantages (multi-turn credit)
+            adv = adv[:, :width]
+        return self.micro_batch_loss(logprobs, old, ref, adv, mb.trained_mask, num_tokens, num_micro)
 
     @torch.no_grad()
     def no_grad_logprobs(self, batch: Batch, reference: bool) -> torch.Tensor:
@@ -340,7 +391,7 @@ class OnlineRL(LMAlgorithm):
     def step(self) -> dict[str, float]:
         cfg = self.config
         start = time.perf_counter()
-        if self.rollout is None or self.rollout.uses >= cfg.num_iterations:
+        if self.rollout is None or self.rollout.uses >= self.updates_per_rollout():
             self.rollout = self.collect()
         ro = self.rollout
         # rollout statistics on every step of its mu reuses (its sampling time only on the first)
@@ -353,31 +404,24 @@ class OnlineRL(LMAlgorithm):
         )
         self.policy.model.train()
         batch = ro.batch
-        num_tokens = batch.trained_mask.sum().float()
-        slices = self.micro_slices(len(batch))
+        update = self.update_rows(ro)
+        num_tokens = batch.trained_mask[update].sum().float()
+        slices = [
+            slice(update.start + s.start, update.start + s.stop)
+            for s in self.micro_slices(update.stop - update.start)
+        ]
         totals: dict[str, float] = {"loss": 0.0, "clip_low": 0.0, "clip_high": 0.0, "clip_fraction": 0.0}
         t0 = time.perf_counter()
         for rows in slices:
             mb = _trim(batch.rows(rows))
-            width = mb.completion_ids.shape[1]
-            logprobs = self.policy.logprobs(
-                mb, cfg.temperature, group_size=self.group_size(), vocab_mean=self.vocab_mean_logprobs
-            )
-            old = ro.old_logprobs[rows][:, :width] if ro.old_logprobs is not None else None
-            ref = ro.ref_logprobs[rows][:, :width] if ro.ref_logprobs is not None else None
-            adv = ro.advantages[rows]
-            if adv.dim() == 2:  # per-token advantages (multi-turn credit)
-                adv = adv[:, :width]
-            loss, out = self.micro_batch_loss(
-                logprobs, old, ref, adv, mb.trained_mask, num_tokens, len(slices)
-            )
+            loss, out = self.micro_batch_step(ro, rows, mb, num_tokens, len(slices))
             loss.backward()
             share = float(mb.trained_mask.sum() / num_tokens.clamp(min=1))
             totals["loss"] += float(loss.detach())
-            for key in ("kl", "clip_low", "clip_high", "clip_fraction"):
-                value = getattr(out, key)
-                if value is not None:
-                    totals[key] = totals.get(key, 0.0) + float(value) * share
+            for f in dataclasses.fields(out):
+                value = getattr(out, f.name)
+                if f.name != "loss" and value is not None:
+                    totals[f.name] = totals.get(f.name, 0.0) + float(value) * share
         metrics["time/update"] = time.perf_counter() - t0
         metrics["grad_norm"] = self.optimizer_step()
         ro.uses += 1

@@ -291,19 +291,26 @@ class Policy:
         reference: bool = False,
         group_size: int = 1,
         vocab_mean: bool = False,
-    ) -> torch.Tensor:
+        return_hidden: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Per-token log-probs of the batch's completions (with gradients unless ``reference``).
         ``group_size > 1``: rows come in groups sharing one prompt, which is run once per group.
-        ``vocab_mean``: (batch, tokens, 2) with the vocabulary mean of the log-probs second."""
+        ``vocab_mean``: (batch, tokens, 2) with the vocabulary mean of the log-probs second.
+        ``return_hidden``: also the last hidden state at each completion token (a value head's input)."""
         if reference:
             with torch.no_grad(), self.reference() as ref:
-                return self._logprobs(ref, batch, temperature, group_size, vocab_mean)
-        return self._logprobs(self.model, batch, temperature, group_size, vocab_mean)
+                return self._logprobs(ref, batch, temperature, group_size, vocab_mean, return_hidden)
+        return self._logprobs(self.model, batch, temperature, group_size, vocab_mean, return_hidden)
 
     @staticmethod
     def _logprobs(
-        model: Any, batch: Batch, temperature: float, group_size: int, vocab_mean: bool = False
-    ) -> torch.Tensor:
+        model: Any,
+        batch: Batch,
+        temperature: float,
+        group_size: int,
+        vocab_mean: bool = False,
+        return_hidden: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if group_size > 1:
             return shared_prompt_logprobs(
                 model,
@@ -314,6 +321,7 @@ class Policy:
                 group_size=group_size,
                 temperature=temperature,
                 vocab_mean=vocab_mean,
+                return_hidden=return_hidden,
             )
         return completion_logprobs(
             model,
@@ -323,6 +331,7 @@ class Policy:
             batch.completion_mask,
             temperature=temperature,
             vocab_mean=vocab_mean,
+            return_hidden=return_hidden,
         )
 
     # ---- memory -----------------------------------------------------------------------------

@@ -26,7 +26,8 @@ def completion_logprobs(
     *,
     temperature: float = 1.0,
     vocab_mean: bool = False,
-) -> torch.Tensor:
+    return_hidden: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Per-token log-probabilities (batch, completion tokens) of ``completion_ids`` given the prompts.
 
     Prompts are left-padded (``prompt_mask`` 0 on padding), completions right-padded
@@ -35,6 +36,10 @@ def completion_logprobs(
     the distribution that was sampled (as TRL does). Only the completion positions go through the
     LM head (``logits_to_keep``). ``vocab_mean``: return (batch, tokens, 2), the second column the
     mean over the vocabulary of the log-probabilities at that position (ROVER's uniform-policy value).
+
+    ``return_hidden`` also returns the last layer's hidden state at the same positions (batch,
+    completion tokens, hidden): the state in which each completion token was chosen, what a
+    value head reads (token-level PPO), from the same forward.
     """
     if completion_mask is None:
         completion_mask = torch.ones_like(completion_ids)
@@ -47,11 +52,15 @@ def completion_logprobs(
         position_ids=position_ids_from_mask(attention_mask),
         logits_to_keep=n + 1,
         use_cache=False,
+        **({"output_hidden_states": True} if return_hidden else {}),
     )
     logits = out.logits[:, :-1, :].float()  # position t predicts completion token t
     if temperature != 1.0:
         logits = logits / temperature
-    return _token_logprobs(logits, completion_ids, vocab_mean)
+    logprobs = _token_logprobs(logits, completion_ids, vocab_mean)
+    if return_hidden:
+        return logprobs, out.hidden_states[-1][:, -(n + 1) : -1, :]
+    return logprobs
 
 
 def shared_prompt_logprobs(
@@ -64,7 +73,8 @@ def shared_prompt_logprobs(
     group_size: int,
     temperature: float = 1.0,
     vocab_mean: bool = False,
-) -> torch.Tensor:
+    return_hidden: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """:func:`completion_logprobs` for ``group_size`` completions of each prompt, running each prompt
     through the model once: its key/value cache is computed once per prompt (with gradients), then
     repeated for the completions of its group. Same values as the plain function up to float
@@ -72,6 +82,7 @@ def shared_prompt_logprobs(
 
     ``prompt_ids`` / ``prompt_mask``: (prompts, P), left-padded; ``completion_ids``: (prompts *
     group_size, T), the completions of prompt ``i`` in rows ``i * group_size ... (i + 1) * group_size - 1``.
+    ``vocab_mean``, ``return_hidden``: as :func:`completion_logprobs`.
     """
     if completion_mask is None:
         completion_mask = torch.ones_like(completion_ids)
@@ -82,26 +93,32 @@ def shared_prompt_logprobs(
         position_ids=position_ids_from_mask(prompt_mask),
         use_cache=True,
         logits_to_keep=1,
+        **({"output_hidden_states": True} if return_hidden else {}),
     )
     first = out.logits[:, -1:, :].repeat_interleave(group_size, dim=0)  # predicts completion token 0
+    hidden = out.hidden_states[-1][:, -1:, :].repeat_interleave(group_size, dim=0) if return_hidden else None
     if T > 1:
         cache = out.past_key_values
         cache.batch_repeat_interleave(group_size)
         full_mask = torch.cat([prompt_mask.repeat_interleave(group_size, dim=0), completion_mask], dim=1)
         positions = position_ids_from_mask(full_mask)[:, P : P + T - 1]
-        rest = model(
+        rest_out = model(
             input_ids=completion_ids[:, :-1],
             attention_mask=full_mask[:, : P + T - 1],
             position_ids=positions,
             past_key_values=cache,
             use_cache=True,
-        ).logits
-        logits = torch.cat([first, rest], dim=1).float()
+            **({"output_hidden_states": True} if return_hidden else {}),
+        )
+        logits = torch.cat([first, rest_out.logits], dim=1).float()
+        if return_hidden:
+            hidden = torch.cat([hidden, rest_out.hidden_states[-1]], dim=1)
     else:
         logits = first.float()
     if temperature != 1.0:
         logits = logits / temperature
-    return _token_logprobs(logits, completion_ids, vocab_mean)
+    logprobs = _token_logprobs(logits, completion_ids, vocab_mean)
+    return (logprobs, hidden) if return_hidden else logprobs
 
 
 def _token_logprobs(logits: torch.Tensor, completion_ids: torch.Tensor, vocab_mean: bool) -> torch.Tensor:
