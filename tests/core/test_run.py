@@ -59,7 +59,7 @@ def test_checkpoint_contents_and_eval_json(tmp_path):
     out = tmp_path / "run"
     _train("ppo", "CartPole-v1", 2048, SMALL_PPO, out)
     state = torch.load(checkpoints(out)[-1] / "state.pt", weights_only=False)["algo"]
-    for key in ("actor", "critic", "optimizer", "rng", "np_rng", "envs", "global_step", "stats"):
+    for key in ("actor", "critic", "optimizer", "rng", "np_rng", "collector", "global_step", "stats"):
         assert key in state
     assert set(state["rng"]) == {"torch", "numpy", "python"}
     ev = json.loads((out / "eval.json").read_text())

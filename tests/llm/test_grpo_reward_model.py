@@ -22,9 +22,14 @@ TOY = dict(env="", num_threads=1, batch_size=8, num_generations=8, max_completio
            hacking_window=10, hacking_min_correlation=0.5)  # fmt: skip
 
 
+# The true reward, given to GRPO by file path as a user would. It lives in its own file: importing
+# this test module again by path would re-run ``from conftest import ...``, which in a whole-suite
+# run resolves to whichever directory's conftest was imported last.
+COPY_RULE = '''
 def copy_rule(sample):
     """The true reward: the completion is the prompt's digit."""
     return 1.0 if sample.completion[:1] == sample.reference else 0.0
+'''
 
 
 def copy_pairs(n, seed):
@@ -53,7 +58,8 @@ def reward_model(path, name, pairs, epochs):
 def test_reward_model_drives_grpo_and_a_weak_one_is_caught_by_the_hacking_monitor(tmp_path):
     good = reward_model(tmp_path / "good", "rm_good", copy_pairs(440, 1), epochs=12)
     weak = reward_model(tmp_path / "weak", "rm_weak", copy_pairs(50, 1), epochs=4)
-    true_reward = f"{__file__}:copy_rule"
+    (tmp_path / "rules.py").write_text(COPY_RULE)
+    true_reward = f"{tmp_path / 'rules.py'}:copy_rule"
 
     # Arm A: the good reward model; the rule reward is only watched
     cfg = GRPOConfig(**TOY, reward=str(good), true_reward=true_reward)

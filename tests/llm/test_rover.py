@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import DIGITS, tiny_policy
 
 from rewardlab.errors import ConfigError
 from rewardlab.llm.rover import (
@@ -141,7 +142,6 @@ def test_rover_learns_a_task_with_several_answers_through_the_online_loop():
     """ROVER raises the reward of the tiny model through the shared loop (num_iterations 4: the
     off-policy target with pi_old's vocabulary means). A sign error in Q^ or y would make it fall."""
     pytest.importorskip("transformers")
-    from conftest import DIGITS, tiny_policy
 
     from rewardlab.llm.rover import ROVER
     from rewardlab.rewards.base import reward as make_reward

@@ -9,6 +9,7 @@ reward cannot tell them apart; and GRPO under it learns the task."""
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_policy
 
 from rewardlab.llm.grpo_control import reach_policy, reach_rollouts, train_reach
 from rewardlab.rewards import reward
@@ -42,7 +43,6 @@ def test_grpo_on_a_language_model_hands_a_group_reward_each_prompts_completions(
     """The LM trainer (llm/online.py) sets Sample.group: a GroupReward sees the G completions of one
     prompt together, and each group once."""
     pytest.importorskip("transformers", reason="the llm extra is not installed")
-    from conftest import tiny_policy
 
     from rewardlab.llm.grpo import GRPO, GRPOConfig
     from rewardlab.rewards.base import GroupReward
