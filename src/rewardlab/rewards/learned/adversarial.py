@@ -1,4 +1,4 @@
-"""Parts shared by the adversarial rewards (GAIL, ORPO): a discriminator on (observation, action)
+"""Parts shared by the adversarial rewards (GAIL, AIRL, ORPO): a discriminator on (observation, action)
 pairs, its loss, the horizon guard, and demonstration files.
 
 The discriminator is an MLP on ``[standardised obs, one-hot action]`` (imitation's
@@ -168,6 +168,13 @@ class AdversarialReward(TransitionReward):
             "allow_variable_horizon = true to accept the bias"
         )
 
+    def discriminator_logits(
+        self, batch: Transitions, ir: np.ndarray, ip: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The discriminator's logits on reference rows ``ir`` and rollout rows ``ip`` (AIRL overrides)."""
+        reference = self.logits(self.reference_obs[ir], self.reference_actions[ir])
+        return reference, self.logits(batch.obs[ip], batch.action[ip])
+
     def train_discriminator(self, batch: Transitions, reference_positive: bool) -> dict[str, float]:
         """``updates_per_iteration`` BCE steps; returns the loss and the accuracy on each side."""
         self.check_horizon(batch)
@@ -175,8 +182,7 @@ class AdversarialReward(TransitionReward):
         for _ in range(self.updates_per_iteration):
             ir = self.np_rng.integers(len(self.reference_obs), size=self.batch_size)
             ip = self.np_rng.integers(len(batch), size=self.batch_size)
-            reference = self.logits(self.reference_obs[ir], self.reference_actions[ir])
-            policy = self.logits(batch.obs[ip], batch.action[ip])
+            reference, policy = self.discriminator_logits(batch, ir, ip)
             loss = (
                 discriminator_loss(reference, policy)
                 if reference_positive

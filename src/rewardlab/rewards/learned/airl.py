@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from rewardlab.core.state import OBJECT
-from rewardlab.errors import ConfigError, RewardlabError
-from rewardlab.rewards.learned.adversarial import AdversarialReward, discriminator_loss, load_demonstrations
+from rewardlab.errors import ConfigError
+from rewardlab.rewards.learned.adversarial import AdversarialReward, load_demonstrations
 from rewardlab.rewards.learned.base import TransitionReward, Transitions
 from rewardlab.rl.common import mlp
 
@@ -159,34 +159,32 @@ class AIRL(AdversarialReward):
             self.policy_optimizer.step()
         return float(loss.detach())
 
+    def discriminator_logits(
+        self, batch: Transitions, ir: np.ndarray, ip: np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """AIRL's logit ``f - log pi`` on the expert's rows ``ir`` and the rollout's rows ``ip``."""
+        expert = self.shaped(
+            self.reference_obs[ir],
+            self.reference_actions[ir],
+            self.reference_next_obs[ir],
+            self.reference_dones[ir],
+        ) - self.log_pi(self.reference_obs[ir], self.reference_actions[ir])
+        policy = self.shaped(
+            batch.obs[ip], batch.action[ip], batch.next_obs[ip], batch.done[ip]
+        ) - self.log_pi(batch.obs[ip], batch.action[ip])
+        return expert, policy
+
     def update(self, batch: Transitions) -> dict[str, float]:
+        # The horizon is checked before the policy model is fitted, so a bad batch changes nothing.
         self.check_horizon(batch)
         policy_loss = self.fit_policy_model(batch)
-        stats: dict[str, list[float]] = {"loss": [], "acc_expert": [], "acc_policy": []}
-        for _ in range(self.updates_per_iteration):
-            ie = self.np_rng.integers(len(self.reference_obs), size=self.batch_size)
-            ip = self.np_rng.integers(len(batch), size=self.batch_size)
-            expert = self.shaped(
-                self.reference_obs[ie],
-                self.reference_actions[ie],
-                self.reference_next_obs[ie],
-                self.reference_dones[ie],
-            ) - self.log_pi(self.reference_obs[ie], self.reference_actions[ie])
-            policy = self.shaped(
-                batch.obs[ip], batch.action[ip], batch.next_obs[ip], batch.done[ip]
-            ) - self.log_pi(batch.obs[ip], batch.action[ip])
-            loss = discriminator_loss(expert, policy)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            stats["loss"].append(loss.item())
-            stats["acc_expert"].append(float((expert > 0).float().mean()))
-            stats["acc_policy"].append(float((policy < 0).float().mean()))
-        self.updates += 1
-        out = {k: float(np.mean(v)) for k, v in stats.items()}
-        if not np.isfinite(out["loss"]):
-            raise RewardlabError(f"reward {self.name!r}: discriminator loss is {out['loss']}")
-        return {**out, "policy_model_loss": policy_loss}
+        m = self.train_discriminator(batch, reference_positive=True)
+        return {
+            "loss": m["loss"],
+            "acc_expert": m["acc_reference"],
+            "acc_policy": m["acc_policy"],
+            "policy_model_loss": policy_loss,
+        }
 
     # ---- the recovered reward -------------------------------------------------------------------
     def save_recovered(self, path: str | Path) -> Path:
