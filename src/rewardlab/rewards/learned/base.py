@@ -41,6 +41,23 @@ from rewardlab.errors import ConfigError, NonFiniteError, RewardlabError
 UPDATE_ORDERS = ("after_score", "before_score")
 
 
+def lm_backbone(
+    backbone: Any,
+    seed: int,
+    reward_name: str,
+    valid: str = "'tiny-random-llama' or a (model, tokenizer) pair",
+) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` for a text reward's ``backbone``: the in-process tiny Llama, or a given pair;
+    ``valid`` names what the reward accepts, for the error."""
+    if backbone == "tiny-random-llama":
+        from rewardlab.llm.tiny import tiny_llama
+
+        return tiny_llama(seed=seed)
+    if isinstance(backbone, tuple) and len(backbone) == 2:
+        return backbone
+    raise ConfigError(f"reward {reward_name!r}: backbone {backbone!r} is not {valid}")
+
+
 @dataclass
 class Transitions:
     """A batch of transitions, leading axis B.

@@ -38,9 +38,9 @@ from torch import nn
 
 from rewardlab.core.io import write_text_atomic
 from rewardlab.core.state import OBJECT, VALUE
-from rewardlab.errors import ConfigError, RewardlabError
+from rewardlab.errors import RewardlabError
 from rewardlab.rewards.base import Reward, RewardResult, Sample, Scored, as_samples
-from rewardlab.rewards.learned.base import Learnable
+from rewardlab.rewards.learned.base import Learnable, lm_backbone
 
 
 def bradley_terry_loss(
@@ -163,16 +163,10 @@ class BradleyTerry(Learnable, Reward):
             torch.manual_seed(self.seed)
             if backbone == "mlp":
                 self.net: nn.Module = FeatureMLP(in_dim, hidden_sizes)
-            elif backbone == "tiny-random-llama":
-                from rewardlab.llm.tiny import tiny_llama
-
-                self.net = LMScorer(*tiny_llama(seed=self.seed), max_length=max_length)
-            elif isinstance(backbone, tuple) and len(backbone) == 2:
-                self.net = LMScorer(*backbone, max_length=max_length)
             else:
-                raise ConfigError(
-                    f"reward {self.name!r}: backbone {backbone!r} is not one of 'mlp', 'tiny-random-llama' "
-                    "or a (model, tokenizer) pair"
+                valid = "one of 'mlp', 'tiny-random-llama' or a (model, tokenizer) pair"
+                self.net = LMScorer(
+                    *lm_backbone(backbone, self.seed, self.name, valid), max_length=max_length
                 )
         self.text = isinstance(self.net, LMScorer)
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=learning_rate, weight_decay=weight_decay)

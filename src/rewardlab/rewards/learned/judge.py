@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from rewardlab.core.state import OBJECT
 from rewardlab.errors import ConfigError, RewardlabError
 from rewardlab.rewards.base import Reward, RewardResult, Sample, Scored, as_samples
-from rewardlab.rewards.learned.base import Learnable
+from rewardlab.rewards.learned.base import Learnable, lm_backbone
 
 
 def judge_loss(logits: torch.Tensor, labels: torch.Tensor, yes_id: int, no_id: int) -> torch.Tensor:
@@ -57,16 +57,7 @@ class Judge(Learnable, Reward):
     ) -> None:
         Reward.__init__(self, name=name, on_error=on_error)
         self.init_generators(seed)
-        if backbone == "tiny-random-llama":
-            from rewardlab.llm.tiny import tiny_llama
-
-            self.model, self.tokenizer = tiny_llama(seed=self.seed)
-        elif isinstance(backbone, tuple) and len(backbone) == 2:
-            self.model, self.tokenizer = backbone
-        else:
-            raise ConfigError(
-                f"reward {self.name!r}: backbone {backbone!r} is not 'tiny-random-llama' or a (model, tokenizer) pair"
-            )
+        self.model, self.tokenizer = lm_backbone(backbone, self.seed, self.name)
         ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in (yes, no)]
         if not all(ids) or ids[0][0] == ids[1][0]:
             raise ConfigError(

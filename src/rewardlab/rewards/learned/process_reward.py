@@ -25,7 +25,7 @@ from torch import nn
 from rewardlab.core.state import OBJECT
 from rewardlab.errors import ConfigError, RewardlabError
 from rewardlab.rewards.base import Reward, RewardResult, Sample, Scored, as_samples
-from rewardlab.rewards.learned.base import Learnable
+from rewardlab.rewards.learned.base import Learnable, lm_backbone
 
 AGGREGATIONS = ("min", "product", "last")
 
@@ -67,16 +67,7 @@ class ProcessReward(Learnable, Reward):
             )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            if backbone == "tiny-random-llama":
-                from rewardlab.llm.tiny import tiny_llama
-
-                self.model, self.tokenizer = tiny_llama(seed=self.seed)
-            elif isinstance(backbone, tuple) and len(backbone) == 2:
-                self.model, self.tokenizer = backbone
-            else:
-                raise ConfigError(
-                    f"reward {self.name!r}: backbone {backbone!r} is not 'tiny-random-llama' or a (model, tokenizer) pair"
-                )
+            self.model, self.tokenizer = lm_backbone(backbone, self.seed, self.name)
             self.head = nn.Linear(self.model.config.hidden_size, 1)
         sep = self.tokenizer(step_separator, add_special_tokens=False)["input_ids"]
         if len(sep) != 1:
