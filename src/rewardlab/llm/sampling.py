@@ -17,6 +17,21 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
+def prompt_pass(
+    model: Any, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, return_hidden: bool = False
+) -> Any:
+    """One forward pass over left-padded prompts that keeps the key/value cache and only the last
+    position's logits: the start of both cached generation and shared-prompt scoring."""
+    return model(
+        input_ids=prompt_ids,
+        attention_mask=prompt_mask,
+        position_ids=position_ids_from_mask(prompt_mask),
+        use_cache=True,
+        logits_to_keep=1,
+        **({"output_hidden_states": True} if return_hidden else {}),
+    )
+
+
 def completion_logprobs(
     model: Any,
     prompt_ids: torch.Tensor,
@@ -87,14 +102,7 @@ def shared_prompt_logprobs(
     if completion_mask is None:
         completion_mask = torch.ones_like(completion_ids)
     P, T = prompt_ids.shape[1], completion_ids.shape[1]
-    out = model(
-        input_ids=prompt_ids,
-        attention_mask=prompt_mask,
-        position_ids=position_ids_from_mask(prompt_mask),
-        use_cache=True,
-        logits_to_keep=1,
-        **({"output_hidden_states": True} if return_hidden else {}),
-    )
+    out = prompt_pass(model, prompt_ids, prompt_mask, return_hidden=return_hidden)
     first = out.logits[:, -1:, :].repeat_interleave(group_size, dim=0)  # predicts completion token 0
     hidden = out.hidden_states[-1][:, -1:, :].repeat_interleave(group_size, dim=0) if return_hidden else None
     if T > 1:
@@ -167,13 +175,7 @@ def sample_completions(
     sampled token's log-probability under the temperature-scaled distribution (before top-p), the
     quantity :func:`completion_logprobs` recomputes; it draws no random numbers.
     """
-    out = model(
-        input_ids=prompt_ids,
-        attention_mask=prompt_mask,
-        position_ids=position_ids_from_mask(prompt_mask),
-        use_cache=True,
-        logits_to_keep=1,
-    )
+    out = prompt_pass(model, prompt_ids, prompt_mask)
     cache = out.past_key_values
     if num_generations > 1:
         cache.batch_repeat_interleave(num_generations)
