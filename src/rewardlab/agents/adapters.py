@@ -35,6 +35,22 @@ from rewardlab.errors import ConfigError
 from rewardlab.tasks.base import Example
 
 
+def _first_turn(instructions: str, observation: str) -> tuple[list[dict], dict]:
+    """``reset``'s return: one user message, the instructions (if any) above the first observation."""
+    return [{"role": "user", "content": (instructions + "\n" if instructions else "") + observation}], {}
+
+
+def _unreadable() -> StepResult:
+    """The turn after an action the parser could not read: no reward, the episode goes on."""
+    return StepResult(
+        [{"role": "user", "content": "Unreadable action; try again."}],
+        0.0,
+        False,
+        False,
+        {"malformed": 1, "errors": 1},
+    )
+
+
 class GymnasiumTextEnv(ChatEnv):
     name = "gymnasium"
     action_format = "call"
@@ -75,27 +91,15 @@ class GymnasiumTextEnv(ChatEnv):
             for i in range(self.num_test if split == "test" else self.num_train)
         ]
 
-    def default_reward(self) -> Any:
-        from rewardlab.agents.rewards import EnvReturn
-
-        return EnvReturn()
-
     def reset(self, *, seed: int, task: Example | None = None) -> tuple[list[dict], dict]:
         env_seed = task.info["env_seed"] if task is not None else seed
         obs, info = self.env.reset(seed=int(env_seed))
-        text = (self.instructions + "\n" if self.instructions else "") + self.obs_to_text(obs)
-        return [{"role": "user", "content": text}], {}
+        return _first_turn(self.instructions, self.obs_to_text(obs))
 
     def step(self, action: Action) -> StepResult:
         a = self.parse(action.text)
         if a is None:
-            return StepResult(
-                [{"role": "user", "content": "Unreadable action; try again."}],
-                0.0,
-                False,
-                False,
-                {"malformed": 1, "errors": 1},
-            )
+            return _unreadable()
         obs, reward, terminated, truncated, info = self.env.step(a)
         out = [] if terminated or truncated else [{"role": "user", "content": self.obs_to_text(obs)}]
         success = info.get("success", terminated and float(reward) > 0)
@@ -152,28 +156,16 @@ class OpenEnvEnvironment(ChatEnv):
         rows = self.test_tasks if split == "test" else self.tasks
         return [Example(prompt=None, info={"reset": dict(r)}) for r in rows]
 
-    def default_reward(self) -> Any:
-        from rewardlab.agents.rewards import EnvReturn
-
-        return EnvReturn()
-
     def reset(self, *, seed: int, task: Example | None = None) -> tuple[list[dict], dict]:
         kwargs = dict(task.info.get("reset", {})) if task is not None else {}
         self._episode += 1
         obs = self.env.reset(seed=int(seed), episode_id=f"{self.name}-{seed}-{self._episode}", **kwargs)
-        text = (self.instructions + "\n" if self.instructions else "") + self.obs_to_text(obs)
-        return [{"role": "user", "content": text}], {}
+        return _first_turn(self.instructions, self.obs_to_text(obs))
 
     def step(self, action: Action) -> StepResult:
         typed = self.to_action(action.text)
         if typed is None:
-            return StepResult(
-                [{"role": "user", "content": "Unreadable action; try again."}],
-                0.0,
-                False,
-                False,
-                {"malformed": 1, "errors": 1},
-            )
+            return _unreadable()
         obs = self.env.step(typed)
         reward = getattr(obs, "reward", None)
         reward = 0.0 if reward is None else float(reward)
@@ -225,11 +217,6 @@ class TRLEnvironment(ToolEnv):
     def problems(self, split: str, seed: int) -> list[Example]:
         rows = self.test_rows if split == "test" else self.rows
         return [Example(prompt=None, reference=r.get("answer"), info={"row": dict(r)}) for r in rows]
-
-    def default_reward(self) -> Any:
-        from rewardlab.agents.rewards import EnvReturn
-
-        return EnvReturn()
 
     def reset(self, *, seed: int, task: Example | None = None) -> tuple[list[dict], dict]:
         row = dict(task.info["row"]) if task is not None else {}
