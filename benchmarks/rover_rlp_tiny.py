@@ -28,54 +28,8 @@ import time
 import numpy as np
 import torch
 
-DIGITS = "0123456789"
-
-
-def tasks():
-    from rewardlab.rewards.base import reward as make_reward
-    from rewardlab.tasks.base import Example, Task
-
-    class ThreeAnswers(Task):
-        name = "three_answers"
-
-        def build(self, split):
-            return [Example(prompt=f"{d}=", reference=d) for d in DIGITS]
-
-        def default_reward(self):
-            @make_reward(name="three")
-            def three(sample):
-                return 1.0 if correct(sample.completion, sample.reference) else 0.0
-
-            return three
-
-    class CopyDigit(Task):
-        name = "copy_digit"
-
-        def build(self, split):
-            return [Example(prompt=f"{d}=", reference=d) for d in DIGITS]
-
-        def default_reward(self):
-            @make_reward(name="copy")
-            def copy(sample):
-                return float(sample.completion[:1] == sample.reference)
-
-            return copy
-
-    return ThreeAnswers, CopyDigit
-
-
-def correct(completion: str, reference: str) -> bool:
-    c = completion[:1]
-    return c.isdigit() and (int(c) - int(reference)) % 10 in (1, 4, 7)
-
-
-def tiny_policy(cfg, seed):
-    from rewardlab.llm.policy import Policy
-    from rewardlab.llm.tiny import tiny_llama
-
-    model, tok = tiny_llama(DIGITS + "=", seed=seed)
-    return Policy(model, tok, cfg)
-
+from rewardlab.llm.tiny import DIGITS, tiny_policy
+from rewardlab.tasks.digits import CopyDigit, ThreeAnswers, three_answers_correct
 
 TOY = dict(env="", num_threads=1, max_prompt_length=8, micro_batch_size=64, lr_scheduler="constant", lora_r=0)
 
@@ -84,12 +38,11 @@ def diversity(steps: int, seed: int, name: str, lr: float, mu: int, rover_scale:
     from rewardlab.llm.grpo import GRPO, GRPOConfig
     from rewardlab.llm.rover import ROVER, ROVERConfig
 
-    three, _ = tasks()
     cls, config_cls = {"grpo": (GRPO, GRPOConfig), "rover": (ROVER, ROVERConfig)}[name]
     cfg = config_cls(**TOY, batch_size=5, num_generations=8, max_completion_length=1, total_steps=steps,
                      num_iterations=mu, learning_rate=lr, seed=seed,
                      **({"scale_rewards": rover_scale} if name == "rover" else {}))  # fmt: skip
-    algo = cls(cfg, policy=tiny_policy(cfg, seed), task=three(seed=0))
+    algo = cls(cfg, policy=tiny_policy(cfg, seed=seed), task=ThreeAnswers(seed=0))
     start = time.perf_counter()
     rewards = [algo.step()["reward"] for _ in range(steps)]
     ids, mask = algo.policy.encode_prompts([f"{d}=" for d in DIGITS])
@@ -97,7 +50,7 @@ def diversity(steps: int, seed: int, name: str, lr: float, mu: int, rover_scale:
     texts = algo.policy.decode(algo.policy.generate(ids, mask, num_generations=k, max_new_tokens=1))
     distinct, accuracy = [], []
     for i, d in enumerate(DIGITS):
-        ok = [t[:1] for t in texts[i * k : (i + 1) * k] if correct(t, d)]
+        ok = [t[:1] for t in texts[i * k : (i + 1) * k] if three_answers_correct(t, d)]
         distinct.append(len(set(ok)))
         accuracy.append(len(ok) / k)
     return {
@@ -111,11 +64,10 @@ def diversity(steps: int, seed: int, name: str, lr: float, mu: int, rover_scale:
 def rlp(steps: int, lr: float, seed: int = 0) -> dict:
     from rewardlab.llm.rlp import RLP, RLPConfig
 
-    _, copy = tasks()
     cfg = RLPConfig(**TOY, batch_size=8, num_generations=8, max_completion_length=3, total_steps=steps,
                     learning_rate=lr, temperature=1.0, document_format="{prompt}{reference}", thought_end="=",
                     seed=seed)  # fmt: skip
-    algo = RLP(cfg, policy=tiny_policy(cfg, seed), task=copy(seed=0))
+    algo = RLP(cfg, policy=tiny_policy(cfg, seed=seed), task=CopyDigit(seed=0))
     before = algo.evaluate(10)
     start = time.perf_counter()
     for _ in range(steps):

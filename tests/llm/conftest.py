@@ -1,12 +1,16 @@
-"""Tiny models and a toy verifiable task, built in-process (no download)."""
+"""Tiny models and a toy verifiable task, built in-process (no download).
+
+``DIGITS``, ``CopyDigit`` and ``tiny_policy`` live in src (the benchmarks build the same ones); the
+test modules import them from here.
+"""
 
 import pytest
 import torch
 
-from rewardlab.rewards.base import reward as make_reward
-from rewardlab.tasks.base import Example, Task
+from rewardlab.llm.tiny import DIGITS, tiny_policy
+from rewardlab.tasks.digits import CopyDigit
 
-DIGITS = "0123456789"
+__all__ = ["DIGITS", "CopyDigit", "tiny_policy"]
 
 
 @pytest.fixture(autouse=True)
@@ -14,31 +18,6 @@ def one_thread():
     torch.set_num_threads(1)
 
 
-class CopyDigit(Task):
-    """Prompt ``"d="``; the answer is the completion's first character, correct when it is ``d``.
-    A random model writes the right digit about 1 time in (vocabulary size) — chance."""
-
-    name = "copy_digit"
-
-    def build(self, split):
-        return [Example(prompt=f"{d}=", reference=d) for d in DIGITS]
-
-    def default_reward(self):
-        @make_reward(name="copy")
-        def copy(sample):
-            return 1.0 if sample.completion[:1] == sample.reference else 0.0
-
-        return copy
-
-
 @pytest.fixture
 def copy_task():
     return CopyDigit(seed=0)
-
-
-def tiny_policy(cfg, chars=DIGITS + "=", seed=0, **kwargs):
-    from rewardlab.llm.policy import Policy
-    from rewardlab.llm.tiny import tiny_llama
-
-    model, tok = tiny_llama(chars, seed=seed, **kwargs)
-    return Policy(model, tok, cfg)

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import DIGITS, tiny_policy
+from conftest import tiny_policy
 
 from rewardlab.errors import ConfigError
 from rewardlab.llm.rover import (
@@ -144,22 +144,7 @@ def test_rover_learns_a_task_with_several_answers_through_the_online_loop():
     pytest.importorskip("transformers")
 
     from rewardlab.llm.rover import ROVER
-    from rewardlab.rewards.base import reward as make_reward
-    from rewardlab.tasks.base import Example, Task
-
-    class ThreeAnswers(Task):
-        name = "three_answers"
-
-        def build(self, split):
-            return [Example(prompt=f"{d}=", reference=d) for d in DIGITS]
-
-        def default_reward(self):
-            @make_reward(name="three")
-            def three(sample):
-                c = sample.completion[:1]
-                return 1.0 if c.isdigit() and (int(c) - int(sample.reference)) % 10 in (1, 4, 7) else 0.0
-
-            return three
+    from rewardlab.tasks.digits import ThreeAnswers
 
     cfg = ROVERConfig(
         env="", num_threads=1, batch_size=5, num_generations=8, max_completion_length=1, max_prompt_length=8,

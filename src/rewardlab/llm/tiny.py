@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 PRINTABLE = string.digits + string.ascii_letters + string.punctuation + " \n"
+DIGITS = string.digits  # the vocabulary of the toy digit tasks (rewardlab.tasks.digits)
 
 
 def char_tokenizer(chars: str = PRINTABLE) -> Any:
@@ -63,3 +64,12 @@ def tiny_llama(
     model.generation_config.pad_token_id = 0
     model.generation_config.eos_token_id = 1
     return model, tokenizer
+
+
+def tiny_policy(cfg: Any, chars: str = DIGITS + "=", seed: int = 0, **kwargs: Any) -> Any:
+    """A :class:`~rewardlab.llm.policy.Policy` over :func:`tiny_llama` (``kwargs`` its sizes) with
+    config ``cfg``; the default vocabulary is the digit tasks' (:mod:`rewardlab.tasks.digits`)."""
+    from rewardlab.llm.policy import Policy
+
+    model, tok = tiny_llama(chars, seed=seed, **kwargs)
+    return Policy(model, tok, cfg)
