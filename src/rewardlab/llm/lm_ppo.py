@@ -249,7 +249,9 @@ class LMPPO(OnlineRL):
 
     def critic_values(self, mb: Batch) -> torch.Tensor:
         """The separate critic's values of a (trimmed) micro-batch."""
-        _, hidden = Policy._logprobs(self.critic_model, mb, self.config.temperature, self.group_size(), True)
+        _, hidden = Policy._logprobs(
+            self.critic_model, mb, self.config.temperature, self.group_size(), return_hidden=True
+        )
         return self.value_head(hidden)
 
     # ---- rollout ------------------------------------------------------------------------------
