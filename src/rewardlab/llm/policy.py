@@ -299,8 +299,12 @@ class Policy:
         ``return_hidden``: also the last hidden state at each completion token (a value head's input)."""
         if reference:
             with torch.no_grad(), self.reference() as ref:
-                return self._logprobs(ref, batch, temperature, group_size, vocab_mean, return_hidden)
-        return self._logprobs(self.model, batch, temperature, group_size, vocab_mean, return_hidden)
+                return self._logprobs(
+                    ref, batch, temperature, group_size, vocab_mean=vocab_mean, return_hidden=return_hidden
+                )
+        return self._logprobs(
+            self.model, batch, temperature, group_size, vocab_mean=vocab_mean, return_hidden=return_hidden
+        )
 
     @staticmethod
     def _logprobs(
@@ -308,6 +312,7 @@ class Policy:
         batch: Batch,
         temperature: float,
         group_size: int,
+        *,
         vocab_mean: bool = False,
         return_hidden: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
