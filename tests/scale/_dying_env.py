@@ -27,3 +27,20 @@ class DyingCartPole(CartPoleEnv):
         except FileExistsError:
             return False
         return True
+
+
+class RaisingCartPole(CartPoleEnv):
+    """A CartPole whose ``step`` raises RuntimeError at its ``raise_at``-th step, in any process (an env
+    bug, not a lost process); each raise appends a line to ``log``, so a test can count retries."""
+
+    def __init__(self, raise_at: int, log: str, render_mode=None):
+        super().__init__(render_mode=render_mode)
+        self.raise_at, self.log, self.steps = raise_at, log, 0
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps == self.raise_at:
+            with open(self.log, "a") as f:
+                f.write(f"{os.getpid()}\n")
+            raise RuntimeError(f"simulator lost its state at step {self.steps}")
+        return super().step(action)

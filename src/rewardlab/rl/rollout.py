@@ -23,6 +23,15 @@ state at the start of the iteration and the iteration re-sampled, up to ``max_re
 the re-sampled rollout is the one the dead worker would have returned, so the run's numbers do not
 change. Then the run stops with an error naming the worker, and its last checkpoint is kept.
 
+An env or a policy that *raises* inside a worker is a different failure, and both backends treat it
+alike: the run stops with a :class:`RolloutWorkerError` naming the worker, the exception and the
+last good checkpoint, and nothing is retried. The worker's state at the start of the iteration is a
+pure function of the checkpoint, and so is everything it does from there (seeded envs, its own
+generator), so a retry would replay the same steps into the same exception; a process death is
+retried because its cause lies outside that state. (With ``backend = "local"`` a process death
+is the driver's own: the run ends, and ``--resume`` continues from the last checkpoint.) The
+exception stays attached as ``__cause__``, for the traceback.
+
 The critic stays on the driver: the workers return observations, and the learner values them in
 one batched pass after the rollout (the critic does not change during a rollout).
 """
@@ -49,6 +58,20 @@ from rewardlab.rl.common import evaluate_policy, final_observations
 from rewardlab.rl.distributions import Categorical, DiagGaussian
 
 BACKENDS = ("driver", "local", "ray")
+
+
+class RolloutWorkerError(RewardlabError):
+    """A rollout worker failed mid-iteration (it raised, or it died more often than allowed); the run
+    stopped and its last good checkpoint is kept."""
+
+
+def worker_raised(index: int, backend: str, error: BaseException) -> RolloutWorkerError:
+    """The error for a worker whose env or policy raised: the same words for both backends."""
+    return RolloutWorkerError(
+        f"rollout worker {index} (backend = {backend!r}) raised {type(error).__name__}: {error}. Not retried: "
+        "the worker would replay the same steps from the same state. The run stopped, its last good "
+        "checkpoint is kept: fix the cause, then resume with --resume."
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,14 +438,17 @@ class RolloutWorkers:
                         rollout, self.saved[i] = rollout
                     break
                 except ray.exceptions.GetTimeoutError:
-                    raise RewardlabError(
+                    raise RolloutWorkerError(
                         f"Ray rollout worker {i} did not return its rollout within {self.timeout_s:g} s "
                         "(ray_timeout_s); the run stopped, its last good checkpoint is kept."
                     ) from None
+                except ray.exceptions.RayTaskError as e:  # the env or policy raised: see the module docstring
+                    cause = e.cause if isinstance(e.cause, BaseException) else e
+                    raise worker_raised(i, "ray", cause) from cause
                 except ray.exceptions.RayActorError as e:
                     if attempt == self.max_restarts:
                         cause = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-                        raise RewardlabError(
+                        raise RolloutWorkerError(
                             f"Ray rollout worker {i} died {attempt + 1} time(s) in one iteration ({cause}); "
                             f"max_worker_restarts = {self.max_restarts} used up. The run stopped, its last "
                             "good checkpoint is kept: resume with --resume."
@@ -438,7 +464,13 @@ class RolloutWorkers:
         weights, flush = policy.weights(), denormals_flushed()
         if self.backend == "ray":
             return Rollout.join(self._sample_ray(weights, n_steps, flush))
-        return Rollout.join([w.sample(n_steps, weights) for w in self.workers])
+        return Rollout.join([self._sample_local(i, n_steps, weights) for i in range(self.num_workers)])
+
+    def _sample_local(self, i: int, n_steps: int, weights: dict[str, Any]) -> Rollout:
+        try:
+            return self.workers[i].sample(n_steps, weights)
+        except Exception as e:  # not KeyboardInterrupt: Ctrl-C stays Ctrl-C
+            raise worker_raised(i, "local", e) from e
 
     def evaluate(
         self, policy: Policy, env_id: str, env_kwargs: dict[str, Any], episodes: int, seed: int
