@@ -6,6 +6,7 @@ import abc
 from typing import Any, ClassVar
 
 from rewardlab.config import RunConfig
+from rewardlab.core.device import algorithm_device
 from rewardlab.core.state import PROCESS_RNGS, VALUE, Stateful
 
 
@@ -26,7 +27,9 @@ class Algorithm(Stateful, abc.ABC):
     """
 
     state_fields: ClassVar[dict[str, str]] = {"global_step": VALUE, "rng": PROCESS_RNGS}
-    rebuilt_fields: ClassVar[tuple[str, ...]] = ("config",)
+    rebuilt_fields: ClassVar[tuple[str, ...]] = ("config", "device")
+    #: follows rewardlab.core.device's rule, so ``device = "cuda"`` is honoured (else refused by name)
+    gpu_ready: ClassVar[bool] = False
 
     #: the dataclass holding this algorithm's hyper-parameters (a RunConfig subclass)
     config_class: ClassVar[type[RunConfig]] = RunConfig
@@ -37,6 +40,8 @@ class Algorithm(Stateful, abc.ABC):
 
     def __init__(self, config: RunConfig):
         self.config = config
+        #: where the algorithm's networks and tensors live (``config.device``; CPU by default)
+        self.device = algorithm_device(self, config)
         #: progress in the unit of ``config.total_steps`` (env steps, rounds, optimizer steps)
         self.global_step = 0
 

@@ -151,7 +151,9 @@ def verify_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]
                 f"recorded when it was saved (the file was changed or damaged)"
             )
     try:
-        state = torch.load(io.BytesIO(data), weights_only=False)
+        # onto the CPU: a checkpoint written on a GPU resumes on a CPU-only machine; each tensor then
+        # moves to the device of the one it replaces (rewardlab.core.state, docs/gpu.md)
+        state = torch.load(io.BytesIO(data), weights_only=False, map_location="cpu")
     except Exception as e:  # a checkpoint from before checksums, damaged: torch's own error
         raise CorruptCheckpointError(f"{state_path} cannot be read by torch.load ({e})") from None
     return meta, state

@@ -52,14 +52,22 @@ KINDS = (OBJECT, TENSOR, ARRAY, RNG, TORCH_RNG, VALUE, ENV, PROCESS_RNGS)
 
 
 def process_rng_state() -> dict[str, Any]:
-    """The process-wide generators: torch's CPU generator, numpy's legacy global one, Python's."""
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """The process-wide generators: torch's CPU generator, numpy's legacy global one, Python's, and
+    torch's CUDA generators once a GPU run has used CUDA (absent on the CPU: CPU checkpoints are
+    unchanged)."""
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def set_process_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
+    # a GPU checkpoint resumed on a CPU-only machine: no CUDA generator draws there, nothing to set
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def rng_state(rng: np.random.Generator) -> dict[str, Any]:
@@ -123,8 +131,10 @@ def _load(obj: Any, name: str, kind: str, saved: Any) -> None:
         if isinstance(current, torch.nn.Parameter):
             with torch.no_grad():
                 current.copy_(saved)
-        else:
+        elif saved is None or not isinstance(current, torch.Tensor):
             setattr(obj, name, None if saved is None else saved.clone())
+        else:  # onto the device of the tensor it replaces (checkpoints are read onto the CPU)
+            setattr(obj, name, saved.to(current.device, copy=True))
     elif kind == ARRAY:
         setattr(obj, name, None if saved is None else np.array(saved, copy=True))
     elif kind == RNG:

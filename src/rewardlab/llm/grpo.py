@@ -238,7 +238,9 @@ def overlong_penalty(lengths: torch.Tensor, max_completion_length: int, buffer: 
     from rewardlab.rewards.length import soft_overlong_penalty
 
     return torch.as_tensor(
-        soft_overlong_penalty(lengths.numpy(), max_completion_length, buffer), dtype=torch.float32
+        soft_overlong_penalty(lengths.cpu().numpy(), max_completion_length, buffer),
+        dtype=torch.float32,
+        device=lengths.device,
     )
 
 
@@ -286,6 +288,7 @@ class GRPO(OnlineRL):
 
     config_class = GRPOConfig
     summary = "GRPO / Dr. GRPO / DAPO / GSPO / CISPO on a causal LM (LoRA), group-relative advantages"
+    gpu_ready = True  # rewardlab.core.device: the policy, its batches and the loss on config.device
     config: GRPOConfig
 
     def shape_rewards(self, rewards: torch.Tensor, lengths: torch.Tensor, metrics: dict) -> torch.Tensor:

@@ -273,7 +273,7 @@ class OnlineRL(LMAlgorithm):
         start = time.perf_counter()
         result = score(self.reward_pool or self.reward, samples)
         metrics["time/reward"] = metrics.get("time/reward", 0.0) + time.perf_counter() - start
-        rewards = torch.tensor(np.asarray(result.total), dtype=torch.float32)
+        rewards = torch.tensor(np.asarray(result.total), dtype=torch.float32, device=self.policy.device)
         self._last_samples = samples
         return repeated, batch, rewards, result, texts
 

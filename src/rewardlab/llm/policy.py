@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from rewardlab.config import RunConfig
+from rewardlab.core.device import check_device
 from rewardlab.errors import ConfigError, RewardlabError
 from rewardlab.llm.memory import available_memory_bytes, check_memory, estimate_memory_bytes
 from rewardlab.llm.models import DTYPES, SMOLLM2, add_lora, load_model, prepare_tokenizer
@@ -121,6 +122,10 @@ class Policy:
         self.tokenizer = prepare_tokenizer(tokenizer)
         self.lora = cfg.lora_r > 0
         self.model = add_lora(model, cfg) if self.lora else model
+        #: where the model and every batch live (``cfg.device``); ``.cpu()`` at the tokenizer boundary
+        self.device = check_device(cfg.device)
+        if self.model is not None:
+            self.model.to(self.device)  # on the CPU: the model itself, nothing copied
         self._reference: Any = None
         #: prompts truncated from the left so far (reported as a metric)
         self.truncated_prompts = 0
@@ -222,7 +227,7 @@ class Policy:
             if row:
                 prompt_ids[i, width - len(row) :] = torch.tensor(row)
                 prompt_mask[i, width - len(row) :] = 1
-        return prompt_ids, prompt_mask
+        return prompt_ids.to(self.device), prompt_mask.to(self.device)
 
     def check_context(self, max_new_tokens: int) -> None:
         ctx = getattr(self.model.config, "max_position_embeddings", None)
@@ -249,6 +254,7 @@ class Policy:
         """``num_generations`` completions of each prompt (rows of a group consecutive), stopping at
         EOS; see :func:`sample_completions`. The batch's prompt rows are repeated to match.
         ``return_logprobs`` fills ``Batch.logprobs`` with the sampled tokens' log-probs."""
+        prompt_ids, prompt_mask = prompt_ids.to(self.device), prompt_mask.to(self.device)
         was_training = self.model.training
         self.model.eval()
         try:

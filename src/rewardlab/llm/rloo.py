@@ -134,6 +134,7 @@ class RLOO(OnlineRL):
 
     config_class = RLOOConfig
     summary = "RLOO (REINFORCE leave-one-out) on a causal LM (LoRA), KL as a reward penalty"
+    gpu_ready = True  # rewardlab.core.device: the policy, its batches and the loss on config.device
     config: RLOOConfig
 
     def needs_old_logprobs(self) -> bool:

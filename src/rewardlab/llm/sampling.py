@@ -183,7 +183,7 @@ def sample_completions(
     mask = prompt_mask.repeat_interleave(num_generations, dim=0)
     position = position_ids_from_mask(mask)[:, -1:] + 1
     rows = logits.shape[0]
-    done = torch.zeros(rows, dtype=torch.bool)
+    done = torch.zeros(rows, dtype=torch.bool, device=logits.device)
     tokens = []
     picked_logprobs = []
     for t in range(max_new_tokens):
@@ -201,7 +201,7 @@ def sample_completions(
             done = done | (token == eos_token_id)
         if bool(done.all()) or t == max_new_tokens - 1:
             break
-        mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype)], dim=1)
+        mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype, device=mask.device)], dim=1)
         logits = (
             model(
                 input_ids=token[:, None],

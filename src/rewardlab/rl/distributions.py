@@ -30,7 +30,7 @@ LOG_2 = math.log(2.0)
 def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """One draw per row by inverting the CDF with a uniform number: the same distribution as
     ``torch.multinomial(probs, 1)``, at a fifth of its cost for a batch of 8 rows here."""
-    u = torch.rand(probs.shape[0], 1, generator=generator)
+    u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device)
     return (probs.cumsum(-1) < u).sum(-1).clamp_(max=probs.shape[-1] - 1)
 
 
@@ -66,7 +66,7 @@ class DiagGaussian:
         if generator is None:
             noise = torch.randn_like(self.mean)
         else:
-            noise = torch.randn(self.mean.shape, generator=generator, dtype=self.mean.dtype)
+            noise = torch.randn(self.mean.shape, generator=generator, dtype=self.mean.dtype, device=self.mean.device)
         return self.mean + self.log_std.exp() * noise
 
     def log_prob(self, actions: torch.Tensor) -> torch.Tensor:

@@ -104,6 +104,7 @@ def dqn_loss(q_values: torch.Tensor, actions: torch.Tensor, targets: torch.Tenso
 class DQN(Algorithm):
     config_class = DQNConfig
     summary = "Deep Q-Network with replay, target network and the double-DQN option (Mnih et al. 2015)"
+    gpu_ready = True  # rewardlab.core.device: networks and updates on config.device, replay on the CPU
     state_fields = {
         "q_net": OBJECT, "target_net": OBJECT, "optimizer": OBJECT, "buffer": OBJECT, "np_rng": RNG,
         "envs": ENV, "obs": ARRAY, "stats": OBJECT, "env_steps_since_target": VALUE, "n_updates": VALUE,
@@ -125,6 +126,8 @@ class DQN(Algorithm):
         self.target_net = mlp(obs_dim, c.hidden_sizes, self.n_actions, c.activation)
         self.target_net.load_state_dict(self.q_net.state_dict())
         self.target_net.requires_grad_(False)
+        self.q_net.to(self.device)  # initialised on the CPU (the same draws whatever the device), then moved
+        self.target_net.to(self.device)
         self.params = list(self.q_net.parameters())
         self.optimizer = LeanAdam(self.params, lr=c.learning_rate)
         self.buffer = ReplayBuffer(c.buffer_size, (obs_dim,), num_envs=c.num_envs)
@@ -142,7 +145,8 @@ class DQN(Algorithm):
     def predict(self, obs: np.ndarray) -> np.ndarray:
         """Greedy actions for a batch of observations."""
         with torch.no_grad():
-            return self.q_net(torch.as_tensor(obs.reshape(obs.shape[0], -1), dtype=torch.float32)).argmax(-1).numpy()
+            obs = torch.as_tensor(obs.reshape(obs.shape[0], -1), dtype=torch.float32, device=self.device)
+            return self.q_net(obs).argmax(-1).cpu().numpy()
 
     def _act(self) -> np.ndarray:
         c = self.config
@@ -196,6 +200,7 @@ class DQN(Algorithm):
     def _train(self, gradient_steps: int) -> dict[str, float]:
         c = self.config
         batch = self.buffer.sample(self.np_rng, gradient_steps, c.batch_size)
+        batch = {k: v.to(self.device) for k, v in batch.items()}  # the replay buffer stays in CPU memory
         with torch.no_grad():
             next_q_target = self.target_net(batch["next_obs"])  # one pass for every minibatch
             if not c.double_q:

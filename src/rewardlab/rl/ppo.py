@@ -97,6 +97,11 @@ class PPOConfig(RunConfig):
             )
         if self.backend != "driver":
             self._validate_workers()
+        if self.device != "cpu" and self.transition_rewards:
+            raise ConfigError(
+                f"config key 'transition_rewards' is not supported with device = {self.device!r} yet (the "
+                "reward streams' networks stay on the CPU); use device = 'cpu'"
+            )
         if self.privileged_obs and self.transition_rewards:
             raise ConfigError(
                 "config keys 'privileged_obs' and 'transition_rewards' cannot be combined yet: the reward "
@@ -230,6 +235,7 @@ def ppo_diagnostics(log_ratio: torch.Tensor, clip_range: float) -> dict[str, tor
 class PPO(Algorithm):
     config_class = PPOConfig
     summary = "Proximal Policy Optimization, discrete and continuous actions (Schulman et al. 2017)"
+    gpu_ready = True  # rewardlab.core.device: networks and the update on config.device
     state_fields = {
         "actor": OBJECT, "critic": OBJECT, "log_std": TENSOR, "optimizer": OBJECT, "np_rng": RNG,
         "collector": OBJECT, "obs_norm": OBJECT, "reward_norm": OBJECT, "stats": OBJECT,
@@ -272,7 +278,7 @@ class PPO(Algorithm):
             self.log_std = None
         elif isinstance(act_space, gym.spaces.Box):
             out_dim = int(np.prod(act_space.shape))
-            self.log_std = nn.Parameter(torch.full((out_dim,), float(c.log_std_init)))
+            self.log_std = nn.Parameter(torch.full((out_dim,), float(c.log_std_init), device=self.device))
             self.action_low = act_space.low.reshape(-1)
             self.action_high = act_space.high.reshape(-1)
         else:
@@ -287,8 +293,11 @@ class PPO(Algorithm):
             self.streams = RewardStreams(rewards, c.ext_coef, c.num_envs, c.n_steps, obs_space.shape)
         n_values = 1 + (self.streams.n_heads if self.streams is not None else 0)  # critic heads
         critic_dim = obs_dim + (self.privileged.dim if self.privileged is not None else 0)
+        # initialised on the CPU (the same draws whatever the device), then moved
         self.actor = mlp(obs_dim, c.hidden_sizes, out_dim, c.activation, orthogonal=True, out_gain=0.01)
         self.critic = mlp(critic_dim, c.hidden_sizes, n_values, c.activation, orthogonal=True, out_gain=1.0)
+        self.actor.to(self.device)
+        self.critic.to(self.device)
         params = [*self.actor.parameters(), *self.critic.parameters()]
         if self.log_std is not None:
             params.append(self.log_std)
@@ -335,7 +344,7 @@ class PPO(Algorithm):
         obs = obs.reshape(obs.shape[0], -1)
         if self.obs_norm is not None:
             obs = self.obs_norm(obs, update=False)
-        return torch.as_tensor(obs, dtype=torch.float32)
+        return torch.as_tensor(obs, dtype=torch.float32, device=self.device)
 
     @staticmethod
     def _critic_input(obs: torch.Tensor, privileged: torch.Tensor | None) -> torch.Tensor:
@@ -358,14 +367,15 @@ class PPO(Algorithm):
         """Deterministic actions (argmax / Gaussian mean) for a batch of raw observations."""
         with torch.no_grad():
             mode = self._distribution(self._obs_tensor(obs)).mode()
-            return mode.numpy() if self.discrete else self.policy.env_action(mode)
+            return mode.cpu().numpy() if self.discrete else self.policy.env_action(mode)
 
     # -- one iteration: rollout + update ---------------------------------------------------------
 
     def step(self) -> dict[str, float]:
         c = self.config
         T, N = c.n_steps, c.num_envs
-        rollout = self.collector.collect(self.policy, T)
+        rollout = self.collector.collect(self.policy, T)  # on self.device
+        tensor = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731 - the numpy/env boundary
         done = rollout.terminated | rollout.truncated
         rewards = np.zeros((T, N), dtype=np.float32)
         for t in range(T):  # neither changes what the policy did, so both may run after the rollout
@@ -381,7 +391,7 @@ class PPO(Algorithm):
         with torch.no_grad():
             # time limits bootstrap from V(final observation)
             n_heads = self.critic[-1].out_features
-            truncated_values = torch.zeros((T, N) if n_heads == 1 else (T, N, n_heads))
+            truncated_values = torch.zeros((T, N) if n_heads == 1 else (T, N, n_heads), device=self.device)
             truncated_mask = np.zeros((T, N), dtype=bool)
             for t, idx, final, privileged in rollout.finals:
                 truncated_values[t, idx] = self.critic(self._critic_input(final, privileged)).squeeze(-1)
@@ -397,10 +407,9 @@ class PPO(Algorithm):
         next_values = torch.cat([value_buf[1:], last_value.unsqueeze(0)])
         stream_metrics: dict[str, float] = {}
         if self.streams is None:
-            next_values = torch.where(torch.from_numpy(truncated_mask), truncated_values, next_values)
+            next_values = torch.where(tensor(truncated_mask), truncated_values, next_values)
             advantages, returns = compute_gae(
-                torch.from_numpy(rewards), value_buf, next_values,
-                torch.from_numpy(terminations), torch.from_numpy(dones), c.gamma, c.gae_lambda,
+                tensor(rewards), value_buf, next_values, tensor(terminations), tensor(dones), c.gamma, c.gae_lambda
             )  # fmt: skip
         else:
             added, stream_rewards, stream_metrics = self.streams.score()

@@ -34,6 +34,11 @@ exception stays attached as ``__cause__``, for the traceback.
 
 The critic stays on the driver: the workers return observations, and the learner values them in
 one batched pass after the rollout (the critic does not change during a rollout).
+
+Devices (``device = "cuda"``, rewardlab.core.device): the driver's collector samples with the
+learner's policy on the learner's device; rollout workers hold CPU copies (an env-bound small
+network gains nothing from a GPU, and a Ray worker may have none), receive CPU weights, and their
+rollouts move to the learner's device when they are joined. Actions reach the envs through ``.cpu()``.
 """
 
 from __future__ import annotations
@@ -96,6 +101,18 @@ class Rollout:
     critic_obs: torch.Tensor | None = None  # (T, N, P)
     last_critic_obs: torch.Tensor | None = None  # (N, P)
 
+    def to(self, device: torch.device) -> Rollout:
+        """This rollout with its tensors on ``device`` (itself when they are there already: no copy)."""
+        if self.obs.device == device:
+            return self
+        move = lambda x: None if x is None else x.to(device)  # noqa: E731
+        return Rollout(
+            obs=move(self.obs), actions=move(self.actions), logp=move(self.logp), rewards=self.rewards,
+            terminated=self.terminated, truncated=self.truncated, last_obs=move(self.last_obs),
+            finals=[(t, idx, move(o), move(c)) for t, idx, o, c in self.finals],
+            critic_obs=move(self.critic_obs), last_critic_obs=move(self.last_critic_obs),
+        )  # fmt: skip
+
     @staticmethod
     def join(parts: list[Rollout]) -> Rollout:
         """The rollouts of several workers as one, envs in worker order (worker i's env j is env
@@ -136,19 +153,22 @@ class Policy:
     def __init__(self, actor: nn.Module, log_std: torch.Tensor | None, low=None, high=None):
         self.actor, self.log_std, self.low, self.high = actor, log_std, low, high
         self.discrete = log_std is None
+        self.device = next(actor.parameters()).device  # where observations must go
 
     def distribution(self, obs: torch.Tensor) -> Categorical | DiagGaussian:
         out = self.actor(obs)
         return Categorical(out) if self.discrete else DiagGaussian(out, self.log_std)
 
     def env_action(self, action: torch.Tensor) -> np.ndarray:
-        a = action.numpy()
+        a = action.cpu().numpy()
         if not self.discrete:  # the Gaussian is unbounded; the env gets the clipped action (SB3)
             a = np.clip(a, self.low, self.high)
         return a
 
     def weights(self) -> dict[str, Any]:
-        return {"actor": self.actor.state_dict(), "log_std": None if self.discrete else self.log_std.detach()}
+        """On the CPU, for CPU workers (``.cpu()`` is the tensor itself when it is there already)."""
+        actor = {k: v.cpu() for k, v in self.actor.state_dict().items()}
+        return {"actor": actor, "log_std": None if self.discrete else self.log_std.detach().cpu()}
 
     def load_weights(self, weights: dict[str, Any]) -> None:
         self.actor.load_state_dict(weights["actor"])
@@ -156,9 +176,16 @@ class Policy:
             with torch.no_grad():
                 self.log_std.copy_(weights["log_std"])
 
-    def copy(self) -> Policy:
-        """An independent copy (no random numbers drawn: the weights are copied, not initialised)."""
-        return copy.deepcopy(self)
+    def copy(self, device: torch.device | str | None = None) -> Policy:
+        """An independent copy (no random numbers drawn: the weights are copied, not initialised),
+        on ``device`` when given."""
+        out = copy.deepcopy(self)
+        if device is not None and torch.device(device) != self.device:
+            out.actor.to(device)
+            if out.log_std is not None:
+                out.log_std = nn.Parameter(out.log_std.detach().to(device))
+            out.device = torch.device(device)
+        return out
 
 
 def denormals_flushed() -> bool:
@@ -242,12 +269,12 @@ class RolloutWorker(Stateful):
         obs = obs.reshape(obs.shape[0], -1)
         if self.obs_norm is not None:
             obs = self.obs_norm(obs, update=update)
-        return torch.as_tensor(obs, dtype=torch.float32)
+        return torch.as_tensor(obs, dtype=torch.float32, device=self.policy.device)
 
     def _critic_extra(self, obs: Any, infos: dict[str, Any]) -> torch.Tensor | None:
         if self.privileged is None or not self.privileged.dim:
             return None
-        return torch.from_numpy(self.privileged.critic_obs(obs, infos))
+        return torch.from_numpy(self.privileged.critic_obs(obs, infos)).to(self.policy.device)
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -295,7 +322,7 @@ class RolloutWorker(Stateful):
                         if self.critic_obs is not None:
                             critic = torch.from_numpy(
                                 np.stack([self.privileged.final_critic_obs(cut[i], infos, i) for i in idx])
-                            )
+                            ).to(self.policy.device)
                         finals.append((t, idx, final, critic))
                 self.obs = self._obs_tensor(self._actor_raw(obs))
                 self.critic_obs = self._critic_extra(obs, infos)
@@ -327,7 +354,7 @@ class RolloutWorker(Stateful):
         def act(obs: np.ndarray) -> np.ndarray:
             with torch.no_grad():
                 mode = self.policy.distribution(self._obs_tensor(self._actor_raw(obs), update=False)).mode()
-                return mode.numpy() if self.policy.discrete else self.policy.env_action(mode)
+                return mode.cpu().numpy() if self.policy.discrete else self.policy.env_action(mode)
 
         return evaluate_policy(env_id, act, episodes, seed, env_kwargs)
 
@@ -375,10 +402,10 @@ class RolloutWorkers:
             )
             for i in range(num_workers)
         ]  # fmt: skip
-        self._policy = policy
+        self._policy = policy.copy("cpu")  # workers sample on the CPU (module docstring: Devices)
         self._ray = None
         if backend == "local":
-            self.workers = [RolloutWorker(policy=policy.copy(), **spec) for spec in self.specs]
+            self.workers = [RolloutWorker(policy=self._policy.copy(), **spec) for spec in self.specs]
             return
         from rewardlab.core import ray_backend
 
@@ -463,8 +490,9 @@ class RolloutWorkers:
     def collect(self, policy: Policy, n_steps: int) -> Rollout:
         weights, flush = policy.weights(), denormals_flushed()
         if self.backend == "ray":
-            return Rollout.join(self._sample_ray(weights, n_steps, flush))
-        return Rollout.join([self._sample_local(i, n_steps, weights) for i in range(self.num_workers)])
+            return Rollout.join(self._sample_ray(weights, n_steps, flush)).to(policy.device)
+        parts = [self._sample_local(i, n_steps, weights) for i in range(self.num_workers)]
+        return Rollout.join(parts).to(policy.device)
 
     def _sample_local(self, i: int, n_steps: int, weights: dict[str, Any]) -> Rollout:
         try:
