@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/grpo_vs_trl.py                      # SmolLM2-135M-Instruct, 3 timed steps
     .venv/bin/python benchmarks/grpo_vs_trl.py --model tiny-random-llama --steps 5   # a quick check
+    .venv/bin/python benchmarks/grpo_vs_trl.py --device cuda --prompts 16 --G 8 --max-new-tokens 128 \
+        --micro-batch 64 --steps 10                   # on a GPU: both frameworks on cuda:0 (docs/gpu.md)
 
 Each framework runs in its own child process (so peak RSS is its own), one warm-up step and then
 ``--steps`` timed optimizer steps, with the same torch thread count. Prompts are the
@@ -11,6 +13,11 @@ on all linear layers. TRL is run as a user gets it (its GRPOConfig defaults: gra
 checkpointing on, bf16 autocast) and, in a second row, with both off (fp32, as rewardlab runs).
 Needs ``pip install trl==1.16.0`` (benchmark only). Prints seconds per step, generated tokens
 per second (completion tokens / step time) and peak RSS.
+
+``--device cuda``: both frameworks train on the GPU (rewardlab's ``device = "cuda"``, TRL's Trainer
+without ``use_cpu``) and the table adds each one's peak GPU memory; ``--dtype bfloat16`` loads
+rewardlab's model in bf16 (TRL's default row autocasts to bf16). Without a GPU it refuses, saying
+why; it has not been run on one yet (docs/gpu.md).
 """
 
 from __future__ import annotations
@@ -27,6 +34,25 @@ import time
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_gpu_mib() -> float:
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_initialized() else float("nan")
+
+
+def gpu_missing(device: str) -> str | None:
+    """Why ``device`` cannot be used here, or None (a CPU device, or a GPU torch sees)."""
+    import torch
+
+    if not device.startswith("cuda") or torch.cuda.is_available():
+        return None
+    build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+    return (
+        f"--device {device}: torch {torch.__version__} ({build}) sees no CUDA GPU on this machine. Run it "
+        "where a GPU is, with torch's CUDA build of the same version (docs/gpu.md); no numbers were made."
+    )
 
 
 def arithmetic_examples(n: int):
@@ -55,6 +81,8 @@ def run_rewardlab(args) -> dict:
         max_completion_length=args.max_new_tokens,
         max_prompt_length=128,
         micro_batch_size=args.micro_batch,
+        device=args.device,
+        dtype=args.dtype,
         loss_type="dapo",
         beta=0.0,
         total_steps=args.steps + 1,
@@ -121,7 +149,7 @@ def run_trl(args, variant: str) -> dict:
     extra = {} if variant == "default" else {"gradient_checkpointing": False, "bf16": False}
     config = GRPOConfig(
         output_dir=tmp,
-        use_cpu=True,
+        use_cpu=args.device == "cpu",
         per_device_train_batch_size=args.prompts * args.G,
         num_generations=args.G,
         max_completion_length=args.max_new_tokens,
@@ -164,6 +192,7 @@ def worker(args) -> None:
     else:
         out = run_trl(args, args.worker.split(":", 1)[1])
     out["peak_rss_mib"] = peak_rss_mib()
+    out["peak_gpu_mib"] = peak_gpu_mib()
     print("RESULT " + json.dumps(out))
 
 
@@ -178,8 +207,13 @@ def main() -> None:
     p.add_argument("--micro-batch", type=int, default=8, help="rewardlab sequences per forward/backward")
     p.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 1)))
     p.add_argument("--only", default="rewardlab,trl:default,trl:fp32", help="comma-separated runs")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (both frameworks)")
+    p.add_argument("--dtype", default="float32", help="rewardlab's model dtype: float32, bfloat16, float16")
     p.add_argument("--worker", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
+    why = gpu_missing(args.device)
+    if why:
+        sys.exit(why)
     if args.worker:
         worker(args)
         return
@@ -200,7 +234,7 @@ def main() -> None:
         res = json.loads(line[len("RESULT ") :])
         sec = sum(res["times"]) / max(len(res["times"]), 1)
         tok = sum(res["tokens"]) / max(sum(res["times"]), 1e-9) if res["tokens"] else float("nan")
-        rows.append((name, sec, tok, res["peak_rss_mib"]))
+        rows.append((name, sec, tok, res["peak_rss_mib"], res.get("peak_gpu_mib", float("nan"))))
     label = {
         "rewardlab": "rewardlab GRPO",
         "trl:default": "TRL 1.16 GRPOTrainer (defaults: grad ckpt, bf16)",
@@ -208,13 +242,17 @@ def main() -> None:
     }
     print(
         f"\nmodel {args.model}, {args.prompts} prompts x G {args.G}, {args.max_new_tokens} new tokens, "
-        f"LoRA r {args.lora_r}, loss dapo, beta 0, {args.threads} threads, {args.steps} timed steps"
+        f"LoRA r {args.lora_r}, loss dapo, beta 0, {args.threads} threads, {args.steps} timed steps, "
+        f"device {args.device}, rewardlab dtype {args.dtype}"
     )
-    print(f"{'run':52s} {'s/step':>8s} {'gen tok/s':>10s} {'peak RSS MiB':>13s} {'speed vs':>9s}")
+    gpu = args.device != "cpu"
+    head = f"{'run':52s} {'s/step':>8s} {'gen tok/s':>10s} {'peak RSS MiB':>13s}"
+    print(head + (f" {'peak GPU MiB':>13s}" if gpu else "") + f" {'speed vs':>9s}")
     base = next((r[1] for r in rows if r[0] == "rewardlab"), None)
-    for name, sec, tok, rss in rows:
+    for name, sec, tok, rss, gpu_mib in rows:
         ratio = f"{sec / base:.2f}x" if base else "-"
-        print(f"{label.get(name, name):52s} {sec:8.2f} {tok:10.1f} {rss:13.0f} {ratio:>9s}")
+        line = f"{label.get(name, name):52s} {sec:8.2f} {tok:10.1f} {rss:13.0f}"
+        print(line + (f" {gpu_mib:13.0f}" if gpu else "") + f" {ratio:>9s}")
     if base:
         print("(speed vs: the run's seconds per step / rewardlab's; > 1 means rewardlab is faster)")
 

@@ -1,7 +1,7 @@
 """``device``: a GPU nobody has is refused by name, an algorithm that is not GPU-ready refuses one
 instead of training on the CPU, and a checkpoint written on a GPU resumes on a CPU-only machine
-bit for bit (its tensors are tagged cuda:0 here exactly as a GPU run's are, and read back onto the
-CPU). Nothing here needs a GPU; benchmarks/gpu_check.py runs the same paths on one (docs/gpu.md)."""
+with ``--set device=cpu``, bit for bit (its tensors are tagged cuda:0 here exactly as a GPU run's
+are, and read back onto the CPU). Nothing here needs a GPU; benchmarks/gpu_check.py runs the same paths on one (docs/gpu.md)."""
 
 import shutil
 
@@ -85,6 +85,13 @@ def test_a_checkpoint_written_on_a_gpu_resumes_on_the_cpu_bit_for_bit(algo, sets
     shutil.copytree(full, cut)
     for p in checkpoints(cut)[1:]:
         shutil.rmtree(p)
-    again = Run.resume(cut).train(progress=False)
+    # the GPU run's config names its device; this machine has none, so the resume says how to move it
+    config = cut / "config.toml"
+    config.write_text(config.read_text().replace('device = "cpu"', 'device = "cuda"'))
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match=NAMED):
+            Run.resume(cut)
+    again = Run.resume(cut, {"device": "cpu"}).train(progress=False)
+    assert 'device = "cpu"' in config.read_text() and "device changed from cuda to cpu" in (cut / "run.log").read_text()
     assert _strip(read_metrics(cut)) == _strip(read_metrics(full))
     assert _final(again) == _final(result)

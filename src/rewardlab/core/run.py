@@ -77,6 +77,8 @@ TIMING_KEYS = ("sps", "time", "tokens_per_second")
 OWNED_NAME = ".owned.json"
 #: the only config key a resume may change: a finished run can be given a larger budget
 EXTENDABLE = ("total_steps",)
+#: and where it runs: a run written on a GPU continues on a machine without one (``--set device=cpu``)
+MOVABLE = ("device",)
 
 
 def is_timing_metric(key: str) -> bool:
@@ -400,13 +402,14 @@ class Run:
             diffs = {
                 k: (v, getattr(wanted, k))
                 for k, v in to_dict(saved).items()
-                if getattr(wanted, k) != v and k not in EXTENDABLE
+                if getattr(wanted, k) != v and k not in EXTENDABLE + MOVABLE
             }
             if diffs:
                 lines = ", ".join(f"{k}={new!r} (saved: {old!r})" for k, (old, new) in diffs.items())
                 raise ConfigError(
                     f"--resume {run_dir}: the given config contradicts the saved one in "
-                    f"{run_dir / 'config.toml'}: {lines}. Only {', '.join(EXTENDABLE)} may change on resume; "
+                    f"{run_dir / 'config.toml'}: {lines}. Only {', '.join(EXTENDABLE)} may change on resume "
+                    "(and device, to move a run); "
                     f"drop those options, or start a new run with another --out."
                 )
         check_config(wanted)
@@ -425,7 +428,7 @@ class Run:
             _prepare_process(wanted)
             algo = registry.get_algorithm(algo_name)(wanted)
             algo.load_state_dict(state["algo"])
-            if wanted.total_steps != saved.total_steps:
+            if any(getattr(wanted, k) != getattr(saved, k) for k in EXTENDABLE + MOVABLE):
                 write_text_atomic(run_dir / "config.toml", to_toml(wanted, algo_name))
             for path, size in cuts.items():  # forget what was logged after the checkpoint: it is logged again
                 try:
@@ -450,8 +453,9 @@ class Run:
             )
         for w in warnings:
             run.warn(w)
-        if wanted.total_steps != saved.total_steps:
-            run.log_event(f"total_steps changed from {saved.total_steps} to {wanted.total_steps}")
+        for key in EXTENDABLE + MOVABLE:
+            if getattr(wanted, key) != getattr(saved, key):
+                run.log_event(f"{key} changed from {getattr(saved, key)} to {getattr(wanted, key)}")
         run.log_event(f"resumed from {latest.name}")
         return run
 
