@@ -110,6 +110,17 @@ def _same(a: Any, b: Any) -> bool:
     return np.array_equal(np.asarray(a), np.asarray(b))
 
 
+def snapshot_env(env_id: str, index: int, env_kwargs: dict[str, Any]) -> Snapshot:
+    """Sub-env ``index`` of a run's vector env: the registered env, wrapped for snapshots. A module
+    function without torch, so an env actor that unpickles it imports no torch. Registers
+    rewardlab's Gymnasium ids first: a worker process (async vector env, Ray actor) starts without."""
+    from rewardlab.envs import register_gymnasium
+    from rewardlab.registry import make_env
+
+    register_gymnasium()
+    return Snapshot(make_env(env_id, **env_kwargs), index)
+
+
 class Snapshot(gym.Wrapper):
     """Saves and restores the wrapped env's whole state; see the module docstring for the methods.
 

@@ -19,19 +19,15 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers.utils import RunningMeanStd
 from torch import nn
 
-from rewardlab.core.envstate import Snapshot
+from rewardlab.core.envstate import snapshot_env
 from rewardlab.envs import register_gymnasium
 from rewardlab.errors import ConfigError
 from rewardlab.registry import check_env_id, make_env
 
-register_gymnasium()  # at import, so AsyncVectorEnv workers that unpickle _make_env have them too
+register_gymnasium()  # at import (worker processes register them in core.envstate.snapshot_env)
 
 # ---------------------------------------------------------------------------------------------
 # Environments
-
-
-def _make_env(env_id: str, index: int, env_kwargs: dict[str, Any]) -> gym.Env:
-    return Snapshot(make_env(env_id, **env_kwargs), index)
 
 
 def make_vec_env(
@@ -48,7 +44,7 @@ def make_vec_env(
     check_env_id(env_id, kinds=("gymnasium",))
     if num_envs < 1:
         raise ConfigError(f"config key 'num_envs': must be >= 1, got {num_envs}")
-    fns = [functools.partial(_make_env, env_id, i, dict(env_kwargs or {})) for i in range(num_envs)]
+    fns = [functools.partial(snapshot_env, env_id, i, dict(env_kwargs or {})) for i in range(num_envs)]
     if vectorization == "sync":
         return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
     if vectorization == "async":

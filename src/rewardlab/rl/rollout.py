@@ -55,10 +55,9 @@ import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from torch import nn
 
-from rewardlab.core.envstate import Snapshot
+from rewardlab.core.envstate import snapshot_env
 from rewardlab.core.state import ENV, TENSOR, TORCH_RNG, Stateful
 from rewardlab.errors import ConfigError, RewardlabError
-from rewardlab.registry import make_env
 from rewardlab.rl.common import evaluate_policy, final_observations
 from rewardlab.rl.distributions import Categorical, DiagGaussian
 
@@ -203,12 +202,8 @@ def worker_seed(seed: int, index: int) -> int:
 def worker_envs(env_id: str, env_kwargs: dict[str, Any], num_envs: int) -> SyncVectorEnv:
     """A worker's ``num_envs`` envs, built as ``make_vec_env`` builds a run's (their seeds, given at
     reset, make them the run's envs i * E ... i * E + E - 1; the snapshot index is the worker's own)."""
-    fns = [functools.partial(_make, env_id, j, dict(env_kwargs)) for j in range(num_envs)]
+    fns = [functools.partial(snapshot_env, env_id, j, dict(env_kwargs)) for j in range(num_envs)]
     return SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
-
-
-def _make(env_id: str, index: int, env_kwargs: dict[str, Any]) -> gym.Env:
-    return Snapshot(make_env(env_id, **env_kwargs), index)
 
 
 # ---------------------------------------------------------------------------------------------
