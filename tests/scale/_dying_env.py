@@ -1,13 +1,15 @@
-"""A CartPole whose process dies (``os._exit``) at its ``die_at``-th step: a rollout worker killed
+"""Envs whose process dies (``os._exit``) at their ``die_at``-th step: a rollout worker killed
 mid-iteration, as a lost node or an OOM kill leaves it. ``marker``: only the first env to reach the
-step dies (it creates the file); with ``always`` every time. Never in the test's own process."""
+step dies (it creates the file); with ``always`` every time. Never in the test's own process.
+And a CartPole that raises instead (an env bug, not a lost process)."""
 
 import os
 
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
 
-class DyingCartPole(CartPoleEnv):
+class _DiesAt:
     def __init__(self, die_at: int, marker: str, driver_pid: int, always: bool = False, render_mode=None):
         super().__init__(render_mode=render_mode)
         self.die_at, self.marker, self.driver_pid, self.always = die_at, marker, driver_pid, always
@@ -27,6 +29,14 @@ class DyingCartPole(CartPoleEnv):
         except FileExistsError:
             return False
         return True
+
+
+class DyingCartPole(_DiesAt, CartPoleEnv):
+    pass
+
+
+class DyingPendulum(_DiesAt, PendulumEnv):
+    pass
 
 
 class RaisingCartPole(CartPoleEnv):

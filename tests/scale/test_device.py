@@ -92,6 +92,9 @@ def test_a_checkpoint_written_on_a_gpu_resumes_on_the_cpu_bit_for_bit(algo, sets
         with pytest.raises(ConfigError, match=NAMED):
             Run.resume(cut)
     again = Run.resume(cut, {"device": "cpu"}).train(progress=False)
-    assert 'device = "cpu"' in config.read_text() and "device changed from cuda to cpu" in (cut / "run.log").read_text()
+    assert (
+        'device = "cpu"' in config.read_text()
+        and "device changed from cuda to cpu" in (cut / "run.log").read_text()
+    )
     assert _strip(read_metrics(cut)) == _strip(read_metrics(full))
     assert _final(again) == _final(result)

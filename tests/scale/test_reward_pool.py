@@ -137,7 +137,7 @@ def test_ray_reward_tasks_equal_the_local_pool(ray_cluster):
     samples = _samples(9)
     with (
         RewardPool(_composite(), workers=2) as local,
-        RewardPool(_composite(), workers=4, backend="ray", chunk_size=2) as remote,
+        RewardPool(_composite(), workers=2, backend="ray", chunk_size=2) as remote,  # 5 chunks, 2 at a time
     ):
         a, b = local.score(samples), remote.score(samples)
     np.testing.assert_array_equal(a.total, b.total)
