@@ -160,7 +160,8 @@ def test_online_reward_model_kill_and_resume_is_bit_identical(tmp_path):
             "checkpoint_every=1", "eval_episodes=2", "num_threads=1"]  # fmt: skip
     config = new_config("grpo", sets=sets, cli={"total_steps": 4, "seed": 3, "env": "arithmetic"})
     full = tmp_path / "full"
-    Run.start("grpo", config, full).train(progress=False)
+    run = Run.start("grpo", config, full)
+    run.train(progress=False)
     cut = tmp_path / "cut"
     shutil.copytree(full, cut)
     for p in checkpoints(cut)[1:]:
@@ -179,6 +180,10 @@ def test_online_reward_model_kill_and_resume_is_bit_identical(tmp_path):
         assert torch.equal(value, b["model"]["net"][key]), key
     assert any(not torch.equal(v, initial[k]) for k, v in a["model"]["net"].items())  # it did learn
     assert a["model"]["optimizer"]["state"] and a["model"]["updates"] == 8
+    # a diverged reward model is what the Run's NaN guard names
+    assert run.algo.parameters_finite() is None
+    run.algo.reward_learner.model.net.score_head.weight.data[0, 0] = float("nan")
+    assert run.algo.parameters_finite() == "rm.net.score_head.weight"
 
     with pytest.raises(ConfigError, match="reward 'exact_match' cannot learn online"):
         Run.start("grpo", new_config("grpo", sets=[*sets[:7], "reward=exact_match", f"reward_labeller={tmp_path / 'rules.py'}:first_char_code"],

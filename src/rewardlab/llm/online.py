@@ -480,6 +480,14 @@ class OnlineRL(LMAlgorithm):
         metrics["epoch"] = float(self.epoch)
         return metrics
 
+    def parameters_finite(self) -> str | None:
+        """The policy's first non-finite parameter, else the online reward model's (the Run's NaN guard
+        then stops naming the reward and keeps the last good checkpoint)."""
+        bad = super().parameters_finite()
+        if bad is None and self.reward_learner is not None:
+            return self.reward_learner.model.non_finite()
+        return bad
+
     def close(self) -> None:
         if self.reward_pool is not None:
             self.reward_pool.close()
