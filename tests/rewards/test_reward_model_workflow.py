@@ -262,3 +262,16 @@ def test_smollm2_lora_reward_model_freezes_the_135m_weights_and_round_trips(tmp_
     assert (tmp_path / "rm" / "reward_model.pt").stat().st_size < 20e6  # the adapter and the head, not 540 MB
     again = BradleyTerry.load(tmp_path / "rm")
     assert np.allclose(again.rewards(pairs.chosen), rm.rewards(pairs.chosen), atol=1e-5)
+
+
+def test_smollm2_example_config_resolves():
+    from pathlib import Path
+
+    from rewardlab.config import build_config
+    from rewardlab.rewards.learned.reward_model import RewardModelConfig
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = build_config(RewardModelConfig, files=[root / "examples" / "reward_model_smollm2_arithmetic.toml"])
+    cfg.validate()
+    assert (cfg.backbone, cfg.lora_r, cfg.total_steps) == ("smollm2-135m-instruct", 16, 3)
+    assert len(read_preference_pairs(root / cfg.data)) == 300
