@@ -101,3 +101,24 @@ def test_trained_judge_reaches_step_f1_and_its_beam_search_beats_sampling_at_equ
     assert untrained["beam_success"] <= 0.15, (
         untrained
     )  # the control: the search is only as good as its judge
+
+
+def test_beam_search_takes_a_process_reward_on_the_partial_text():
+    """A PRM reads the same partial text: each kept beam's score is the PRM's (min over steps) on it."""
+    pytest.importorskip(
+        "transformers", reason="the llm extra is not installed (pip install 'rewardlab[llm]')"
+    )
+    import torch
+
+    from rewardlab.rewards import Sample
+    from rewardlab.rewards.learned.process_reward import ProcessReward
+
+    torch.set_num_threads(1)
+    prm = ProcessReward(seed=0, aggregation="min")
+    found = beam_search(
+        "3:", lambda p, s, k: ["4", "7", "1"][:k], prm, beam_width=2, expansions=3, max_steps=2
+    )
+    assert found.scored == 9 and len(found.best.steps) == 2
+    for beam in [*found.rounds[0], *found.rounds[1]]:
+        text = "".join(s + "\n" for s in beam.steps)
+        assert beam.score == pytest.approx(prm([Sample(prompt="3:", completion=text)])[0], abs=1e-6)
