@@ -188,6 +188,8 @@ def test_online_reward_model_kill_and_resume_is_bit_identical(tmp_path):
     with pytest.raises(ConfigError, match="reward 'exact_match' cannot learn online"):
         Run.start("grpo", new_config("grpo", sets=[*sets[:7], "reward=exact_match", f"reward_labeller={tmp_path / 'rules.py'}:first_char_code"],
                                      cli={"env": "arithmetic"}), tmp_path / "bad")  # fmt: skip
+    with pytest.raises(ConfigError, match="'reward_buffer_size': 0 is out of range; valid values are >= 1"):
+        new_config("grpo", sets=[*sets, "reward_buffer_size=0"], cli={"env": "arithmetic"})
     with pytest.raises(
         ConfigError, match="reward_update_order 'later' is not one of after_score, before_score"
     ):

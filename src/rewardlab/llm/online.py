@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from rewardlab.config import bounds
 from rewardlab.core.state import ARRAY, OBJECT, VALUE
 from rewardlab.errors import ConfigError
 from rewardlab.llm.base import LMAlgorithm, LMTrainConfig, score
@@ -62,9 +63,11 @@ class OnlineConfig(LMTrainConfig):
     # that labels each batch; within a group, completions whose labels differ give preference pairs
     # the reward model (`reward`, a reward-model run or saved directory) trains on. "" = it stays frozen.
     reward_labeller: str = ""
-    reward_updates_per_step: int = 1  # reward-model optimizer steps per generation batch
-    reward_buffer_size: int = 1024  # newest preference pairs kept to train on
-    reward_pairs_per_step: int = 0  # labelling budget: at most this many new pairs a batch (0 = all)
+    # reward-model optimizer steps per generation batch; newest preference pairs kept to train on;
+    # the labelling budget: at most this many new pairs a batch (0 = all)
+    reward_updates_per_step: int = field(default=1, metadata=bounds(ge=1))
+    reward_buffer_size: int = field(default=1024, metadata=bounds(ge=1))
+    reward_pairs_per_step: int = field(default=0, metadata=bounds(ge=0))
     reward_update_order: str = "after_score"  # "before_score": train on the batch's labels, then score it
     # Multi-turn agents (rewardlab.agents.AgentConfig keys: action_format, max_turns, advantage, ...).
     # Used when `env` names an agent env (`rewardlab list envs`); a non-empty table also runs a
