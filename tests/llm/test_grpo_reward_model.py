@@ -194,3 +194,23 @@ def test_online_reward_model_kill_and_resume_is_bit_identical(tmp_path):
         ConfigError, match="reward_update_order 'later' is not one of after_score, before_score"
     ):
         new_config("grpo", sets=[*sets, "reward_update_order=later"], cli={"env": "arithmetic"}).validate()
+
+
+def test_reward_update_order_decides_which_weights_score_the_batch(tmp_path):
+    """after_score: the batch's reward is the reward model's before it learns from the batch's labels;
+    before_score: after. One GRPO step of each, checked against the reward model scored by hand."""
+    from rewardlab.rewards.learned.reward_model import load_reward_model
+
+    rm = reward_model(tmp_path / "rm", "rm", copy_pairs(50, 1), epochs=1)
+    (tmp_path / "rules.py").write_text(COPY_RULE)
+    for order in ("after_score", "before_score"):
+        cfg = GRPOConfig(**TOY, reward=str(rm), reward_labeller=f"{tmp_path / 'rules.py'}:copy_rule",
+                         reward_update_order=order, reward_updates_per_step=3)  # fmt: skip
+        algo = GRPO(cfg, policy=tiny_policy(cfg), task=CopyDigit(seed=0))
+        metrics = algo.step()
+        assert metrics["reward_model/updates"] == 3.0 and metrics["reward_model/new_pairs"] > 0
+        initial = float(np.mean(load_reward_model(rm)(algo._last_samples)))
+        updated = float(np.mean(algo.reward(algo._last_samples)))
+        assert abs(updated - initial) > 1e-3
+        expected = initial if order == "after_score" else updated
+        assert metrics["reward"] == pytest.approx(expected, abs=1e-5), order
