@@ -39,16 +39,19 @@ from rewardlab.tasks.arithmetic import Arithmetic
 TEMPLATE = "{a} {op} {b} ="
 
 
-def near_misses(result: int, k: int, rng: np.random.Generator) -> list[int]:
-    offsets = rng.choice([o for o in range(-10, 11) if o != 0], size=k, replace=False)
+def near_misses(result: int, k: int, rng: np.random.Generator, max_offset: int = 10) -> list[int]:
+    offsets = rng.choice([o for o in range(-max_offset, max_offset + 1) if o != 0], size=k, replace=False)
     return [result + int(o) for o in offsets]
 
 
-def write_pairs(path: Path, examples: list, rng: np.random.Generator) -> Path:
+def write_pairs(
+    path: Path, examples: list, rng: np.random.Generator, rejected: int = 1, max_offset: int = 10
+) -> Path:
     rows = [
-        {"prompt": ex.prompt, "chosen": f" {ex.reference}", "rejected": f" {near_misses(int(ex.reference), 1, rng)[0]}"}
+        {"prompt": ex.prompt, "chosen": f" {ex.reference}", "rejected": f" {miss}"}
         for ex in examples
-    ]  # fmt: skip
+        for miss in near_misses(int(ex.reference), rejected, rng, max_offset)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -91,18 +94,31 @@ def main() -> None:
     parser.add_argument("--best-of-problems", type=int, default=50)
     parser.add_argument("--arms", nargs="+", default=["tiny", "smollm2"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--digits", type=int, default=2, help="operand digits (1: the space holds 100 problems)"
+    )
+    parser.add_argument("--ops", default="+-")
+    parser.add_argument("--rejected", type=int, default=1, help="near misses (pairs) per problem")
+    parser.add_argument("--max-offset", type=int, default=10, help="a near miss is within this of the result")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    task = Arithmetic(seed=args.seed, template=TEMPLATE, num_train=max(args.train_pairs, 1000))
+    # --train-pairs / --test-pairs count problems; each gives --rejected pairs
+    sizes = {"num_train": max(args.train_pairs, 1000), "num_test": 200} if args.digits > 1 else {
+        "num_train": args.train_pairs, "num_test": args.test_pairs}  # fmt: skip
+    task = Arithmetic(seed=args.seed, template=TEMPLATE, digits=args.digits, ops=args.ops, **sizes)
     rng = np.random.default_rng(args.seed)
     root = Path(tempfile.mkdtemp(prefix="rm-smollm2-"))
-    train = write_pairs(root / "train.jsonl", list(task.examples("train"))[: args.train_pairs], rng)
+    train_examples = list(task.examples("train"))[: args.train_pairs]
+    train = write_pairs(root / "train.jsonl", train_examples, rng, args.rejected, args.max_offset)
     test_examples = list(task.examples("test"))[: args.test_pairs]
-    test = write_pairs(root / "test.jsonl", test_examples, rng)
+    test = write_pairs(root / "test.jsonl", test_examples, rng, args.rejected, args.max_offset)
     bon = [
         [
             ex.prompt + f" {r}"
-            for r in [int(ex.reference), *near_misses(int(ex.reference), args.best_of - 1, rng)]
+            for r in [
+                int(ex.reference),
+                *near_misses(int(ex.reference), args.best_of - 1, rng, args.max_offset),
+            ]
         ]
         for ex in test_examples[: args.best_of_problems]
     ]
