@@ -85,6 +85,36 @@ def arm(
     }
 
 
+def lm_prior_arm(test: Path, bon: list[list[str]], prompts: list[str]) -> dict:
+    """No training: SmolLM2's own summed log-probability of the completion given the prompt, as the
+    score (what the pretrained model already knows about these sums)."""
+    from rewardlab.llm.models import load_model
+
+    model, tok = load_model("smollm2-135m-instruct")
+    model.eval()
+
+    def logprob(texts: list[str]) -> np.ndarray:
+        out = []
+        with torch.no_grad():
+            for text in texts:
+                prompt = next(p for p in prompts if text.startswith(p))
+                ids = tok(text, return_tensors="pt")["input_ids"]
+                n_prompt = len(tok(prompt)["input_ids"])
+                logits = model(input_ids=ids).logits[0, :-1].log_softmax(-1)
+                out.append(
+                    float(logits[torch.arange(n_prompt - 1, ids.shape[1] - 1), ids[0, n_prompt:]].sum())
+                )
+        return np.asarray(out)
+
+    pairs = read_preference_pairs(test)
+    picked = best_of_n(bon, logprob, len(bon[0]))
+    return {
+        "arm": "smollm2-prior",
+        "test_accuracy": float(np.mean(logprob(pairs.chosen) > logprob(pairs.rejected))),
+        "best_of_n": float(np.mean(picked.index == 0)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train-pairs", type=int, default=240)
@@ -92,7 +122,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="SmolLM2 epochs (the tiny model gets 10)")
     parser.add_argument("--best-of", type=int, default=4)
     parser.add_argument("--best-of-problems", type=int, default=50)
-    parser.add_argument("--arms", nargs="+", default=["tiny", "smollm2"])
+    parser.add_argument("--arms", nargs="+", default=["tiny", "smollm2"], help="tiny, smollm2, prior")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--digits", type=int, default=2, help="operand digits (1: the space holds 100 problems)"
@@ -137,6 +167,9 @@ def main() -> None:
         ),
     }
     for name in args.arms:
+        if name == "prior":
+            print(json.dumps(lm_prior_arm(test, bon, [ex.prompt for ex in test_examples])), flush=True)
+            continue
         keys, epochs = arms[name]
         print(json.dumps(arm(name, keys, train, test, bon, root, epochs)), flush=True)
     print(f"pairs: {args.train_pairs} train ({root / 'train.jsonl'}), {args.test_pairs} test; best-of-{args.best_of} "
