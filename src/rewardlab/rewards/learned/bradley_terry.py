@@ -10,10 +10,12 @@ Two backbones:
 
 * ``"mlp"``: an MLP on feature vectors (a sample's ``info["features"]``), for tests and the
   synthetic preference set of :mod:`rewardlab.rewards.learned.synthetic`;
-* a causal LM (``"tiny-random-llama"`` or a ``(model, tokenizer)`` pair) with a linear score head
-  on the hidden state of the **last non-padding token** of ``prompt + completion``, as TRL's
-  ``AutoModelForSequenceClassification`` and OpenRLHF read it. The index is computed from the
-  attention mask, so left and right padding give the same score.
+* a causal LM (``"tiny-random-llama"``, ``"smollm2-135m-instruct"`` or a ``(model, tokenizer)``
+  pair) with a linear score head on the hidden state of the **last non-padding token** of
+  ``prompt + completion``, as TRL's ``AutoModelForSequenceClassification`` and OpenRLHF read it.
+  The index is computed from the attention mask, so left and right padding give the same score.
+  ``lora_r > 0`` freezes the LM and trains a LoRA adapter plus the head (ARMAP's and OpenRLHF's
+  recipe for a pretrained backbone); then only those tensors are state and are exported.
 
 ``fit(pairs)`` trains with AdamW on minibatches drawn from the model's own generator, evaluates
 held-out pairwise accuracy after every epoch and keeps the best epoch's weights (early stopping,
@@ -40,7 +42,10 @@ from rewardlab.core.io import write_text_atomic
 from rewardlab.core.state import OBJECT, VALUE
 from rewardlab.errors import RewardlabError
 from rewardlab.rewards.base import Reward, RewardResult, Sample, Scored, as_samples
-from rewardlab.rewards.learned.base import Learnable, lm_backbone
+from rewardlab.rewards.learned.base import Learnable, lm_backbone, with_lora
+
+# LoRA on every linear layer of a Llama block, as the LM policies' default (rewardlab.llm.policy.PolicyConfig)
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 def bradley_terry_loss(
@@ -87,11 +92,15 @@ class FeatureMLP(nn.Module):
 
 
 class LMScorer(nn.Module):
-    """A causal LM's last hidden state at the last non-padding token, through a linear score head."""
+    """A causal LM's last hidden state at the last non-padding token, through a linear score head.
 
-    def __init__(self, model: Any, tokenizer: Any, max_length: int = 512):
+    With a LoRA-wrapped LM (``lora`` True) only the adapter and the head train, and ``state_dict`` /
+    ``load_state_dict`` hold just those tensors: the frozen backbone comes back from its name, so a
+    checkpoint or an exported reward model of SmolLM2-135M is a few MB, not the 540 MB of its weights."""
+
+    def __init__(self, model: Any, tokenizer: Any, max_length: int = 512, lora: bool = False):
         super().__init__()
-        self.model, self.tokenizer, self.max_length = model, tokenizer, max_length
+        self.model, self.tokenizer, self.max_length, self.lora = model, tokenizer, max_length, lora
         hidden = model.config.hidden_size
         self.score_head = nn.Linear(hidden, 1, bias=False)
         nn.init.normal_(self.score_head.weight, std=1.0 / math.sqrt(hidden + 1))  # OpenRLHF's value-head init
@@ -104,11 +113,38 @@ class LMScorer(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         # position ids count real tokens only, so a left-padded row sees the positions a right-padded one does
         position_ids = (attention_mask.long().cumsum(1) - 1).clamp(min=0)
-        hidden = self.model.base_model(
+        # the decoder without its LM head (PEFT's wrapper holds the causal LM one level further down)
+        causal_lm = self.model.get_base_model() if self.lora else self.model
+        hidden = causal_lm.base_model(
             input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
         ).last_hidden_state  # (B, L, H), without the LM head
         last = hidden[torch.arange(len(hidden)), last_token_index(attention_mask)]
         return self.score_head(last).squeeze(-1)
+
+    def trained_names(self, prefix: str = "") -> list[str]:
+        return [prefix + n for n, p in self.named_parameters() if p.requires_grad]
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        full = super().state_dict(*args, **kwargs)
+        if not self.lora:
+            return full
+        keep = set(self.trained_names(kwargs.get("prefix", "")))
+        for key in [k for k in full if k not in keep]:
+            del full[key]
+        return full
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        if not self.lora:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        expected = set(self.trained_names())
+        missing, unexpected = sorted(expected - set(state_dict)), sorted(set(state_dict) - expected)
+        if strict and (missing or unexpected):
+            raise RuntimeError(
+                "Error(s) in loading the LoRA adapter and score head:\n"
+                f"\tMissing key(s): {missing[:3]}{' ...' if len(missing) > 3 else ''}; "
+                f"unexpected key(s): {unexpected[:3]}{' ...' if len(unexpected) > 3 else ''}"
+            )
+        return super().load_state_dict(state_dict, strict=False, assign=assign)
 
 
 @dataclass
@@ -150,6 +186,9 @@ class BradleyTerry(Learnable, Reward):
         early_stopping: bool = True,
         val_fraction: float = 0.2,
         max_length: int = 512,
+        lora_r: int = 0,
+        lora_alpha: int = 32,
+        lora_target_modules: Sequence[str] = LORA_TARGETS,
         seed: int = 0,
         name: str | None = None,
         on_error: str = "raise",
@@ -158,18 +197,23 @@ class BradleyTerry(Learnable, Reward):
         self.init_generators(seed)
         # what save() writes so load() rebuilds the same network (a custom (model, tokenizer) is not)
         self.spec = {"backbone": backbone if isinstance(backbone, str) else None, "in_dim": in_dim,
-                     "hidden_sizes": list(hidden_sizes), "max_length": max_length, "name": name}  # fmt: skip
+                     "hidden_sizes": list(hidden_sizes), "max_length": max_length, "name": name,
+                     "lora_r": lora_r, "lora_alpha": lora_alpha,
+                     "lora_target_modules": list(lora_target_modules)}  # fmt: skip
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             if backbone == "mlp":
                 self.net: nn.Module = FeatureMLP(in_dim, hidden_sizes)
             else:
-                valid = "one of 'mlp', 'tiny-random-llama' or a (model, tokenizer) pair"
-                self.net = LMScorer(
-                    *lm_backbone(backbone, self.seed, self.name, valid), max_length=max_length
+                valid = (
+                    "one of 'mlp', 'tiny-random-llama', 'smollm2-135m-instruct' or a (model, tokenizer) pair"
                 )
+                model, tokenizer = lm_backbone(backbone, self.seed, self.name, valid)
+                model = with_lora(model, lora_r, lora_alpha, lora_target_modules, self.seed)
+                self.net = LMScorer(model, tokenizer, max_length=max_length, lora=lora_r > 0)
         self.text = isinstance(self.net, LMScorer)
-        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=learning_rate, weight_decay=weight_decay)
+        trained = [p for p in self.net.parameters() if p.requires_grad]  # LoRA: the adapter and the head
+        self.optimizer = torch.optim.AdamW(trained, lr=learning_rate, weight_decay=weight_decay)
         self.batch_size, self.epochs = int(batch_size), int(epochs)
         self.center_rewards_coefficient = center_rewards_coefficient
         self.early_stopping, self.val_fraction = early_stopping, float(val_fraction)
@@ -212,7 +256,7 @@ class BradleyTerry(Learnable, Reward):
         )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), float("inf"))
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], float("inf"))
         self.optimizer.step()
         return {
             "loss": loss.detach(),
@@ -311,9 +355,14 @@ class BradleyTerry(Learnable, Reward):
         except RuntimeError as e:
             lines = [line.strip() for line in str(e).splitlines() if line.strip()]
             detail = next((line for line in lines[1:]), lines[0] if lines else "")
+            shape = (
+                f"in_dim {built['in_dim']}, hidden_sizes {list(built['hidden_sizes'])}"
+                if built["backbone"] == "mlp"
+                else f"lora_r {built.get('lora_r', 0)}"
+            )
             raise RewardlabError(
                 f"reward model {str(directory)!r}: its weights do not fit a {built['backbone']!r} backbone with "
-                f"in_dim {built['in_dim']}, hidden_sizes {list(built['hidden_sizes'])} ({detail})"
+                f"{shape} ({detail})"
             ) from None
         rm.net.eval()
         return rm

@@ -125,6 +125,33 @@ class Judge(Learnable, Reward):
         return self.assemble(samples, scored)
 
 
+# ---- step-level evaluation ------------------------------------------------------------------------
+
+
+def step_prefixes(prompt: str, steps: Sequence[str], separator: str = "\n") -> list[Sample]:
+    """One sample per step: the trajectory up to and including that step, as the judge scores it at
+    step level (UI-Genie asks about each step's action given the history before it)."""
+    return [
+        Sample(prompt=prompt, completion="".join(s + separator for s in steps[: t + 1]))
+        for t in range(len(steps))
+    ]
+
+
+def step_f1(scores: Sequence[float], labels: Sequence[int], threshold: float = 0.5) -> dict[str, float]:
+    """Precision, recall and F1 of the judge's step labels (``score > threshold`` says "this step is
+    right") against the true labels (1 = right), the step-level F1 UI-Genie reports (79.6 for its 7B
+    judge). The positive class is the right step; F1 is 0 when nothing is predicted or true positive."""
+    predicted = np.asarray(scores, dtype=np.float64) > threshold
+    truth = np.asarray(labels).astype(bool)
+    if predicted.shape != truth.shape:
+        raise RewardlabError(f"step_f1: {predicted.size} scores but {truth.size} labels")
+    tp = float(np.sum(predicted & truth))
+    precision = tp / predicted.sum() if predicted.any() else 0.0
+    recall = tp / truth.sum() if truth.any() else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    return {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
+
+
 # ---- UI-Genie's hard negatives, as plain functions ------------------------------------------------
 
 

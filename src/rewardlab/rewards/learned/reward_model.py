@@ -22,7 +22,9 @@ So ``reward = "runs/rm"`` in a GRPO / RLOO config, ``--set reward=runs/rm``,
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,11 +35,11 @@ from rewardlab.config import RunConfig, bounds
 from rewardlab.core.algorithm import Algorithm
 from rewardlab.core.state import OBJECT, VALUE
 from rewardlab.errors import ConfigError, RewardlabError
-from rewardlab.rewards.learned.bradley_terry import BradleyTerry
+from rewardlab.rewards.learned.bradley_terry import LORA_TARGETS, BradleyTerry
 from rewardlab.rewards.learned.preferences import read_preference_pairs
 
 ALGO_NAME = "reward-model"
-TEXT_BACKBONES = ("tiny-random-llama",)
+TEXT_BACKBONES = ("tiny-random-llama", "smollm2-135m-instruct")
 
 
 @dataclass
@@ -48,6 +50,11 @@ class RewardModelConfig(RunConfig):
     data: str = ""  # JSONL of {"prompt"?, "chosen", "rejected", "margin"?} (TRL's preference format)
     eval_data: str = ""  # held-out pairs; "" = a val_fraction split of `data`
     backbone: str = "tiny-random-llama"  # a causal LM with a linear score head on the last real token
+    # LoRA on the backbone (0 = train every weight, the tiny random LM's default); a pretrained
+    # backbone (smollm2-135m-instruct) keeps its weights frozen and trains the adapter and the head
+    lora_r: int = field(default=0, metadata=bounds(ge=0))
+    lora_alpha: int = 32
+    lora_target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
     total_steps: int = field(default=10, metadata=bounds(ge=1))  # epochs
     learning_rate: float = 1e-3  # TRL: 1e-4 for billion-parameter LMs; the tiny random LM needs more
     weight_decay: float = 0.01
@@ -108,8 +115,8 @@ class RewardModelTraining(Algorithm):
 
     def evaluate(self, episodes: int) -> dict[str, Any]:
         """Pairwise accuracy of the kept (best) weights on the held-out pairs."""
-        rm = self.kept_model()
-        chosen, rejected = rm.rewards(self.val_pairs.chosen), rm.rewards(self.val_pairs.rejected)
+        with self.kept_weights() as rm:
+            chosen, rejected = rm.rewards(self.val_pairs.chosen), rm.rewards(self.val_pairs.rejected)
         wins = (chosen > rejected).astype(float)
         return {
             "mean_return": float(wins.mean()),
@@ -120,14 +127,20 @@ class RewardModelTraining(Algorithm):
             "best_epoch": self.best_epoch,
         }
 
-    def kept_model(self) -> BradleyTerry:
-        """The reward model with the kept epoch's weights (the current ones before any epoch)."""
+    @contextlib.contextmanager
+    def kept_weights(self) -> Iterator[BradleyTerry]:
+        """The reward model with the kept epoch's weights (the current ones before any epoch), put in
+        place of the current ones and put back after: no second backbone is built (SmolLM2 takes
+        minutes to load), and training continues from exactly the weights it had."""
         if self.best_weights is None:
-            return self.model
-        rm = build_model(self.config)
-        rm.net.load_state_dict(self.best_weights)
-        rm.net.eval()
-        return rm
+            yield self.model
+            return
+        current = copy.deepcopy(self.model.net.state_dict())
+        self.model.net.load_state_dict(self.best_weights)
+        try:
+            yield self.model
+        finally:
+            self.model.net.load_state_dict(current)
 
     def parameters_finite(self) -> str | None:
         return self.model.non_finite()
@@ -142,6 +155,9 @@ def build_model(config: RewardModelConfig, name: str | None = None) -> BradleyTe
         center_rewards_coefficient=config.center_rewards_coefficient or None,
         val_fraction=config.val_fraction,
         max_length=config.max_length,
+        lora_r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_target_modules=config.lora_target_modules,
         seed=config.seed,
         name=name,
     )
