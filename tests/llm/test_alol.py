@@ -229,7 +229,9 @@ def test_alol_config_errors_name_the_input(tmp_path):
     with pytest.raises(ConfigError, match="set priority_sampling = false"):
         ALoLConfig(**base, clamp_advantage=False).validate()
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"prompt": "1=", "response": "0", "reward": 1}\n{"prompt": "2=", "response": "3", "reward": "high"}\n')
+    bad.write_text(
+        '{"prompt": "1=", "response": "0", "reward": 1}\n{"prompt": "2=", "response": "3", "reward": "high"}\n'
+    )
     with pytest.raises(RewardlabError, match=r"bad.jsonl:2: 'reward' must be a finite number, got 'high'"):
         read_scored_responses(str(bad))
 

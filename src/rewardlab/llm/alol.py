@@ -161,7 +161,8 @@ def encode_responses(policy: Any, prompts: list[Any], responses: list[str], max_
 
     prompt_ids, prompt_mask = policy.encode_prompts(prompts)
     rows = [
-        policy.tokenizer(text, add_special_tokens=False)["input_ids"][: max_length - 1] + [policy.eos_token_id]
+        policy.tokenizer(text, add_special_tokens=False)["input_ids"][: max_length - 1]
+        + [policy.eos_token_id]
         for text in responses
     ]
     width = max(len(r) for r in rows)
@@ -181,7 +182,9 @@ class ALoLConfig(LMTrainConfig):
     """A-LoL hyper-parameters. Defaults: abaheti95/LoL-RL ``lolrl_qlora_llama_hh.py`` ScriptArguments
     unless noted (docs/offline.md, "A-LoL")."""
 
-    env: str = ""  # the task: V_ref's reference samples come from its train split, evaluation from its test split
+    env: str = (
+        ""  # the task: V_ref's reference samples come from its train split, evaluation from its test split
+    )
     task_params: dict = field(default_factory=dict)
     data: str = ""  # JSONL of {prompt | messages, response, reward}
     variant: str = "a_lol"  # one of VARIANTS (ScriptArguments.algorithm)
@@ -194,14 +197,18 @@ class ALoLConfig(LMTrainConfig):
     max_grad_norm: float = 0.3  # ScriptArguments.max_grad_norm
     adam_epsilon: float = 1e-6  # ScriptArguments.adam_epsilon
     batch_size: int = 16  # per_device_train_batch_size 4 x gradient_accumulation_steps 4
-    max_completion_length: int = 128  # response tokens kept; also the greedy evaluation's length (max_new_tokens 128)
+    max_completion_length: int = (
+        128  # response tokens kept; also the greedy evaluation's length (max_new_tokens 128)
+    )
     # V_ref: "reference" = a value head fit to rewards of the reference's greedy responses on
     # `value_prompts` problems of the task's train split (the code: greedy generations on its dev
     # set); "data" = fit to the dataset's own rewards (ours: no generation, estimates the behaviour
     # policy's value instead of the reference's).
     value_source: str = "reference"
     value_prompts: int = 256
-    value_epochs: int = 200  # full-batch Adam steps (the code: 10 epochs of AdamW lr 1e-5; ours, see fit_value_head)
+    value_epochs: int = (
+        200  # full-batch Adam steps (the code: 10 epochs of AdamW lr 1e-5; ours, see fit_value_head)
+    )
     value_learning_rate: float = 1e-2
 
     def validate(self) -> None:
@@ -220,7 +227,9 @@ class ALoLConfig(LMTrainConfig):
         if self.value_source not in VALUE_SOURCES:
             raise ConfigError(f"value_source {self.value_source!r} is not one of {', '.join(VALUE_SOURCES)}")
         if not 0 <= self.ppo_clip < 1:
-            raise ConfigError(f"ppo_clip must be in [0, 1) (IS is clamped to [1 - ppo_clip, 1 + ppo_clip]), got {self.ppo_clip}")
+            raise ConfigError(
+                f"ppo_clip must be in [0, 1) (IS is clamped to [1 - ppo_clip, 1 + ppo_clip]), got {self.ppo_clip}"
+            )
         for key in ("batch_size", "max_completion_length", "value_prompts", "value_epochs"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
@@ -236,7 +245,9 @@ class ALoL(LMAlgorithm):
     step, then clamped-IS advantage-weighted NLL steps; see the module docstring."""
 
     config_class = ALoLConfig
-    summary = "A-LoL offline policy gradient on scored responses (JSONL); V_ref and reference log-probs fit once"
+    summary = (
+        "A-LoL offline policy gradient on scored responses (JSONL); V_ref and reference log-probs fit once"
+    )
     curve_metric = "loss"
     config: ALoLConfig
     # computed once from the reference before the first step and saved, so a resume need not redo them
@@ -271,7 +282,9 @@ class ALoL(LMAlgorithm):
         return c.priority_sampling and c.variant not in ("r_lol", "wbc")
 
     # ---- the reference's fixed quantities -------------------------------------------------------
-    def response_logprobs(self, indices: list[int], *, reference: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def response_logprobs(
+        self, indices: list[int], *, reference: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-token log-probs (with gradients unless ``reference``) of the responses of ``indices``
         and their mask, (len(indices), longest response + EOS)."""
         chunk = [self.rows[j] for j in indices]
@@ -286,7 +299,9 @@ class ALoL(LMAlgorithm):
         c = self.config
         out = torch.zeros(len(self.rows), c.max_completion_length)
         for i in range(0, len(self.rows), c.micro_batch_size):
-            logps, _ = self.response_logprobs(list(range(i, min(i + c.micro_batch_size, len(self.rows)))), reference=True)
+            logps, _ = self.response_logprobs(
+                list(range(i, min(i + c.micro_batch_size, len(self.rows)))), reference=True
+            )
             out[i : i + len(logps), : logps.shape[1]] = logps
         return out
 
@@ -299,7 +314,9 @@ class ALoL(LMAlgorithm):
         with self.policy.reference() as ref:
             for i in range(0, len(prompts), self.config.micro_batch_size):
                 ids, mask = self.policy.encode_prompts(prompts[i : i + self.config.micro_batch_size])
-                states.append(prompt_pass(ref, ids, mask, return_hidden=True).hidden_states[-1][:, -1].float())
+                states.append(
+                    prompt_pass(ref, ids, mask, return_hidden=True).hidden_states[-1][:, -1].float()
+                )
         return torch.cat(states)
 
     def fit_values(self) -> tuple[torch.Tensor, float]:
@@ -326,7 +343,9 @@ class ALoL(LMAlgorithm):
         head = fit_value_head(states, targets, epochs=c.value_epochs, lr=c.value_learning_rate, seed=c.seed)
         with torch.no_grad():
             mse = float((head(states) - targets).pow(2).mean())
-            train_states = states if c.value_source == "data" else self.prompt_states([r["prompt"] for r in self.rows])
+            train_states = (
+                states if c.value_source == "data" else self.prompt_states([r["prompt"] for r in self.rows])
+            )
             return head(train_states), mse
 
     # ---- one iteration --------------------------------------------------------------------------
