@@ -182,9 +182,8 @@ class ALoLConfig(LMTrainConfig):
     """A-LoL hyper-parameters. Defaults: abaheti95/LoL-RL ``lolrl_qlora_llama_hh.py`` ScriptArguments
     unless noted (docs/offline.md, "A-LoL")."""
 
-    env: str = (
-        ""  # the task: V_ref's reference samples come from its train split, evaluation from its test split
-    )
+    # the task: V_ref's reference answers come from its train split, the evaluation from its test split
+    env: str = ""
     task_params: dict = field(default_factory=dict)
     data: str = ""  # JSONL of {prompt | messages, response, reward}
     variant: str = "a_lol"  # one of VARIANTS (ScriptArguments.algorithm)
@@ -197,18 +196,14 @@ class ALoLConfig(LMTrainConfig):
     max_grad_norm: float = 0.3  # ScriptArguments.max_grad_norm
     adam_epsilon: float = 1e-6  # ScriptArguments.adam_epsilon
     batch_size: int = 16  # per_device_train_batch_size 4 x gradient_accumulation_steps 4
-    max_completion_length: int = (
-        128  # response tokens kept; also the greedy evaluation's length (max_new_tokens 128)
-    )
+    max_completion_length: int = 128  # response tokens kept; the evaluation's max_new_tokens (128)
     # V_ref: "reference" = a value head fit to rewards of the reference's greedy responses on
     # `value_prompts` problems of the task's train split (the code: greedy generations on its dev
     # set); "data" = fit to the dataset's own rewards (ours: no generation, estimates the behaviour
     # policy's value instead of the reference's).
     value_source: str = "reference"
     value_prompts: int = 256
-    value_epochs: int = (
-        200  # full-batch Adam steps (the code: 10 epochs of AdamW lr 1e-5; ours, see fit_value_head)
-    )
+    value_epochs: int = 200  # full-batch Adam steps (ours; the code: 10 epochs of AdamW lr 1e-5)
     value_learning_rate: float = 1e-2
 
     def validate(self) -> None:
@@ -245,9 +240,7 @@ class ALoL(LMAlgorithm):
     step, then clamped-IS advantage-weighted NLL steps; see the module docstring."""
 
     config_class = ALoLConfig
-    summary = (
-        "A-LoL offline policy gradient on scored responses (JSONL); V_ref and reference log-probs fit once"
-    )
+    summary = "A-LoL offline policy gradient on scored responses (JSONL); V_ref fit once before training"
     curve_metric = "loss"
     config: ALoLConfig
     # computed once from the reference before the first step and saved, so a resume need not redo them
