@@ -36,6 +36,9 @@ TINY: dict[str, tuple[str | None, int, list[str]]] = {
     "grpo": ("arithmetic", 4, ONLINE_TINY),
     "rloo": ("arithmetic", 4, [*ONLINE_TINY, "true_reward=exact_match", "hacking_window=3"]),  # + the monitor's state
     "dpo": (None, 4, [*LM_TINY, "batch_size=2"]),  # data: a few pairs written by the test
+    # data: a few scored responses written by the test; V_ref from the reference's greedy answers
+    "a-lol": ("arithmetic", 4, [*LM_TINY, "batch_size=2", "value_prompts=4",
+                                "task_params={digits=1, num_train=8, num_test=4}"]),
     "reward-model": (None, 4, ["batch_size=4", "max_length=64"]),  # data: as dpo's
     **{name: (None, 400, BANDIT_TINY) for name in (
         "epsilon-greedy", "ucb1", "kl-ucb", "thompson", "linucb", "lin-ts", "dynlin-ucb", "whittle", "myopic")},
@@ -60,7 +63,7 @@ TINY: dict[str, tuple[str | None, int, list[str]]] = {
     "rover": ("arithmetic", 4, [*LM_TINY, "batch_size=2", "num_generations=2", "num_iterations=2",
                                 "task_params={digits=1, num_train=8, num_test=4}"]),
 }  # fmt: skip
-LM_ALGORITHMS = ("grpo", "rloo", "dpo", "reward-model", "rover", "rlp", "lm-ppo", "reinforce-pp")
+LM_ALGORITHMS = ("grpo", "rloo", "dpo", "a-lol", "reward-model", "rover", "rlp", "lm-ppo", "reinforce-pp")
 # token-level PPO: two minibatches x two epochs per rollout (a checkpoint falls mid-rollout), a
 # critic warm-up step, the KL as a loss term; REINFORCE++-baseline with its KL in the reward
 PPO_TINY = [*ONLINE_TINY, "num_mini_batches=2", "critic_warmup_steps=1", "kl_penalty=loss"]
@@ -81,6 +84,10 @@ def _config(name, tmp_path):
         pairs = (ROOT / "examples/data/arithmetic_pairs.jsonl").read_text().splitlines()[:6]
         (tmp_path / "pairs.jsonl").write_text("\n".join(pairs) + "\n")
         sets.append(f"data={tmp_path / 'pairs.jsonl'}")
+    if name == "a-lol":
+        rows = (ROOT / "examples/data/arithmetic_alol.jsonl").read_text().splitlines()[:6]
+        (tmp_path / "scored.jsonl").write_text("\n".join(rows) + "\n")
+        sets.append(f"data={tmp_path / 'scored.jsonl'}")
     if name in OFFLINE_ALGORITHMS:
         sets.append(f"dataset={_offline_dataset(OFFLINE_DATA.get(name, 'pendulum'), tmp_path)}")
     cli = {"total_steps": total, "seed": 3, **({"env": env} if env else {})}

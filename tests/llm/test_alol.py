@@ -137,3 +137,115 @@ def test_alol_beats_nll_on_half_corrupted_data():
     assert scores["a_lol"] >= 0.9, scores
     assert scores["nll"] <= 0.7 and scores["a_lol"] >= scores["nll"] + 0.3, scores
     assert scores["no_clamp"] <= scores["a_lol"], scores
+
+
+# ---------------------------------------------------------------------------------------------
+# `rewardlab train a-lol`: the algorithm inside the Run, on the same half-corrupted digit map
+
+
+class _DigitMap:
+    """Prompts "d=" with reference answer (7 d + 3) mod 10, both splits the same ten problems."""
+
+    name = "digit-map"
+
+    def examples(self, split="train"):
+        from rewardlab.tasks.base import Example
+
+        return [Example(prompt=f"{d}=", reference=str((7 * d + 3) % 10)) for d in range(10)]
+
+    def reward(self):
+        from rewardlab.tasks.base import build_reward
+
+        return build_reward("exact_match")
+
+
+def _scored_file(path, rewards_of_corrupted=0.0, rewards_of_right=1.0):
+    import json
+
+    rows = []
+    for d in range(10):
+        right = (7 * d + 3) % 10
+        rows.append({"prompt": f"{d}=", "response": str(right), "reward": rewards_of_right})
+        rows.append({"prompt": f"{d}=", "response": str((right + 5) % 10), "reward": rewards_of_corrupted})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _nll_reference():
+    """The tiny LM after 80 NLL steps on both answers of every prompt (the SFT reference: greedy 0.5)."""
+    model, ids, rewards, digit, right = _setup()
+    return _train(model, ids, lambda logp, idx: -(logp.sum(1)).mean(), 80), (ids, digit, right)
+
+
+def _alol_run(tmp_path, model, data, **overrides):
+    from rewardlab.llm.alol import ALoL, ALoLConfig
+    from rewardlab.llm.policy import Policy
+    from rewardlab.llm.tiny import char_tokenizer
+
+    cfg = ALoLConfig(env="digit-map", data=str(data), model="tiny-random-llama", lora_r=0, num_threads=1,
+                     learning_rate=3e-3, max_grad_norm=10.0, batch_size=16, micro_batch_size=16,
+                     max_prompt_length=8, max_completion_length=2, use_chat_template=False, value_prompts=10,
+                     total_steps=40, check_memory=False, **overrides)  # fmt: skip
+    return ALoL(cfg, policy=Policy(model, char_tokenizer("0123456789="), cfg), task=_DigitMap())
+
+
+def test_alol_algorithm_beats_nll(tmp_path):
+    """The registered algorithm (V_ref from the reference's greedy answers, priority sampling) on the
+    same data as above: greedy reward >= 0.9, where the same class doing NLL (wbc with every reward 1,
+    i.e. plain likelihood) stays near the reference's 0.5. About 20 s of CPU."""
+    import copy
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    reference, _ = _nll_reference()
+    scores = {}
+    for arm, data, extra in (
+        ("a_lol", _scored_file(tmp_path / "scored.jsonl"), {}),
+        ("nll", _scored_file(tmp_path / "all_one.jsonl", rewards_of_corrupted=1.0),
+         {"variant": "wbc", "priority_sampling": False}),
+    ):  # fmt: skip
+        algo = _alol_run(tmp_path, copy.deepcopy(reference), data, **extra)
+        if arm == "a_lol":  # V_ref sits between the two rewards, so only right answers carry advantage
+            adv = alol.advantages(algo.rewards, algo.values)
+            assert (adv[algo.rewards == 0] == 0).all() and (adv[algo.rewards == 1] > 0).any()
+        while algo.global_step < algo.config.total_steps:
+            algo.step()
+        scores[arm] = algo.evaluate(10)["mean_return"]
+    assert scores["a_lol"] >= 0.9, scores
+    assert scores["nll"] <= 0.7, scores
+
+
+def test_alol_config_errors_name_the_input(tmp_path):
+    from rewardlab.errors import RewardlabError
+    from rewardlab.llm.alol import ALoLConfig, read_scored_responses
+
+    base = {"env": "arithmetic", "data": "x.jsonl", "model": "tiny-random-llama"}
+    with pytest.raises(ConfigError, match="needs offline data"):
+        ALoLConfig(**{**base, "data": ""}).validate()
+    with pytest.raises(ConfigError, match="needs a task"):
+        ALoLConfig(**{**base, "env": ""}).validate()
+    with pytest.raises(ConfigError, match="variant 'ppo'.*valid: a_lol"):
+        ALoLConfig(**base, variant="ppo").validate()
+    with pytest.raises(ConfigError, match="set priority_sampling = false"):
+        ALoLConfig(**base, clamp_advantage=False).validate()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"prompt": "1=", "response": "0", "reward": 1}\n{"prompt": "2=", "response": "3", "reward": "high"}\n'
+    )
+    with pytest.raises(RewardlabError, match=r"bad.jsonl:2: 'reward' must be a finite number, got 'high'"):
+        read_scored_responses(str(bad))
+
+
+def test_example_config_resolves():
+    from pathlib import Path
+
+    from rewardlab.config import build_config
+    from rewardlab.llm.alol import ALoLConfig, read_scored_responses
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = build_config(ALoLConfig, files=[root / "examples" / "a_lol_smollm2_arithmetic.toml"])
+    cfg.validate()
+    assert cfg.model == "smollm2-135m-instruct" and cfg.env == "arithmetic" and cfg.variant == "a_lol"
+    rows = read_scored_responses(str(root / cfg.data))
+    assert len(rows) == 600 and sorted({r["reward"] for r in rows}) == [0.0, 1.0]
+    assert sum(r["reward"] for r in rows) == 300  # half the answers are wrong

@@ -10,11 +10,21 @@ ENVS = {
     "sparse-grid": "rewardlab.envs.sparse_grid:SparseGridEnv",
     "cartpole-fixed-horizon": "rewardlab.envs.fixed_horizon_cartpole:FixedHorizonCartPole",
     "tomato": "rewardlab.envs.tomato:TomatoEnv",
+    # gymnasium-robotics PointMaze with flat [x, y, vx, vy, goal] observations (offline datasets)
+    "pointmaze-umaze": "rewardlab.offline.pointmaze:umaze",
+    "pointmaze-medium": "rewardlab.offline.pointmaze:medium",
 }
 
 #: the single-agent Gymnasium envs among them, registered with Gymnasium under the same name so
 #: ``gymnasium.make`` (and so PPO/DQN's vector envs) builds them
-GYMNASIUM_ENVS = ("sparse-grid", "cartpole-fixed-horizon", "tomato", "sumo-single-intersection")
+GYMNASIUM_ENVS = (
+    "sparse-grid",
+    "cartpole-fixed-horizon",
+    "tomato",
+    "sumo-single-intersection",
+    "pointmaze-umaze",
+    "pointmaze-medium",
+)
 
 
 def register_gymnasium() -> None:

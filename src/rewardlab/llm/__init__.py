@@ -8,6 +8,7 @@ ALGORITHMS = {
     "grpo": "rewardlab.llm.grpo:GRPO",
     "rloo": "rewardlab.llm.rloo:RLOO",
     "dpo": "rewardlab.llm.dpo:DPO",
+    "a-lol": "rewardlab.llm.alol:ALoL",  # offline policy gradient on scored responses (A-LoL and variants)
     "hrpo": "rewardlab.llm.hrpo:HRPO",  # MasHost's HRPO on the simulated MAS-construction MDP
     "dcolt": "rewardlab.llm.dcolt:DCoLT",  # RL over a tiny masked diffusion LM's unmasking trajectory
     "lm-ppo": "rewardlab.llm.lm_ppo:LMPPO",

@@ -5,9 +5,11 @@ algorithm on shared parts (``common.py``). Defaults are d3rlpy 2.8.1's, cited in
 listed in docs/offline.md.
 
 The seed papers' mechanisms are functions beside them, not CLI algorithms: ``ssorl.py`` (SS-ORL's
-inverse-dynamics proxy labels), ``ogsrl.py`` (OGSRL's guardian and Lagrangian), ``moe.py`` and
-``darkroom.py`` (T2MIR's MoE layers and its grid), ``icvf.py`` (V-PTR's pre-training loss);
-A-LoL's loss is ``rewardlab.llm.alol``.
+inverse-dynamics proxy labels), ``ogsrl.py`` (OGSRL's guardian and Lagrangian), ``moe.py``,
+``darkroom.py`` and ``ad.py`` (T2MIR's MoE layers, its grid, Algorithm Distillation with and without
+them), ``icvf.py`` (V-PTR's pre-training loss), ``dt4ier.py`` (DT4IER's two-channel, user-weighted
+Decision Transformer on a simulated recommender); ``pointmaze.py`` is PointMaze with flat
+observations and its waypoint controller. A-LoL is ``rewardlab.llm.alol`` (``rewardlab train a-lol``).
 """
 
 ALGORITHMS: dict[str, str] = {

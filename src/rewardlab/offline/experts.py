@@ -32,7 +32,23 @@ def cartpole_balance(obs: np.ndarray) -> np.ndarray:
     return (theta + 0.3 * theta_dot + 0.01 * x + 0.1 * x_dot > 0).astype(np.int64)
 
 
+def pointmaze(maze: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The waypoint controller of rewardlab.offline.pointmaze, built on first use (gymnasium-robotics)."""
+    controller: list[Callable[[np.ndarray], np.ndarray]] = []
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        if not controller:
+            from rewardlab.offline.pointmaze import waypoint_controller
+
+            controller.append(waypoint_controller(maze))
+        return controller[0](obs)
+
+    return act
+
+
 EXPERTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "Pendulum-v1": pendulum_swing_up,
     "CartPole-v1": cartpole_balance,
+    "pointmaze-umaze": pointmaze("UMaze"),
+    "pointmaze-medium": pointmaze("Medium"),
 }

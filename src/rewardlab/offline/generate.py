@@ -241,8 +241,10 @@ def generate(
     root: str | Path | None = None,
 ) -> Path:
     """Collect a split and write it as Minari dataset ``out``; returns the dataset directory."""
+    from rewardlab.envs import register_gymnasium
     from rewardlab.registry import check_env_id
 
+    register_gymnasium()  # rewardlab's own Gymnasium ids (pointmaze-umaze, sparse-grid, ...)
     check_env_id(env_id, kinds=("gymnasium",))
     if split not in SPLITS:
         raise DatasetError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")

@@ -13,8 +13,8 @@ dibyaghosh/icvf_release has it (``src/icvf_learner.py``, ``src/icvf_networks.py`
   weight tau where adv >= 0 and 1 - tau where not (tau = 0.9); goals and intents are drawn 30 %
   random, 50 % future in the same trajectory, 20 % current.
 
-Only the loss and the network are here; the downstream V-PTR experiment (few labelled target-task
-trajectories, pre-trained vs scratch) is not done.
+The loss and the network are here; the sampler, the pre-training loop and the downstream V-PTR
+experiment (few labelled target-task trajectories, pre-trained vs scratch) are ``vptr.py``.
 """
 
 from __future__ import annotations

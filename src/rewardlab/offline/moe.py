@@ -14,11 +14,19 @@ As read from ``T2MIR-DPT/algorithms/moe.py`` (``TopKBalancedNoisyGate``) and
   same tasks) are the keys, a bilinear q W k^T InfoNCE (CURL's form) with the diagonal as the
   positives, symmetric over the two halves.
 
-Ours: experts are 2-layer ReLU MLPs (the code's GLU experts are not reproduced); the load count is
-the hard count (not differentiable, as in moe.py), so only the importance term carries gradient.
+- during training with noise the load is moe.py's *smooth* estimate (Shazeer et al.'s
+  ``_prob_in_top_k``): the probability, under the gate noise, that each expert stays in a token's
+  top k, summed over tokens (:func:`smooth_load`); it is differentiable, so both terms of the
+  balance loss steer the router. Without noise, and at evaluation, the load is the hard count.
+
+Ours: experts are 2-layer ReLU MLPs and the gate is linear (the code's GLU experts and its default
+Linear-Tanh-Linear gate are not reproduced). moe.py decides "in the top k" by comparing the noise
+term alone with the threshold; we compare the noisy logit, as Shazeer et al. define it.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -39,11 +47,29 @@ def top_k_gates(logits: torch.Tensor, k: int) -> torch.Tensor:
     return torch.zeros_like(logits).scatter(-1, idx, torch.softmax(top, dim=-1))
 
 
-def load_balance_loss(gates: torch.Tensor, weight: float) -> torch.Tensor:
-    """weight x (cv^2(sum of gates per expert) + cv^2(tokens routed per expert))."""
+def load_balance_loss(gates: torch.Tensor, weight: float, load: torch.Tensor | None = None) -> torch.Tensor:
+    """weight x (cv^2(sum of gates per expert) + cv^2(load)); ``load`` defaults to the hard count of
+    tokens routed to each expert (pass :func:`smooth_load`'s estimate during noisy training)."""
     importance = gates.sum(0)
-    load = (gates > 0).sum(0).float()
+    if load is None:
+        load = (gates > 0).sum(0).float()
     return weight * (cv_squared(importance) + cv_squared(load))
+
+
+def smooth_load(clean: torch.Tensor, noisy: torch.Tensor, noise_std: torch.Tensor, k: int) -> torch.Tensor:
+    """Expected tokens per expert under the gate noise, (N, E) -> (E,): for each token and expert,
+    P(clean + noise' beats the k-th best of the *other* experts' noisy logits) = Phi((clean -
+    threshold) / std), where the threshold is the (k+1)-th largest noisy logit for an expert now in
+    the top k and the k-th largest for one outside it."""
+    top = noisy.topk(min(k + 1, noisy.shape[-1]), dim=-1).values
+    if top.shape[-1] <= k:  # every expert is always selected
+        return torch.full_like(clean[0], float(clean.shape[0]))
+    threshold_if_in, threshold_if_out = top[:, k : k + 1], top[:, k - 1 : k]
+    is_in = noisy > threshold_if_in
+    normal_cdf = lambda z: 0.5 * (1 + torch.erf(z / math.sqrt(2)))  # noqa: E731
+    prob = torch.where(is_in, normal_cdf((clean - threshold_if_in) / noise_std),
+                       normal_cdf((clean - threshold_if_out) / noise_std))  # fmt: skip
+    return prob.sum(0)
 
 
 class NoisyTopKGate(nn.Module):
@@ -54,15 +80,15 @@ class NoisyTopKGate(nn.Module):
         nn.init.zeros_(self.w_noise.weight)
         self.k, self.noise_eps = k, noise_eps
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        clean = self.w_gate(x)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(gates (N, E), load (E,)): the smooth load while training with noise, else the hard count."""
         if not self.training:
-            return clean
+            gates = top_k_gates(self.w_gate(x), self.k)
+            return gates, (gates > 0).sum(0).float()
+        clean = self.w_gate(x)
         std = F.softplus(self.w_noise(x)) + self.noise_eps
-        return clean + torch.randn_like(clean) * std
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return top_k_gates(self.logits(x), self.k)
+        noisy = clean + torch.randn_like(clean) * std
+        return top_k_gates(noisy, self.k), smooth_load(clean, noisy, std, self.k)
 
 
 class MoE(nn.Module):
@@ -76,13 +102,14 @@ class MoE(nn.Module):
             for _ in range(n_experts)
         )
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(output, gates (tokens, E), load (E,)) as :meth:`NoisyTopKGate.forward`."""
         flat = x.reshape(-1, x.shape[-1])
-        gates = self.gate(flat)
+        gates, load = self.gate(flat)
         # every expert on every token, weighted by its (mostly zero) gate: simple, and exact
         out = torch.stack([e(flat) for e in self.experts], 1)  # (N, E, out)
         y = (gates.unsqueeze(-1) * out).sum(1)
-        return y.reshape(*x.shape[:-1], -1), gates
+        return y.reshape(*x.shape[:-1], -1), gates, load
 
 
 class T2MIRLayer(nn.Module):
@@ -100,9 +127,9 @@ class T2MIRLayer(nn.Module):
         self, x: torch.Tensor, balance_weight: float
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x (B, T, d) -> (output (B, T, d), balance loss of both MoEs, task-router logits (B, E))."""
-        a, ga = self.token_moe(x)
-        b, gb = self.task_moe(x)
-        balance = load_balance_loss(ga, balance_weight) + load_balance_loss(gb, balance_weight)
+        a, ga, la = self.token_moe(x)
+        b, gb, lb = self.task_moe(x)
+        balance = load_balance_loss(ga, balance_weight, la) + load_balance_loss(gb, balance_weight, lb)
         router = self.task_moe.gate.w_gate(x).mean(1)
         return torch.cat([a, b], -1), balance, router
 
