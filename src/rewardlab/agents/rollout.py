@@ -72,6 +72,7 @@ class AgentConfig:
     thought_cloning_coef: float = 0.0  # GTR: + coef x NLL of expert turns at the states the policy visited
     thought_cloning_source: str = "corrector"  # corrector: info["corrected_turn"]; oracle: env.oracle
     drift_audit: bool = True  # re-render each finished episode and log tokens/drift_tokens
+    kv_cache: bool = True  # append context: keep the key/value cache across turns (rewardlab.agents.kv_cache)
 
     @classmethod
     def from_dict(cls, table: dict[str, Any]) -> AgentConfig:
@@ -319,6 +320,11 @@ class AgentLoop:
             row = prompt_ids[i // G][prompt_mask[i // G].bool()].tolist()
             ep.trajectory.prompt_ids = row
         consecutive = [0] * len(episodes)
+        reuse = None
+        if actor is None and self.cfg.kv_cache and self.cfg.context == "append":
+            from rewardlab.agents.kv_cache import TurnCache
+
+            reuse = TurnCache(self.policy, temperature=self.temperature, top_p=self.top_p, greedy=greedy)
         for turn in range(self.max_turns):
             active = [i for i, ep in enumerate(episodes) if not ep.done]
             if not active:
@@ -329,6 +335,13 @@ class AgentLoop:
             if actor is not None:
                 texts = actor([episodes[i] for i in active], [envs[i] for i in active])
                 batch = self._scripted_batch(texts, max_new)
+                rows = {i: r for r, i in enumerate(active)}
+            elif reuse is not None:  # the previous turn's key/value cache, only the new tokens pre-filled
+                if turn == 0:
+                    batch = reuse.first_turn(prompt_ids, prompt_mask, G, max_new)
+                else:
+                    streams = [episodes[i].trajectory.prompt_ids + episodes[i].trajectory.ids for i in active]
+                    batch = reuse.next_turn(active, streams, max_new)
                 rows = {i: r for r, i in enumerate(active)}
             elif turn == 0:  # one prompt per group, as single-turn GRPO samples it
                 batch = self.policy.generate(
