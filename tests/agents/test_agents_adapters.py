@@ -138,3 +138,67 @@ def test_an_openenv_environment_runs_unchanged():
     assert ep.counts["malformed"] == 1 and ep.info["episode"].startswith("Corridor-")
     with pytest.raises(ConfigError, match="needs make=.*to_action="):
         OpenEnvEnvironment(make=Corridor)
+
+
+def _openenv_echo_env(tmp_path):
+    """The echo env ``openenv init`` writes, rendered by openenv-core's own template code (its
+    ``uv lock`` step, which needs the network, is the only part of ``init`` not run)."""
+    import importlib
+    import sys
+
+    import pytest
+
+    init = pytest.importorskip(
+        "openenv.cli.commands.init", reason="openenv-core is not installed (the `openenv` extra)"
+    )
+    init._copy_template_directory(
+        "openenv.cli.templates.openenv_env",
+        "",
+        tmp_path / "echo",
+        init._create_template_replacements("echo"),
+        "echo",
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        env_mod = importlib.import_module("echo.server.echo_environment")
+        models = importlib.import_module("echo.models")
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [m for m in sys.modules if m == "echo" or m.startswith("echo.")]:
+            del sys.modules[name]
+    return env_mod.EchoEnvironment, models.EchoAction
+
+
+def test_the_openenv_packages_own_echo_env_runs_unchanged(tmp_path):
+    import pytest
+    from openenv.core.env_server.interfaces import Environment
+
+    from rewardlab.agents.adapters import OpenEnvEnvironment
+    from rewardlab.errors import ConfigError
+
+    EchoEnvironment, EchoAction = _openenv_echo_env(tmp_path)
+    assert issubclass(EchoEnvironment, Environment)  # the package's abstract Environment, not a look-alike
+
+    def to_action(text):
+        return EchoAction(message=text.strip()) if text.strip() else None
+
+    task = AgentTask(
+        OpenEnvEnvironment,
+        make=EchoEnvironment,
+        to_action=to_action,
+        obs_to_text=lambda obs: obs.echoed_message,
+        max_turns=3,
+    )
+    ep, reward = run(task, ["hello", "   ", "abc"])
+    # reset(self) takes neither seed nor episode_id: the adapter passes them only where accepted
+    assert ep.messages[0]["content"] == "Echo environment ready!"
+    assert ep.turn_rewards == pytest.approx([0.5, 0.0, 0.3])  # the echo env pays 0.1 per character
+    assert ep.counts["malformed"] == 1 and ep.truncated and not ep.terminated  # echo never says done
+    echoed = [m["content"] for m in ep.messages if m["role"] == "user"][1:]
+    assert echoed == ["hello", "Unreadable action; try again.", "abc"]
+    assert ep.info["original_message"] == "abc" and ep.info["step"] == 2  # metadata is the step info
+    assert reward == pytest.approx(0.8)
+
+    bad = AgentTask(OpenEnvEnvironment, make=EchoEnvironment, to_action=to_action, tasks=[{"length": 4}])
+    with pytest.raises(ConfigError, match=r"EchoEnvironment.reset does not take length"):
+        run(bad, ["hi"])

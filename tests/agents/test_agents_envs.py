@@ -130,6 +130,23 @@ def test_points24_rules():
     for _ in range(21):
         out = act("(")
     assert out.truncated and out.reward == -1 + 5  # a formula longer than 20 tokens
+    # the corrector: a thought that does not name the solver's next token gets the corrected turn,
+    # GTR's SFT label -- the oracle's JSON at the same state with the corrected thought
+    env.reset(seed=0, task=ex)
+    expert = json.loads(env.oracle([], {}))
+    out = act(expert["action"])  # right action, empty thought: corrected
+    fixed = json.loads(out.info["corrected_turn"])
+    assert fixed == {**expert, "thoughts": out.info["corrected_thought"]}
+    assert f"continues with '{expert['action']}'" in fixed["thoughts"]
+    nxt = json.loads(env.oracle([], {}))
+    good = {
+        "cards": env.cards,
+        "formula": nxt["formula"],
+        "thoughts": nxt["thoughts"],
+        "action": nxt["action"],
+    }
+    out = env.step(parse_action(json.dumps(good), "json"))
+    assert "corrected_turn" not in out.info  # a right thought is not corrected
 
 
 def test_empathy_rule_and_buckets():

@@ -8,8 +8,10 @@
   ``done``, ``reward`` (bool / int / float / None) and ``metadata`` (OpenEnv's
   ``core/env_server/types.py``). ``to_action(text)`` builds the env's typed Action (``None``:
   malformed, counted); ``obs_to_text`` renders an observation (default: its ``text`` /
-  ``prompt`` / ``message`` field). Matched by duck typing: the ``openenv`` package is not a
-  dependency.
+  ``prompt`` / ``message`` field). ``reset`` gets ``seed`` / ``episode_id`` only where its
+  signature takes them, as OpenEnv's own server filters them (the ``openenv init`` echo env's
+  ``reset(self)`` takes none); a task keyword it does not take is a ConfigError. Matched by duck typing; tested against ``openenv-core``
+  0.3.0's own template env (the ``openenv`` extra), which is not a dependency of the adapter.
 * :class:`TRLEnvironment` -- a TRL ``environment_factory`` class: ``reset(**row) -> str | None``
   (the text is appended to the row's prompt), every public method except ``reset`` /
   ``get_reward`` is a tool, ``get_reward()`` is the episode's reward (paid at the end). As in TRL,
@@ -109,6 +111,20 @@ class GymnasiumTextEnv(ChatEnv):
         self.env.close()
 
 
+def _accepted_kwargs(fn: Callable, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The keywords ``fn`` takes (all of them when it has ``**kwargs``), as OpenEnv's HTTP server
+    passes them to ``Environment.reset``: its abstract signature has ``seed`` and ``episode_id``,
+    but concrete envs may drop them."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable: pass everything
+        return kwargs
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return kwargs
+    names = {p.name for p in params}
+    return {k: v for k, v in kwargs.items() if k in names}
+
+
 def _openenv_text(obs: Any) -> str:
     for field in ("text", "prompt", "message", "content"):
         value = getattr(obs, field, None)
@@ -158,8 +174,15 @@ class OpenEnvEnvironment(ChatEnv):
 
     def reset(self, *, seed: int, task: Example | None = None) -> tuple[list[dict], dict]:
         kwargs = dict(task.info.get("reset", {})) if task is not None else {}
+        dropped = sorted(set(kwargs) - set(_accepted_kwargs(self.env.reset, kwargs)))
+        if dropped:  # a task's own keywords must reach the env (seed / episode_id are optional)
+            raise ConfigError(
+                f"OpenEnvEnvironment: {type(self.env).__name__}.reset does not take {', '.join(dropped)} "
+                f"(from the task {kwargs}); its signature is {inspect.signature(self.env.reset)}"
+            )
         self._episode += 1
-        obs = self.env.reset(seed=int(seed), episode_id=f"{self.name}-{seed}-{self._episode}", **kwargs)
+        kwargs.update(seed=int(seed), episode_id=f"{self.name}-{seed}-{self._episode}")
+        obs = self.env.reset(**_accepted_kwargs(self.env.reset, kwargs))
         return _first_turn(self.instructions, self.obs_to_text(obs))
 
     def step(self, action: Action) -> StepResult:

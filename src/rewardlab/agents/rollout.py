@@ -46,6 +46,8 @@ from rewardlab.llm.policy import Batch
 
 #: how the next turn's prompt is built (see ``AgentLoop._rebuild``)
 CONTEXTS = ("append", "rebuild")
+#: where thought cloning's expert turns come from (see rewardlab.agents.thought_cloning)
+CLONE_SOURCES = ("corrector", "oracle")
 
 
 @dataclass
@@ -67,7 +69,10 @@ class AgentConfig:
     sft_steps: int = 0  # thought-cloning warm start: SFT steps on oracle episodes before GRPO (agents.sft)
     sft_batch_size: int = 8  # oracle episodes per SFT step
     sft_learning_rate: float = 1e-4
+    thought_cloning_coef: float = 0.0  # GTR: + coef x NLL of expert turns at the states the policy visited
+    thought_cloning_source: str = "corrector"  # corrector: info["corrected_turn"]; oracle: env.oracle
     drift_audit: bool = True  # re-render each finished episode and log tokens/drift_tokens
+    kv_cache: bool = True  # append context: keep the key/value cache across turns (rewardlab.agents.kv_cache)
 
     @classmethod
     def from_dict(cls, table: dict[str, Any]) -> AgentConfig:
@@ -102,6 +107,15 @@ class AgentConfig:
             raise ConfigError(
                 f"[agent] sft_steps must be >= 0, sft_batch_size >= 1 and sft_learning_rate > 0; got "
                 f"{self.sft_steps}, {self.sft_batch_size}, {self.sft_learning_rate}"
+            )
+        if self.thought_cloning_coef < 0 or self.thought_cloning_source not in CLONE_SOURCES:
+            raise ConfigError(
+                f"[agent] thought_cloning_coef must be >= 0 and thought_cloning_source one of "
+                f"{', '.join(CLONE_SOURCES)}; got {self.thought_cloning_coef}, {self.thought_cloning_source!r}"
+            )
+        if self.thought_cloning_coef > 0 and self.context != "append":
+            raise ConfigError(
+                "[agent] thought_cloning_coef > 0 needs context = 'append' (one row per episode)"
             )
         if self.env_workers < 0:
             raise ConfigError(
@@ -306,6 +320,11 @@ class AgentLoop:
             row = prompt_ids[i // G][prompt_mask[i // G].bool()].tolist()
             ep.trajectory.prompt_ids = row
         consecutive = [0] * len(episodes)
+        reuse = None
+        if actor is None and self.cfg.kv_cache and self.cfg.context == "append":
+            from rewardlab.agents.kv_cache import TurnCache
+
+            reuse = TurnCache(self.policy, temperature=self.temperature, top_p=self.top_p, greedy=greedy)
         for turn in range(self.max_turns):
             active = [i for i, ep in enumerate(episodes) if not ep.done]
             if not active:
@@ -316,6 +335,13 @@ class AgentLoop:
             if actor is not None:
                 texts = actor([episodes[i] for i in active], [envs[i] for i in active])
                 batch = self._scripted_batch(texts, max_new)
+                rows = {i: r for r, i in enumerate(active)}
+            elif reuse is not None:  # the previous turn's key/value cache, only the new tokens pre-filled
+                if turn == 0:
+                    batch = reuse.first_turn(prompt_ids, prompt_mask, G, max_new)
+                else:
+                    streams = [episodes[i].trajectory.prompt_ids + episodes[i].trajectory.ids for i in active]
+                    batch = reuse.next_turn(active, streams, max_new)
                 rows = {i: r for r, i in enumerate(active)}
             elif turn == 0:  # one prompt per group, as single-turn GRPO samples it
                 batch = self.policy.generate(
@@ -412,12 +438,14 @@ class AgentLoop:
             ids, lps = ids[:remaining], lps[:remaining]
         ended = bool(ids) and ids[-1] == eos
         text = tok.decode(ids, skip_special_tokens=True)
+        start = len(ep.trajectory)
+        expert = self._expert(ep, env)
         ep.trajectory.append_sampled(ids, lps, turn)
         content_ids = ids[:-1] if ended else ids
         ep.messages.append(
             {"role": "assistant", "content": tok.decode(content_ids, skip_special_tokens=False)}
         )
-        t = Turn(ids, lps, text, "eos" if ended else "length")
+        t = Turn(ids, lps, text, "eos" if ended else "length", start=start, expert=expert)
         ep.turns.append(t)
         if cut:
             ep.truncated, ep.truncation = True, "max_episode_tokens"
@@ -433,12 +461,22 @@ class AgentLoop:
         t.action = action
         return action
 
+    def _expert(self, ep: Episode, env: ChatEnv) -> str | None:
+        """The oracle's turn at the state the policy is in (before the policy's turn is appended),
+        when thought cloning asks the oracle; None otherwise."""
+        if self.cfg.thought_cloning_coef > 0 and self.cfg.thought_cloning_source == "oracle":
+            return str(self._call(env, "oracle", lambda: env.oracle(ep.messages, ep.info)))
+        return None
+
     def _book_step(self, ep: Episode, env: ChatEnv, result: Any, turn: int, consecutive, i) -> None:
         """Record the env's answer to a turn and append its observation (or end the episode)."""
         t = ep.turns[-1]
         ended = t.stop == "eos"
         obs, reward, terminated, truncated, info = result
         t.reward, t.observation, t.info = float(reward), list(obs), dict(info)
+        if self.cfg.thought_cloning_coef > 0 and self.cfg.thought_cloning_source == "corrector":
+            corrected = info.get("corrected_turn")  # the env's corrected version of this turn, if wrong
+            t.expert = None if corrected is None else str(corrected)
         ep.info = dict(info)
         calls, errors, malformed = (
             int(info.get("calls", 0)),
@@ -600,6 +638,7 @@ class AgentLoop:
         metrics.update(episode_metrics(episodes))
         rewards = torch.tensor(np.asarray(result.total), dtype=torch.float32)
         algo._last_samples = samples
+        self.clone_episodes = episodes  # thought cloning's states (see auxiliary_backward)
         texts = [ep.final_text if len(ep.turns) == 1 else ep.transcript() for ep in episodes]
         # rows for samples.jsonl: the prompt the episode started from (agent problems have none)
         repeated = [
@@ -607,6 +646,17 @@ class AgentLoop:
             for ep in episodes
         ]
         return repeated, batch, rewards, result, texts
+
+    def auxiliary_backward(self) -> dict[str, float]:
+        """GTR's thought-cloning term on the last rollout's episodes (``thought_cloning_coef > 0``):
+        backpropagated after the RL loss, before the optimizer step (rewardlab.agents.thought_cloning)."""
+        coef = self.cfg.thought_cloning_coef
+        episodes = getattr(self, "clone_episodes", None)
+        if coef <= 0 or not episodes:
+            return {}
+        from rewardlab.agents.thought_cloning import clone_backward
+
+        return clone_backward(self, episodes, coef, self.algo.config.micro_batch_size)
 
     def advantages(self, rewards: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Per row (B,) for ``episode`` credit, else per token (B, T); rebuild rows take their episode's."""

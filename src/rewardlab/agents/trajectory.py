@@ -137,6 +137,8 @@ class Turn:
     reward: float = 0.0
     observation: list[dict[str, Any]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    start: int = 0  # where the turn's sampled tokens begin in the episode's trajectory
+    expert: str | None = None  # the expert's (or corrector's) turn at this state, for thought cloning
 
 
 class Trajectory:

@@ -469,6 +469,8 @@ class OnlineRL(LMAlgorithm):
                 value = getattr(out, f.name)
                 if f.name != "loss" and value is not None:
                     totals[f.name] = totals.get(f.name, 0.0) + float(value) * share
+        if self.agent_loop is not None:  # e.g. GTR's thought-cloning term (rewardlab.agents)
+            metrics.update(self.agent_loop.auxiliary_backward())
         metrics["time/update"] = time.perf_counter() - t0
         metrics["grad_norm"] = self.optimizer_step()
         ro.uses += 1

@@ -165,7 +165,8 @@ def sample_completions(
     top_p: float = 1.0,
     greedy: bool = False,
     return_logprobs: bool = False,
-) -> tuple[torch.Tensor, ...]:
+    return_cache: bool = False,
+) -> tuple[Any, ...]:
     """``num_generations`` completions of each (left-padded) prompt, with a key/value cache: each
     prompt is encoded once and its cache repeated for its completions. Stops a row at EOS (pad
     after it) and the batch when every row has stopped. Sampling uses the global torch RNG.
@@ -173,7 +174,8 @@ def sample_completions(
     Returns ``(completion_ids, completion_mask)`` of shape (prompts * num_generations, steps); the
     mask covers the tokens up to and including EOS. ``return_logprobs`` adds a third tensor: each
     sampled token's log-probability under the temperature-scaled distribution (before top-p), the
-    quantity :func:`completion_logprobs` recomputes; it draws no random numbers.
+    quantity :func:`completion_logprobs` recomputes; it draws no random numbers. ``return_cache``
+    adds the key/value cache and its mask (see :func:`decode_with_cache`).
     """
     out = prompt_pass(model, prompt_ids, prompt_mask)
     cache = out.past_key_values
@@ -182,6 +184,47 @@ def sample_completions(
     logits = out.logits[:, -1, :].float().repeat_interleave(num_generations, dim=0)
     mask = prompt_mask.repeat_interleave(num_generations, dim=0)
     position = position_ids_from_mask(mask)[:, -1:] + 1
+    return decode_with_cache(
+        model,
+        logits,
+        cache,
+        mask,
+        position,
+        max_new_tokens=max_new_tokens,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+        temperature=temperature,
+        top_p=top_p,
+        greedy=greedy,
+        return_logprobs=return_logprobs,
+        return_cache=return_cache,
+    )
+
+
+@torch.no_grad()
+def decode_with_cache(
+    model: Any,
+    logits: torch.Tensor,
+    cache: Any,
+    mask: torch.Tensor,
+    position: torch.Tensor,
+    *,
+    max_new_tokens: int,
+    eos_token_id: int | None,
+    pad_token_id: int,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    greedy: bool = False,
+    return_logprobs: bool = False,
+    return_cache: bool = False,
+) -> tuple[Any, ...]:
+    """The token-by-token part of :func:`sample_completions`, from the next-token ``logits`` (rows,
+    vocab) of a filled key/value ``cache`` whose attention mask is ``mask`` and whose next position
+    per row is ``position`` (rows, 1). The multi-turn agent loop calls it with a cache carried over
+    from the previous turn (``rewardlab.agents.kv_cache``).
+
+    ``return_cache`` appends ``(cache, mask)``: the cache after the last fed token (the last sampled
+    token is never fed) and its attention mask, 1 also on the pads fed after a row's EOS."""
     rows = logits.shape[0]
     done = torch.zeros(rows, dtype=torch.bool, device=logits.device)
     tokens = []
@@ -216,9 +259,12 @@ def sample_completions(
         position = position + 1
     completion_ids = torch.stack(tokens, dim=1)
     completion_mask = completion_mask_from_eos(completion_ids, eos_token_id)
+    out: tuple[Any, ...] = (completion_ids, completion_mask)
     if return_logprobs:
-        return completion_ids, completion_mask, torch.stack(picked_logprobs, dim=1) * completion_mask
-    return completion_ids, completion_mask
+        out += (torch.stack(picked_logprobs, dim=1) * completion_mask,)
+    if return_cache:
+        out += ((cache, mask),)
+    return out
 
 
 def completion_mask_from_eos(completion_ids: torch.Tensor, eos_token_id: int | None) -> torch.Tensor:

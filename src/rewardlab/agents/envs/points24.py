@@ -17,8 +17,10 @@ The corrector: GTR asks GPT-4o (with a 24-points solver as its tool) whether eac
 and, if not, trains the corrected thought with an SFT loss. Ours is rule-based (ours): the target
 formula is the solver's solution for the hand; a thought that does not name the next target token
 gets ``info["corrected_thought"]`` saying what it is. ``strict_target = true`` also truncates the
-episode with -1 when an action leaves the target formula (GTR's "deviation" rule). The
-thought-cloning loss that would consume ``corrected_thought`` is not in the trainer yet.
+episode with -1 when an action leaves the target formula (GTR's "deviation" rule).
+``info["corrected_turn"]`` is the whole corrected JSON turn: ``[agent] thought_cloning_coef > 0``
+with ``thought_cloning_source = "corrector"`` adds GTR's SFT term on it to the RL loss
+(:mod:`rewardlab.agents.thought_cloning`).
 """
 
 from __future__ import annotations
@@ -161,6 +163,16 @@ class Points24Env(ChatEnv):
             info["corrected_thought"] = (
                 f"The formula so far is '{' '.join(self.formula)}'; the solution {' '.join(self.target)} "
                 f"continues with '{expected}'."
+            )
+            # the whole turn as it should have been, GTR's SFT label (``thought_cloning_source =
+            # "corrector"``): the same JSON with the corrected thought and the solver's next token
+            info["corrected_turn"] = json.dumps(
+                {
+                    "cards": self.cards,
+                    "formula": " ".join(self.formula),
+                    "thoughts": info["corrected_thought"],
+                    "action": expected,
+                }
             )
         if token == "=":
             try:
