@@ -14,17 +14,26 @@ instruction's quoted strings currently typed into some input (a simplified form 
 "matching DOM elements" potential; ours). The shaping telescopes, so it never changes which
 episodes are optimal.
 
-Chromium and its driver come from Debian (``apt-get install chromium chromium-driver``); the
-browser starts at the first ``reset`` of each env and is quit by ``close`` (the agent loop closes
-every episode's env), so no browser process outlives its episode. Paths: ``MINIWOB_CHROME_BINARY`` /
-``MINIWOB_CHROMEDRIVER`` (default ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` when present).
+Chromium and its driver come from Debian (``apt-get install chromium chromium-driver``). Starting a
+browser costs seconds (about 8 s on a loaded 2-core machine) while a MiniWoB reset costs
+milliseconds, so live browsers are kept in :data:`POOL`: an env takes one (per page task) at its
+first ``reset``, and ``close`` hands it back for the next episode instead of quitting it. A reset
+on a reused browser is MiniWoB's own reset -- end the episode, ``Math.seedrandom(seed)``, start the
+next one -- so a page is the same function of its seed on a reused browser as on a fresh one (a
+test checks). The pool is emptied (every browser quit, in use or idle) by
+:meth:`MiniWoBEnv.close_shared` -- the agent loop's ``close`` at the end of a run or an evaluation
+-- and at interpreter exit; a browser whose page raised is quit, never reused. Paths:
+``MINIWOB_CHROME_BINARY`` / ``MINIWOB_CHROMEDRIVER`` (default ``/usr/bin/chromium`` and
+``/usr/bin/chromedriver`` when present).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
+import threading
 from typing import Any
 
 from rewardlab.agents.actions import Action
@@ -88,6 +97,7 @@ class MiniWoBEnv(ToolEnv):
         self.page: dict[str, Any] = {}
         self.potential = 0.0
         self.outcome: float | None = None
+        self.broken = False  # the page raised: its browser is quit on close, not reused
 
     # ---- problems -----------------------------------------------------------------------------
     def problems(self, split: str, seed: int) -> list[Example]:
@@ -105,25 +115,20 @@ class MiniWoBEnv(ToolEnv):
     def _open(self, task: str) -> None:
         if self.env is not None and self.env_task == task:
             return
-        why = unavailable_reason()
-        if why is not None:
-            raise RewardlabError(f"environment 'miniwob': {why}")
-        import gymnasium as gym
-        import miniwob
-        from miniwob.reward import get_raw_reward
-
-        chrome, driver = browser_paths()
-        os.environ.setdefault("MINIWOB_CHROME_BINARY", chrome)
-        os.environ.setdefault("MINIWOB_CHROMEDRIVER", driver)
-        gym.register_envs(miniwob)
         self.close()
-        self.env = gym.make(f"miniwob/{task}-v1", reward_processor=get_raw_reward)
+        self.env = POOL.take(task)
         self.env_task = task
 
     def close(self) -> None:
+        """Hand the browser back to the pool (quit it if its page raised)."""
         if self.env is not None:
-            self.env.close()
-            self.env = None
+            POOL.give(self.env_task, self.env, healthy=not self.broken)
+            self.env, self.broken = None, False
+
+    @classmethod
+    def close_shared(cls) -> None:
+        """Quit every pooled browser (end of a run or an evaluation)."""
+        POOL.close()
 
     # ---- text view ----------------------------------------------------------------------------
     def _render(self, obs: dict) -> str:
@@ -152,8 +157,10 @@ class MiniWoBEnv(ToolEnv):
         # the group's episodes share this seed, so they see the same page
         # MiniWoB pages end themselves after 10 s of wall time; an LM on a loaded CPU (and G browsers
         # reset before the first turn is sampled) needs longer, so the page's own timer is lifted
+        self.broken = True  # until the reset returns
         self.env.unwrapped.instance.driver.execute_script(f"core.EPISODE_MAX_TIME = {EPISODE_MS};")
         obs, _ = self.env.reset(seed=int(info["page_seed"]) + int(seed) % 1000)
+        self.broken = False
         self.page, self.potential, self.outcome = obs, self._phi(obs), None
         prompt = (
             f"{self._render(obs)}\n{self.instructions()}\n"
@@ -166,7 +173,9 @@ class MiniWoBEnv(ToolEnv):
         return tuple((int(e["ref"]), str(e["text"]), str(e.get("value", ""))) for e in obs["dom_elements"])
 
     def _act(self, action: Any) -> str:
+        self.broken = True  # until the step returns
         obs, reward, terminated, truncated, info = self.env.step(action)
+        self.broken = False
         if terminated or truncated:
             self.outcome = float(reward)
             return "The page ended the episode."
@@ -245,4 +254,75 @@ class MiniWoBEnv(ToolEnv):
         return f"click({find(('button',), 'Submit')})"
 
 
-__all__ = ["MiniWoBEnv", "TASKS", "browser_paths", "unavailable_reason"]
+class BrowserPool:
+    """Live MiniWoB browsers (Gymnasium envs), idle ones kept per page task for the next episode.
+
+    Thread-safe: the agent loop resets and steps envs on ``env_workers`` threads. Every browser it
+    started is tracked until quit, so :meth:`close` leaves no Chromium process behind even when an
+    episode's env was never closed (a run that failed mid-step)."""
+
+    def __init__(self, max_idle: int = 64) -> None:
+        self.max_idle = max_idle
+        self.idle: dict[str, list[Any]] = {}
+        self.live: list[Any] = []
+        self.started = 0  # browsers started (a reused one is not counted again)
+        self.lock = threading.Lock()
+
+    def take(self, task: str) -> Any:
+        with self.lock:
+            free = self.idle.get(task)
+            if free:
+                return free.pop()
+        env = self._start(task)
+        with self.lock:
+            self.live.append(env)
+            self.started += 1
+        return env
+
+    def give(self, task: str, env: Any, healthy: bool = True) -> None:
+        with self.lock:
+            keep = healthy and env in self.live and sum(map(len, self.idle.values())) < self.max_idle
+            if keep:
+                self.idle.setdefault(task, []).append(env)
+                return
+            if env in self.live:
+                self.live.remove(env)
+        _quit(env)
+
+    def close(self) -> None:
+        with self.lock:
+            envs, self.live, self.idle = self.live, [], {}
+        for env in envs:
+            _quit(env)
+
+    @staticmethod
+    def _start(task: str) -> Any:
+        why = unavailable_reason()
+        if why is not None:
+            raise RewardlabError(f"environment 'miniwob': {why}")
+        import gymnasium as gym
+        import miniwob
+        from miniwob.reward import get_raw_reward
+
+        chrome, driver = browser_paths()
+        os.environ.setdefault("MINIWOB_CHROME_BINARY", chrome)
+        os.environ.setdefault("MINIWOB_CHROMEDRIVER", driver)
+        gym.register_envs(miniwob)
+        env = gym.make(f"miniwob/{task}-v1", reward_processor=get_raw_reward)
+        # the text view never reads the screenshot; taking one per observation costs CPU
+        env.unwrapped.instance.record_screenshots = False
+        return env
+
+
+def _quit(env: Any) -> None:
+    try:
+        env.close()
+    except Exception:  # a browser that already died; its driver process is gone or a zombie
+        pass
+
+
+#: the process's browsers (see the module docstring)
+POOL = BrowserPool()
+atexit.register(POOL.close)
+
+__all__ = ["POOL", "BrowserPool", "MiniWoBEnv", "TASKS", "browser_paths", "unavailable_reason"]
