@@ -75,3 +75,37 @@ def test_qweb_potential_shaping_telescopes_to_the_unshaped_return():
     # typing the quoted text raises the potential 0 -> 1 (+1); the page's success (+1) ends the
     # episode, where the potential is 0 again (-1): same return as without shaping
     assert ep.turn_rewards == [1.0, 0.0] and sum(ep.turn_rewards) == 1.0
+
+
+def test_the_examples_prompt_counts_only_the_turns_first_block_of_calls():
+    from rewardlab import agents
+    from rewardlab.agents.rollout import AgentConfig, AgentLoop, oracle_actor, scripted_policy
+
+    POOL.close()
+    env_task = agents.make("miniwob", task="enter-text", prompt="examples", num_test=2)
+    loop = AgentLoop(
+        scripted_policy(), env_task, env_task.reward(), AgentConfig(), max_completion_length=4096
+    )
+
+    def block_then_invented_page(episodes, envs):
+        # the whole solution in one block (type, then Submit), then the kind of next page a base
+        # model invents; its click(1) must not run
+        texts = []
+        for ep, env in zip(episodes, envs):
+            first = oracle_actor([ep], [env])[0]
+            field = int(first.split("(")[1].split(",")[0])
+            submit = next(
+                int(e["ref"]) for e in env.page["dom_elements"] if str(e["text"]).strip() == "Submit"
+            )
+            texts.append(f'{first}\nclick({submit})\n\nTask: Click on the "Ok" button.\nActions:\nclick(1)')
+            assert first.startswith("type(") and field != submit
+        return texts
+
+    eps = loop.run(env_task.examples("test"), num_generations=1, seeds=[0, 1], actor=block_then_invented_page)
+    loop.close()
+    prompt = eps[0].messages[0]["content"]
+    assert prompt.startswith('Task: Click on the "No" button.') and prompt.endswith("Actions:\n")
+    assert all(ep.info["success"] and len(ep.turns) == 1 and ep.counts["calls"] == 2 for ep in eps)
+    assert [float(r) for r in loop.reward([ep.sample() for ep in eps])] == [1.0, 1.0]
+    with pytest.raises(Exception, match="prompt 'chat' is not one of tools, examples"):
+        agents.make("miniwob", prompt="chat")

@@ -4,7 +4,11 @@ Each episode is one MiniWoB++ page (``miniwob/<task>-v1`` through Gymnasium and 
 page is shown as text: the instruction, then one line per DOM element that has text or can be
 acted on, ``[ref] tag "text"`` (inputs with their current value). Actions are calls in the
 ``call`` format: ``click(ref)`` and ``type(ref, "text")`` (MiniWoB's CLICK_ELEMENT and
-FOCUS_ELEMENT_AND_TYPE_TEXT). A turn without a call ends the episode.
+FOCUS_ELEMENT_AND_TYPE_TEXT). A turn without a call ends the episode. ``prompt = "tools"`` asks as a
+chat request (the page, the tool list, the syntax); ``prompt = "examples"`` shows two solved pages
+and ends in ``Actions:``, a completion prompt for ``use_chat_template = false`` (SmolLM2-135M
+answers the chat request in prose, but continues solved examples with calls). With ``examples``
+only the calls of the turn's first paragraph count (a base model goes on to invent the next page).
 
 Reward: MiniWoB's **raw** task reward at the step the page ends the episode (+1 success, -1
 failure; the time-decayed default is not used because it depends on wall-clock time, which a loaded
@@ -36,7 +40,7 @@ import shutil
 import threading
 from typing import Any
 
-from rewardlab.agents.actions import Action
+from rewardlab.agents.actions import Action, parse_action
 from rewardlab.agents.env import StepResult, ToolEnv
 from rewardlab.agents.rewards import EnvReturn
 from rewardlab.agents.tools import ToolError, tool
@@ -47,6 +51,19 @@ TASKS = ("click-button", "enter-text", "click-link", "focus-text")
 _ACTIONABLE = ("button", "input_text", "input_password", "textarea", "a", "input_checkbox", "input_radio")
 _QUOTED = re.compile(r'"([^"]+)"')
 EPISODE_MS = 3_600_000  # the page timer (MiniWoB's default is 10 s)
+#: ``prompt``: "tools" = the page, the tool list and the call syntax as a chat request;
+#: "examples" = two solved pages, then the page, ending in the cue (a completion prompt, for
+#: ``use_chat_template = false``: SmolLM2-135M answers the chat request in prose, but continues the
+#: examples with calls -- see docs/agents.md)
+PROMPTS = ("tools", "examples")
+CUE = "Actions:\n"
+END = "\x00"  # where example_end goes
+EXAMPLES = (
+    'Task: Click on the "No" button.\nPage:\n[2] button "Ok"\n[3] button "No"\n[4] button "Cancel"\n'
+    f"{CUE}click(3){END}\n\n"
+    'Task: Enter "Kim" into the text field and press Submit.\nPage:\n[4] input_text "" value=""\n'
+    f'[5] button "Submit"\n{CUE}type(4, "Kim")\nclick(5){END}\n\n'
+)
 
 
 def browser_paths() -> tuple[str, str] | None:
@@ -82,8 +99,16 @@ class MiniWoBEnv(ToolEnv):
         shaping: bool = False,
         num_train: int = 1000,
         num_test: int = 50,
+        prompt: str = "tools",
+        example_end: str = "",
     ) -> None:
         super().__init__()
+        if prompt not in PROMPTS:
+            raise ConfigError(f"miniwob: prompt {prompt!r} is not one of {', '.join(PROMPTS)}")
+        self.prompt = prompt
+        # written after each example's calls: the tokenizer's end-of-turn text (SmolLM2: <|im_end|>)
+        # shows the model where a turn stops, as the raw renderer ends its own turns
+        self.example_end = str(example_end)
         tasks = task.split("+")
         for t in tasks:
             if t not in TASKS:
@@ -162,10 +187,13 @@ class MiniWoBEnv(ToolEnv):
         obs, _ = self.env.reset(seed=int(info["page_seed"]) + int(seed) % 1000)
         self.broken = False
         self.page, self.potential, self.outcome = obs, self._phi(obs), None
-        prompt = (
-            f"{self._render(obs)}\n{self.instructions()}\n"
-            'Act with click(ref) or type(ref, "text"), one call per turn.'
-        )
+        if self.prompt == "examples":
+            prompt = f"{EXAMPLES.replace(END, self.example_end)}{self._render(obs)}\n{CUE}"
+        else:
+            prompt = (
+                f"{self._render(obs)}\n{self.instructions()}\n"
+                'Act with click(ref) or type(ref, "text"), one call per turn.'
+            )
         return [{"role": "user", "content": prompt}], {"state_key": self._state_key(obs)}
 
     @staticmethod
@@ -180,7 +208,7 @@ class MiniWoBEnv(ToolEnv):
             self.outcome = float(reward)
             return "The page ended the episode."
         self.page = obs
-        return self._render(obs)
+        return self._render(obs) + ("\n" + CUE if self.prompt == "examples" else "")
 
     def _ref(self, ref: int) -> int:
         refs = {int(e["ref"]) for e in self.page.get("dom_elements", [])}
@@ -222,6 +250,10 @@ class MiniWoBEnv(ToolEnv):
         return reward, False
 
     def step(self, action: Action) -> StepResult:
+        if self.prompt == "examples" and "\n\n" in action.text.strip():
+            # the examples prompt is a list of blocks: a base model writes its block, then goes on
+            # inventing the next task's; only the calls of its own block (the first paragraph) count
+            action = parse_action(action.text.strip().split("\n\n")[0], self.action_format, self.tool_table())
         out = super().step(action)
         info = {**out.info, "state_key": self._state_key(self.page), "success": self.outcome == 1.0}
         return StepResult(out.observation, out.reward, out.terminated, out.truncated, info)
