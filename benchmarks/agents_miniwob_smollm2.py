@@ -95,7 +95,8 @@ def main() -> None:
             if args.eval_every and step % args.eval_every == 0:
                 log(f"eval_step_{step}", evaluate(algo, args.eval_limit, args.eval_batch))
         log("train", {"steps": step, "minutes": round(train / 60, 2)})
-        log("after", evaluate(algo, args.eval_limit, args.eval_batch))
+        if step:
+            log("after", evaluate(algo, args.eval_limit, args.eval_batch))
     finally:
         algo.close()
 
