@@ -118,6 +118,8 @@ def test_chat_template_is_applied():
     assert pol.format_prompt("hi") == "<system>Be brief.<user>hi<assistant>"
     messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "q"}]
     assert pol.format_prompt(messages) == "<system>S<user>q<assistant>"
+    pol.cfg.use_chat_template = False  # honoured for messages too: their contents, one per line
+    assert pol.format_prompt(messages) == "S\nq" and pol.format_prompt("hi") == "hi"
 
 
 def test_lora_reference_is_the_base_model_without_a_copy():

@@ -190,6 +190,12 @@ class AgentTask(Task):
     def make_env(self) -> ChatEnv:
         return self.env_class(**self.params)
 
+    def close(self) -> None:
+        """Release what the env class shares across episodes (``close_shared``: miniwob's browsers)."""
+        release = getattr(self.env_class, "close_shared", None)
+        if callable(release):
+            release()
+
     def build(self, split: str) -> list[Example]:
         return list(self._probe.problems(split, self.seed))
 

@@ -198,10 +198,13 @@ class AgentLoop:
         self._pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
-        """Stop the env thread pool (if one was started)."""
+        """Stop the env thread pool (if one was started) and release what the task's envs share."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        release = getattr(self.task, "close", None)
+        if callable(release):  # an AgentTask: e.g. miniwob's browser pool
+            release()
 
     @classmethod
     def for_algorithm(cls, algo: Any) -> AgentLoop:
@@ -773,7 +776,10 @@ def evaluate_agent_model(
     loop = AgentLoop(
         policy, task, task.reward(), AgentConfig.from_dict(agent), max_completion_length=max_new_tokens
     )
-    return loop.evaluate(split=split, limit=limit)
+    try:
+        return loop.evaluate(split=split, limit=limit)
+    finally:
+        loop.close()
 
 
 def scripted_policy(tokenizer: Any = None, **settings: Any) -> Any:
@@ -818,7 +824,10 @@ def run_oracle(
         AgentConfig.from_dict(table),
         max_completion_length=max_episode_tokens,
     )
-    out = loop.evaluate(split=split, limit=limit, actor=oracle_actor)
+    try:
+        out = loop.evaluate(split=split, limit=limit, actor=oracle_actor)
+    finally:
+        loop.close()
     out["model"] = "oracle"
     return out
 

@@ -496,6 +496,8 @@ class OnlineRL(LMAlgorithm):
     def close(self) -> None:
         if self.reward_pool is not None:
             self.reward_pool.close()
+        if self.agent_loop is not None:  # its env threads and shared env resources (browsers)
+            self.agent_loop.close()
 
     # ---- evaluation (agent envs run whole episodes) --------------------------------------------
     def evaluate(self, episodes: int) -> dict[str, Any]:

@@ -192,7 +192,9 @@ class Policy:
             messages = [{"role": "user", "content": prompt}]
         else:
             messages = list(prompt)
-            if not self.has_chat_template:
+            # use_chat_template = false holds for message prompts too (agent envs give messages); the
+            # agent Renderer joins them the same way, so later turns extend this very text
+            if not (self.cfg.use_chat_template and self.has_chat_template):
                 return "\n".join(str(m.get("content", "")) for m in messages)
         if self.cfg.system_prompt and not any(m.get("role") == "system" for m in messages):
             messages = [{"role": "system", "content": self.cfg.system_prompt}, *messages]

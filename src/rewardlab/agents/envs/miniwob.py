@@ -4,7 +4,11 @@ Each episode is one MiniWoB++ page (``miniwob/<task>-v1`` through Gymnasium and 
 page is shown as text: the instruction, then one line per DOM element that has text or can be
 acted on, ``[ref] tag "text"`` (inputs with their current value). Actions are calls in the
 ``call`` format: ``click(ref)`` and ``type(ref, "text")`` (MiniWoB's CLICK_ELEMENT and
-FOCUS_ELEMENT_AND_TYPE_TEXT). A turn without a call ends the episode.
+FOCUS_ELEMENT_AND_TYPE_TEXT). A turn without a call ends the episode. ``prompt = "tools"`` asks as a
+chat request (the page, the tool list, the syntax); ``prompt = "examples"`` shows two solved pages
+and ends in ``Actions:``, a completion prompt for ``use_chat_template = false`` (SmolLM2-135M
+answers the chat request in prose, but continues solved examples with calls). With ``examples``
+only the calls of the turn's first paragraph count (a base model goes on to invent the next page).
 
 Reward: MiniWoB's **raw** task reward at the step the page ends the episode (+1 success, -1
 failure; the time-decayed default is not used because it depends on wall-clock time, which a loaded
@@ -14,20 +18,30 @@ instruction's quoted strings currently typed into some input (a simplified form 
 "matching DOM elements" potential; ours). The shaping telescopes, so it never changes which
 episodes are optimal.
 
-Chromium and its driver come from Debian (``apt-get install chromium chromium-driver``); the
-browser starts at the first ``reset`` of each env and is quit by ``close`` (the agent loop closes
-every episode's env), so no browser process outlives its episode. Paths: ``MINIWOB_CHROME_BINARY`` /
-``MINIWOB_CHROMEDRIVER`` (default ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` when present).
+Chromium and its driver come from Debian (``apt-get install chromium chromium-driver``). Starting a
+browser costs seconds (about 8 s on a loaded 2-core machine) while a MiniWoB reset costs
+milliseconds, so live browsers are kept in :data:`POOL`: an env takes one (per page task) at its
+first ``reset``, and ``close`` hands it back for the next episode instead of quitting it. A reset
+on a reused browser is MiniWoB's own reset -- end the episode, ``Math.seedrandom(seed)``, start the
+next one -- so a page is the same function of its seed on a reused browser as on a fresh one (a
+test checks). The pool is emptied (every browser quit, in use or idle) by
+:meth:`MiniWoBEnv.close_shared` -- the agent loop's ``close`` at the end of a run or an evaluation
+-- and at interpreter exit; a browser whose page raised is quit, never reused. Paths:
+``MINIWOB_CHROME_BINARY`` / ``MINIWOB_CHROMEDRIVER`` (default ``/usr/bin/chromium`` and
+``/usr/bin/chromedriver`` when present).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from rewardlab.agents.actions import Action
+from rewardlab.agents.actions import Action, parse_action
 from rewardlab.agents.env import StepResult, ToolEnv
 from rewardlab.agents.rewards import EnvReturn
 from rewardlab.agents.tools import ToolError, tool
@@ -38,6 +52,19 @@ TASKS = ("click-button", "enter-text", "click-link", "focus-text")
 _ACTIONABLE = ("button", "input_text", "input_password", "textarea", "a", "input_checkbox", "input_radio")
 _QUOTED = re.compile(r'"([^"]+)"')
 EPISODE_MS = 3_600_000  # the page timer (MiniWoB's default is 10 s)
+#: ``prompt``: "tools" = the page, the tool list and the call syntax as a chat request;
+#: "examples" = two solved pages, then the page, ending in the cue (a completion prompt, for
+#: ``use_chat_template = false``: SmolLM2-135M answers the chat request in prose, but continues the
+#: examples with calls -- see docs/agents.md)
+PROMPTS = ("tools", "examples")
+CUE = "Actions:\n"
+END = "\x00"  # where example_end goes
+EXAMPLES = (
+    'Task: Click on the "No" button.\nPage:\n[2] button "Ok"\n[3] button "No"\n[4] button "Cancel"\n'
+    f"{CUE}click(3){END}\n\n"
+    'Task: Enter "Kim" into the text field and press Submit.\nPage:\n[4] input_text "" value=""\n'
+    f'[5] button "Submit"\n{CUE}type(4, "Kim")\nclick(5){END}\n\n'
+)
 
 
 def browser_paths() -> tuple[str, str] | None:
@@ -73,8 +100,16 @@ class MiniWoBEnv(ToolEnv):
         shaping: bool = False,
         num_train: int = 1000,
         num_test: int = 50,
+        prompt: str = "tools",
+        example_end: str = "",
     ) -> None:
         super().__init__()
+        if prompt not in PROMPTS:
+            raise ConfigError(f"miniwob: prompt {prompt!r} is not one of {', '.join(PROMPTS)}")
+        self.prompt = prompt
+        # written after each example's calls: the tokenizer's end-of-turn text (SmolLM2: <|im_end|>)
+        # shows the model where a turn stops, as the raw renderer ends its own turns
+        self.example_end = str(example_end)
         tasks = task.split("+")
         for t in tasks:
             if t not in TASKS:
@@ -88,6 +123,7 @@ class MiniWoBEnv(ToolEnv):
         self.page: dict[str, Any] = {}
         self.potential = 0.0
         self.outcome: float | None = None
+        self.broken = False  # the page raised: its browser is quit on close, not reused
 
     # ---- problems -----------------------------------------------------------------------------
     def problems(self, split: str, seed: int) -> list[Example]:
@@ -105,25 +141,20 @@ class MiniWoBEnv(ToolEnv):
     def _open(self, task: str) -> None:
         if self.env is not None and self.env_task == task:
             return
-        why = unavailable_reason()
-        if why is not None:
-            raise RewardlabError(f"environment 'miniwob': {why}")
-        import gymnasium as gym
-        import miniwob
-        from miniwob.reward import get_raw_reward
-
-        chrome, driver = browser_paths()
-        os.environ.setdefault("MINIWOB_CHROME_BINARY", chrome)
-        os.environ.setdefault("MINIWOB_CHROMEDRIVER", driver)
-        gym.register_envs(miniwob)
         self.close()
-        self.env = gym.make(f"miniwob/{task}-v1", reward_processor=get_raw_reward)
+        self.env = POOL.take(task)
         self.env_task = task
 
     def close(self) -> None:
+        """Hand the browser back to the pool (quit it if its page raised)."""
         if self.env is not None:
-            self.env.close()
-            self.env = None
+            POOL.give(self.env_task, self.env, healthy=not self.broken)
+            self.env, self.broken = None, False
+
+    @classmethod
+    def close_shared(cls) -> None:
+        """Quit every pooled browser (end of a run or an evaluation)."""
+        POOL.close()
 
     # ---- text view ----------------------------------------------------------------------------
     def _render(self, obs: dict) -> str:
@@ -152,13 +183,18 @@ class MiniWoBEnv(ToolEnv):
         # the group's episodes share this seed, so they see the same page
         # MiniWoB pages end themselves after 10 s of wall time; an LM on a loaded CPU (and G browsers
         # reset before the first turn is sampled) needs longer, so the page's own timer is lifted
+        self.broken = True  # until the reset returns
         self.env.unwrapped.instance.driver.execute_script(f"core.EPISODE_MAX_TIME = {EPISODE_MS};")
         obs, _ = self.env.reset(seed=int(info["page_seed"]) + int(seed) % 1000)
+        self.broken = False
         self.page, self.potential, self.outcome = obs, self._phi(obs), None
-        prompt = (
-            f"{self._render(obs)}\n{self.instructions()}\n"
-            'Act with click(ref) or type(ref, "text"), one call per turn.'
-        )
+        if self.prompt == "examples":
+            prompt = f"{EXAMPLES.replace(END, self.example_end)}{self._render(obs)}\n{CUE}"
+        else:
+            prompt = (
+                f"{self._render(obs)}\n{self.instructions()}\n"
+                'Act with click(ref) or type(ref, "text"), one call per turn.'
+            )
         return [{"role": "user", "content": prompt}], {"state_key": self._state_key(obs)}
 
     @staticmethod
@@ -166,12 +202,14 @@ class MiniWoBEnv(ToolEnv):
         return tuple((int(e["ref"]), str(e["text"]), str(e.get("value", ""))) for e in obs["dom_elements"])
 
     def _act(self, action: Any) -> str:
+        self.broken = True  # until the step returns
         obs, reward, terminated, truncated, info = self.env.step(action)
+        self.broken = False
         if terminated or truncated:
             self.outcome = float(reward)
             return "The page ended the episode."
         self.page = obs
-        return self._render(obs)
+        return self._render(obs) + ("\n" + CUE if self.prompt == "examples" else "")
 
     def _ref(self, ref: int) -> int:
         refs = {int(e["ref"]) for e in self.page.get("dom_elements", [])}
@@ -213,6 +251,10 @@ class MiniWoBEnv(ToolEnv):
         return reward, False
 
     def step(self, action: Action) -> StepResult:
+        if self.prompt == "examples" and "\n\n" in action.text.strip():
+            # the examples prompt is a list of blocks: a base model writes its block, then goes on
+            # inventing the next task's; only the calls of its own block (the first paragraph) count
+            action = parse_action(action.text.strip().split("\n\n")[0], self.action_format, self.tool_table())
         out = super().step(action)
         info = {**out.info, "state_key": self._state_key(self.page), "success": self.outcome == 1.0}
         return StepResult(out.observation, out.reward, out.terminated, out.truncated, info)
@@ -245,4 +287,78 @@ class MiniWoBEnv(ToolEnv):
         return f"click({find(('button',), 'Submit')})"
 
 
-__all__ = ["MiniWoBEnv", "TASKS", "browser_paths", "unavailable_reason"]
+class BrowserPool:
+    """Live MiniWoB browsers (Gymnasium envs), idle ones kept per page task for the next episode.
+
+    Thread-safe: the agent loop resets and steps envs on ``env_workers`` threads. Every browser it
+    started is tracked until quit, so :meth:`close` leaves no Chromium process behind even when an
+    episode's env was never closed (a run that failed mid-step)."""
+
+    def __init__(self, max_idle: int = 64) -> None:
+        self.max_idle = max_idle
+        self.idle: dict[str, list[Any]] = {}
+        self.live: list[Any] = []
+        self.started = 0  # browsers started (a reused one is not counted again)
+        self.lock = threading.Lock()
+
+    def take(self, task: str) -> Any:
+        with self.lock:
+            free = self.idle.get(task)
+            if free:
+                return free.pop()
+        env = self._start(task)
+        with self.lock:
+            self.live.append(env)
+            self.started += 1
+        return env
+
+    def give(self, task: str, env: Any, healthy: bool = True) -> None:
+        with self.lock:
+            keep = healthy and env in self.live and sum(map(len, self.idle.values())) < self.max_idle
+            if keep:
+                self.idle.setdefault(task, []).append(env)
+                return
+            if env in self.live:
+                self.live.remove(env)
+        _quit(env)
+
+    def close(self) -> None:
+        with self.lock:
+            envs, self.live, self.idle = self.live, [], {}
+        if len(envs) > 1:  # a quit waits on Chromium (seconds on a loaded machine): quit them together
+            with ThreadPoolExecutor(min(len(envs), 8), thread_name_prefix="miniwob-quit") as pool:
+                list(pool.map(_quit, envs))
+        elif envs:
+            _quit(envs[0])
+
+    @staticmethod
+    def _start(task: str) -> Any:
+        why = unavailable_reason()
+        if why is not None:
+            raise RewardlabError(f"environment 'miniwob': {why}")
+        import gymnasium as gym
+        import miniwob
+        from miniwob.reward import get_raw_reward
+
+        chrome, driver = browser_paths()
+        os.environ.setdefault("MINIWOB_CHROME_BINARY", chrome)
+        os.environ.setdefault("MINIWOB_CHROMEDRIVER", driver)
+        gym.register_envs(miniwob)
+        env = gym.make(f"miniwob/{task}-v1", reward_processor=get_raw_reward)
+        # the text view never reads the screenshot; taking one per observation costs CPU
+        env.unwrapped.instance.record_screenshots = False
+        return env
+
+
+def _quit(env: Any) -> None:
+    try:
+        env.close()
+    except Exception:  # a browser that already died; its driver process is gone or a zombie
+        pass
+
+
+#: the process's browsers (see the module docstring)
+POOL = BrowserPool()
+atexit.register(POOL.close)
+
+__all__ = ["POOL", "BrowserPool", "MiniWoBEnv", "TASKS", "browser_paths", "unavailable_reason"]
