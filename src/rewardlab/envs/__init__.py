@@ -10,11 +10,12 @@ ENVS = {
     "sparse-grid": "rewardlab.envs.sparse_grid:SparseGridEnv",
     "cartpole-fixed-horizon": "rewardlab.envs.fixed_horizon_cartpole:FixedHorizonCartPole",
     "tomato": "rewardlab.envs.tomato:TomatoEnv",
+    "point-goal": "rewardlab.envs.point_goal:PointGoalEnv",
 }
 
 #: the single-agent Gymnasium envs among them, registered with Gymnasium under the same name so
 #: ``gymnasium.make`` (and so PPO/DQN's vector envs) builds them
-GYMNASIUM_ENVS = ("sparse-grid", "cartpole-fixed-horizon", "tomato", "sumo-single-intersection")
+GYMNASIUM_ENVS = ("sparse-grid", "cartpole-fixed-horizon", "tomato", "sumo-single-intersection", "point-goal")
 
 
 def register_gymnasium() -> None:
