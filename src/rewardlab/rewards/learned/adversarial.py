@@ -138,7 +138,9 @@ class AdversarialReward(TransitionReward):
             )
         obs_dim = int(np.prod(observation_space.shape))
         self.use_action = bool(use_action)
-        act_dim = (int(action_space.n) if self.discrete else int(np.prod(action_space.shape))) * self.use_action
+        act_dim = (
+            int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
+        ) * self.use_action
         self.reference_obs = data["obs"].reshape(len(data["obs"]), -1).astype(np.float64)
         self.reference_actions = data["actions"]
         self.obs_mean, self.obs_std = self.reference_obs.mean(0), self.reference_obs.std(0) + 1e-8

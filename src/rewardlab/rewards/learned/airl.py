@@ -253,7 +253,9 @@ class AIRLRecovered(TransitionReward):
     def score(self, batch: Transitions) -> np.ndarray:
         x = (batch.obs.reshape(len(batch.obs), -1) - self.obs_mean) / self.obs_std
         if self.use_action:
-            x = np.concatenate([x, np.eye(self.action_space.n)[np.asarray(batch.action, dtype=np.int64).reshape(-1)]], 1)
+            x = np.concatenate(
+                [x, np.eye(self.action_space.n)[np.asarray(batch.action, dtype=np.int64).reshape(-1)]], 1
+            )
         with torch.no_grad():
             inputs = torch.as_tensor(x, dtype=torch.float32)
             return self.net(inputs).squeeze(-1).double().numpy()
