@@ -40,7 +40,8 @@ def train_critic(args: argparse.Namespace, path: Path) -> dict[str, float]:
     rng = np.random.default_rng(0)
     train_paths, train_goals = straight_paths(rng, 2000)
     test_paths, test_goals = straight_paths(rng, 200)
-    critic = ProgressCritic(2, 2, seed=0, learning_rate=3e-3, relative=args.relative)
+    critic = ProgressCritic(2, 2, seed=0, learning_rate=3e-3, relative=args.relative,
+                            antisymmetric=args.antisymmetric)  # fmt: skip
     critic.fit(progress_pairs(train_paths, train_goals, rng, 30000, mismatched=args.mismatched),
                steps=args.critic_steps)  # fmt: skip
     o_i, o_j, goal, delta = progress_pairs(test_paths, test_goals, rng, 3000)
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--critic-steps", type=int, default=3000)
     parser.add_argument("--mismatched", type=float, default=0.5)
     parser.add_argument("--relative", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--antisymmetric", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--arms", nargs="+", default=["sparse", "progress"], choices=["sparse", "progress"])
     args = parser.parse_args()
