@@ -9,7 +9,7 @@ so the reward must read the goal; horizon 100, goal radius 0.03) with the sparse
 (the control) and with ``progress`` (the frozen critic's ``delta(pos_t, pos_t+1, goal)``) added;
 the deterministic policy's success rate over 20 episodes at each fifth of training.
 
-Run:  .venv/bin/python benchmarks/progress_point_goal.py [--steps 100000] [--seeds 0] [--critic-steps 3000]
+Run:  .venv/bin/python benchmarks/progress_point_goal.py [--steps 100000] [--seeds 0] [--critic-steps 2000] [--no-antisymmetric]
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--critic-steps", type=int, default=3000)
+    parser.add_argument("--critic-steps", type=int, default=2000)
     parser.add_argument("--mismatched", type=float, default=0.5)
     parser.add_argument("--relative", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--antisymmetric", action=argparse.BooleanOptionalAction, default=True)
