@@ -11,6 +11,7 @@ writes a JSON table and ``orpo_tomato.png`` (true and proxy return against the c
 
 Run:  .venv/bin/python benchmarks/orpo_tomato.py [--steps 100000] [--coefs 0 0.05 0.1 0.2 0.5 1] [--out DIR]
       (then more coefficients on the same base policy: --reuse-base --coefs 2 5 --out DIR)
+      .venv/bin/python benchmarks/orpo_tomato.py --trace 60000   (does the proxy arm find the bucket?)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from rewardlab.envs import register_gymnasium
+from rewardlab.envs.tomato import TomatoEnv
 from rewardlab.rewards.learned.adversarial import collect_demonstrations, save_demonstrations
 from rewardlab.rl.ppo import PPO, PPOConfig
 
@@ -39,6 +41,40 @@ BASE_STD = 0.05  # the README's base-policy reward std for tomato, the unit of t
 PPO_SETTINGS = dict(env="tomato", num_envs=30, n_steps=100, batch_size=128, n_epochs=8, learning_rate=1e-3,
                     anneal_lr=False, clip_range=0.05, vf_coef=0.01, max_grad_norm=0.1, gamma=0.99,
                     gae_lambda=0.98, ent_coef=0.01, eval_episodes=1, hidden_sizes=(128, 128))  # fmt: skip
+
+
+class BucketTrace(TomatoEnv):
+    """TomatoEnv counting, across all its instances, episodes that touched the bucket (``--trace``)."""
+
+    episodes = touched = 0
+
+    def reset(self, **kwargs):
+        if getattr(self, "_touched", None) is not None:
+            BucketTrace.episodes += 1
+            BucketTrace.touched += self._touched
+        self._touched = False
+        return super().reset(**kwargs)
+
+    def step(self, action):
+        out = super().step(action)
+        self._touched |= self.pos == self.bucket
+        return out
+
+
+def trace(steps: int, seed: int) -> None:
+    """The unregularised proxy arm alone: the share of its training episodes that reach the bucket."""
+    gym.register("tomato-bucket-trace", entry_point=BucketTrace)
+    cfg = PPOConfig(**{**PPO_SETTINGS, "env": "tomato-bucket-trace"}, total_steps=steps, seed=seed,
+                    env_kwargs={"reward": "proxy"})  # fmt: skip
+    algo, every = PPO(cfg), steps // 4
+    next_report = every
+    while algo.global_step < steps:
+        algo.step()
+        if algo.global_step >= next_report:
+            share = BucketTrace.touched / max(BucketTrace.episodes, 1)
+            print(f"steps {algo.global_step}: episodes touching the bucket {share:.2f}", flush=True)
+            BucketTrace.episodes = BucketTrace.touched = 0
+            next_report += every
 
 
 def train(config: PPOConfig) -> PPO:
@@ -79,9 +115,12 @@ def main() -> None:
     parser.add_argument(
         "--reuse-base", action="store_true", help="take the base policy from --out (an earlier run)"
     )
+    parser.add_argument("--trace", type=int, metavar="STEPS", help="only trace the proxy arm's bucket visits")
     args = parser.parse_args()
     torch.set_num_threads(1)
     register_gymnasium()
+    if args.trace:
+        return trace(args.trace, args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     base_path = out / "base_transitions.npz"
