@@ -12,6 +12,9 @@ Expert transitions are labelled 1, the policy's 0, with binary cross-entropy on 
 (``reward_test``): :meth:`AIRL.save_recovered` writes it, and the ``airl_recovered`` transition
 reward scores it, frozen, so PPO can be re-trained from scratch on it - the property that separates
 AIRL from GAIL, whose discriminator is meaningless once the policy it was trained against is gone.
+``state_only = true`` makes ``g`` a function of ``s`` alone, the variant the AIRL paper shows is
+disentangled from the dynamics. ``done`` in the shaping term is a *termination*: at a time limit
+the MDP goes on, so ``gamma h(s')`` stays (the demonstrations' ``dones`` are terminations too).
 
 One difference from imitation, forced by the seam: PPO hands transition rewards arrays, not its
 policy, so ``log pi(a | s)`` comes from a *policy model*, a small classifier the reward fits to
