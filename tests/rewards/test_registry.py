@@ -9,38 +9,11 @@ from rewardlab.errors import ConfigError, UnknownNameError
 from rewardlab.rewards import Gate, Reward, Sample, WeightedSum, available, build, get
 
 BUILTINS = [
-    "airl",
-    "airl_recovered",
-    "box_giou",
-    "box_iou",
-    "bradley_terry",
-    "code_tests",
-    "exact_match",
-    "format_tags",
-    "gail",
-    "gui_action",
-    "hierarchical_action",
-    "implicit_dpo",
-    "length_penalty",
-    "math_equiv",
-    "ordered_plan_match",
-    "orpo",
-    "overlong_penalty",
-    "progress",
-    "protocol_components",
-    "rnd",
-    "trajectory",
-    "vla_r1",
+    "airl", "airl_recovered", "box_giou", "box_iou", "bradley_terry", "code_tests", "exact_match", "format_tags", "gail", "gui_action", "hierarchical_action",
+    "implicit_dpo", "length_penalty", "math_equiv", "ordered_plan_match", "orpo", "overlong_penalty", "progress", "protocol_components", "rnd", "trajectory", "vla_r1",
     "srpo",
 ]
-TRANSITION = {
-    "airl",
-    "airl_recovered",
-    "gail",
-    "orpo",
-    "progress",
-    "rnd",
-}  # built by PPO with the env's spaces
+TRANSITION = {"airl", "airl_recovered", "gail", "orpo", "progress", "rnd"}  # built by PPO with the env's spaces
 FROM_A_RUN = {"implicit_dpo"}  # built from a trained run's directory
 
 
@@ -59,10 +32,7 @@ def test_unknown_reward_suggests_closest():
 
 
 def test_unknown_parameter_lists_valid_ones_and_values_are_coerced():
-    with pytest.raises(
-        ConfigError,
-        match=r"reward 'gui_action' has no parameter 'coord_wieght'\. Did you mean: coord_weight.*Valid parameters: action_weight",
-    ):
+    with pytest.raises(ConfigError, match=r"reward 'gui_action' has no parameter 'coord_wieght'\. Did you mean: coord_weight.*Valid parameters: action_weight"):
         get("gui_action", coord_wieght=2)
     r = get("gui_action", coord_weight=2, check_args="true")
     assert r.weights["coord"] == 2.0 and r.check_args is True
@@ -76,11 +46,7 @@ def test_build_spec_recursively():
         "name": "total",
         "weights": [1.0, 0.5],
         "parts": [
-            {
-                "combine": "gate",
-                "name": "acc",
-                "parts": [{"reward": "format_tags"}, {"reward": "exact_match"}],
-            },
+            {"combine": "gate", "name": "acc", "parts": [{"reward": "format_tags"}, {"reward": "exact_match"}]},
             {"reward": "overlong_penalty", "unit": "chars", "max_length": 40, "cache_length": 10},
         ],
     }
@@ -97,10 +63,7 @@ def test_build_spec_recursively():
         ({"combine": "clip", "parts": [{"reward": "format_tags"}]}, "needs 'low' and 'high'"),
         ({"combine": "gate", "parts": [{"reward": "format_tags"}]}, "takes 2 part"),
         ({"combine": "weighted_sum", "parts": []}, "non-empty 'parts'"),
-        (
-            {"combine": "weighted_sum", "wieghts": [1], "parts": [{"reward": "format_tags"}]},
-            "Did you mean: weights",
-        ),
+        ({"combine": "weighted_sum", "wieghts": [1], "parts": [{"reward": "format_tags"}]}, "Did you mean: weights"),
         ({"weights": [1]}, "needs 'reward = NAME'"),
         ({"reward": "format_tags", "combine": "gate"}, "not both"),
     ],
