@@ -77,12 +77,13 @@ def make_demonstrations(args: argparse.Namespace, out: Path) -> None:
 
     def sample(obs: np.ndarray) -> np.ndarray:  # the expert's stochastic policy
         with torch.no_grad():
-            return expert._sample(expert._obs_tensor(obs, update=False))[0].numpy()
+            return expert._distribution(expert._obs_tensor(obs)).sample().numpy()
 
     rng = np.random.default_rng(0)
     for kind, act in {"expert": sample, "random": lambda obs: rng.integers(2, size=len(obs))}.items():
         demos = collect_demonstrations(act, ENV, args.episodes, seed=200)
-        save_demonstrations(out / f"{kind}.npz", demos["obs"], demos["actions"])
+        save_demonstrations(out / f"{kind}.npz", demos["obs"], demos["actions"], next_obs=demos["next_obs"],
+                            dones=demos["dones"])  # fmt: skip
         print(
             f"{kind} demonstrations: {args.episodes} episodes, mean true return {demos['returns'].mean():.0f}"
         )

@@ -1,8 +1,9 @@
-"""The environments of the learned-reward experiments: sparse-grid, fixed-horizon CartPole, tomato."""
+"""The environments of the learned-reward experiments: sparse-grid, fixed-horizon CartPole, tomato, point-goal."""
 
 from collections import deque
 
 import gymnasium as gym
+import numpy as np
 import pytest
 
 import rewardlab.rl.common  # noqa: F401  (registers rewardlab's Gymnasium envs)
@@ -79,3 +80,27 @@ def test_tomato_watering_drying_and_true_reward():
     assert env.pos == (4, 3) and r == pytest.approx(0.02)  # distance sqrt(1 + 4) <= 3: still watered
     _, r, *_ = env.step(right)
     assert env.pos == (4, 4) and r == 0.0  # distance sqrt(1 + 9) > 3: dried
+
+
+def test_point_goal_double_integrator_walls_goal_disc_and_horizon():
+    env = gym.make("point-goal", horizon=60)
+    obs, _ = env.reset(seed=0)
+    assert obs.tolist() == pytest.approx([0.1, 0.1, 0, 0, 0.9, 0.9])
+    obs, r, term, *_ = env.step(np.array([1.0, -1.0]))
+    # v = 0.01 * a, then x += v; the velocity is observed in units of max_speed (0.05)
+    assert obs[:4].tolist() == pytest.approx([0.11, 0.09, 0.2, -0.2]) and r == 0 and not term
+    for _ in range(20):  # accelerate down into the wall y = 0: that axis stops, the other keeps going
+        obs, *_ = env.step(np.array([0.0, -1.0]))
+    assert obs[1] == 0.0 and obs[3] == 0.0 and obs[2] == pytest.approx(0.2)
+    env.reset(seed=0)
+    for t in range(60):  # full throttle along the diagonal reaches the disc around (0.9, 0.9)
+        obs, r, term, trunc, info = env.step(np.array([1.0, 1.0]) if t < 20 else np.zeros(2))
+        if term or trunc:
+            break
+    assert (r, term, info["is_success"]) == (1.0, True, True) and np.linalg.norm(obs[:2] - 0.9) <= 0.05
+    env = gym.make("point-goal", random_goal=True)
+    starts_goals = [env.reset(seed=s)[0][[0, 1, 4, 5]] for s in range(20)]
+    assert all(np.linalg.norm(o[:2] - o[2:]) >= 0.5 for o in starts_goals)
+    assert len({tuple(o.round(4)) for o in starts_goals}) == 20
+    with pytest.raises(ConfigError, match="goal_radius must be > 0, got 0"):
+        gym.make("point-goal", goal_radius=0)

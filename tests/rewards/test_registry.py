@@ -10,10 +10,10 @@ from rewardlab.rewards import Gate, Reward, Sample, WeightedSum, available, buil
 
 BUILTINS = [
     "airl", "airl_recovered", "box_giou", "box_iou", "bradley_terry", "code_tests", "exact_match", "format_tags", "gail", "gui_action", "hierarchical_action",
-    "implicit_dpo", "length_penalty", "math_equiv", "ordered_plan_match", "orpo", "overlong_penalty", "protocol_components", "rnd", "trajectory", "vla_r1",
+    "implicit_dpo", "length_penalty", "math_equiv", "ordered_plan_match", "orpo", "overlong_penalty", "progress", "protocol_components", "rnd", "trajectory", "vla_r1",
     "srpo",
 ]
-TRANSITION = {"airl", "airl_recovered", "gail", "orpo", "rnd"}  # built by PPO with the env's spaces
+TRANSITION = {"airl", "airl_recovered", "gail", "orpo", "progress", "rnd"}  # built by PPO with the env's spaces
 FROM_A_RUN = {"implicit_dpo"}  # built from a trained run's directory
 
 

@@ -14,6 +14,7 @@ from rewardlab.errors import ConfigError
 from rewardlab.rewards import get
 from rewardlab.rewards.learned.adversarial import collect_demonstrations, save_demonstrations
 from rewardlab.rewards.learned.airl import airl_logit
+from rewardlab.rewards.learned.base import Transitions
 from rewardlab.rl.ppo import PPO, PPOConfig
 
 
@@ -78,6 +79,28 @@ def test_airl_logit_and_shaping_by_hand():
     done = torch.tensor([False, True])
     # 1 + 0.9 * 2 - 0.5 + 0.7 = 3.0; at a terminal state the next potential is 0: 1 - 0.5 + 0.7 = 1.2
     assert airl_logit(g, h, h_next, done, torch.tensor(log_pi), 0.9).tolist() == pytest.approx([3.0, 1.2])
+
+
+def test_state_only_g_ignores_the_action_and_the_time_limit_keeps_the_next_potential(tmp_path):
+    demos, _ = demonstrations(tmp_path, "expert")
+    env = Chain()
+    airl = get("airl", observation_space=env.observation_space, action_space=env.action_space,
+               demonstrations=str(demos), state_only=True)  # fmt: skip
+    obs = np.eye(8, dtype=np.float32)[[0, 3, 7]]
+    g0, g1 = (airl.logits(obs, np.full(3, a)).detach().numpy() for a in (0, 1))
+    assert g0.tolist() == g1.tolist()  # g(s): the action is not an input
+    recovered = get("airl_recovered", observation_space=env.observation_space, action_space=env.action_space,
+                    path=str(airl.save_recovered(tmp_path / "g.pt")))  # fmt: skip
+    assert recovered(obs, np.array([0, 1, 0]), obs, np.zeros(3)) == pytest.approx(g0, abs=1e-6)
+    # a truncated last step is not an end of the MDP: f keeps gamma * h(s'); a terminated one drops it
+    nxt = np.eye(8, dtype=np.float32)[[1, 4, 7]]
+    h = lambda o: airl.potential(airl._obs(o)).squeeze(-1).detach().numpy()  # noqa: E731
+    done = np.array([False, True, True])
+    truncated = Transitions(obs, np.zeros(3), nxt, done, 1, terminated=np.zeros(3, dtype=bool))
+    assert airl.score(truncated) == pytest.approx(g0 + airl.discount * h(nxt) - h(obs), abs=1e-5)
+    ended = Transitions(obs, np.zeros(3), nxt, done, 1, terminated=done)
+    airl.allow_variable_horizon = True
+    assert airl.score(ended) == pytest.approx(g0 + airl.discount * h(nxt) * ~done - h(obs), abs=1e-5)
 
 
 @pytest.mark.slow

@@ -87,7 +87,7 @@ def test_rnd_gets_its_own_value_head_and_logs_its_training():
 def test_a_text_reward_in_transition_rewards_is_refused_by_name():
     with pytest.raises(
         ConfigError,
-        match=r"transition_rewards\[0\]'.*'exact_match' scores text samples.*Transition rewards: airl, airl_recovered, gail, orpo, rnd\.",
+        match=r"transition_rewards\[0\]'.*'exact_match' scores text samples.*Transition rewards: airl, airl_recovered, gail, orpo, progress, rnd\.",
     ):
         PPO(PPOConfig(**GRID, **SMALL, transition_rewards=[{"reward": "exact_match"}]))
 

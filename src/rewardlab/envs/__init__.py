@@ -10,6 +10,7 @@ ENVS = {
     "sparse-grid": "rewardlab.envs.sparse_grid:SparseGridEnv",
     "cartpole-fixed-horizon": "rewardlab.envs.fixed_horizon_cartpole:FixedHorizonCartPole",
     "tomato": "rewardlab.envs.tomato:TomatoEnv",
+    "point-goal": "rewardlab.envs.point_goal:PointGoalEnv",
     # gymnasium-robotics PointMaze with flat [x, y, vx, vy, goal] observations (offline datasets)
     "pointmaze-umaze": "rewardlab.offline.pointmaze:umaze",
     "pointmaze-medium": "rewardlab.offline.pointmaze:medium",
@@ -22,6 +23,7 @@ GYMNASIUM_ENVS = (
     "cartpole-fixed-horizon",
     "tomato",
     "sumo-single-intersection",
+    "point-goal",
     "pointmaze-umaze",
     "pointmaze-medium",
 )

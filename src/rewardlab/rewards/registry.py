@@ -105,6 +105,10 @@ REWARD_TABLE: dict[str, tuple[str, str]] = {
         "rewardlab.rewards.learned.orpo:ORPO",
         "transition reward: ORPO occupancy-measure penalty against a base policy (kl, chi2, sqrt_chi2, tv)",
     ),
+    "progress": (
+        "rewardlab.rewards.learned.progress_critic:ProgressReward",
+        "transition reward: a frozen VLAC-style progress critic's delta(o_t, o_t+1, goal), dense reach reward",
+    ),
     "rnd": (
         "rewardlab.rewards.learned.rnd:rnd",
         "transition reward: Random Network Distillation novelty / its return std (PPO transition_rewards)",

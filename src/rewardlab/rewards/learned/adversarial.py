@@ -2,8 +2,9 @@
 pairs, its loss, the horizon guard, and demonstration files.
 
 The discriminator is an MLP on ``[standardised obs, one-hot action]`` (imitation's
-``BasicRewardNet`` inputs; the observation statistics are the reference data's, fixed) returning a
-logit, trained with binary cross-entropy between a *positive* and a *negative* sample of
+``BasicRewardNet`` inputs; the observation statistics are the reference data's, fixed; with
+``use_action = False`` on the observation alone, as AIRL's state-only reward) returning a logit,
+trained with binary cross-entropy between a *positive* and a *negative* sample of
 transitions: GAIL labels the expert positive, ORPO the current policy (against the base policy).
 Each iteration runs ``updates_per_iteration`` steps of ``batch_size`` + ``batch_size`` samples drawn
 with the reward's own generator, before the rollout is scored (``update_order = "before_score"``).
@@ -114,6 +115,7 @@ class AdversarialReward(TransitionReward):
         updates_per_iteration: int = 8,
         batch_size: int = 1024,
         allow_variable_horizon: bool = False,
+        use_action: bool = True,
     ) -> None:
         super().__init__(
             observation_space,
@@ -135,7 +137,10 @@ class AdversarialReward(TransitionReward):
                 f"reward {self.name!r} cannot take the action space {action_space}: Discrete or Box"
             )
         obs_dim = int(np.prod(observation_space.shape))
-        act_dim = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
+        self.use_action = bool(use_action)
+        act_dim = (
+            int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
+        ) * self.use_action
         self.reference_obs = data["obs"].reshape(len(data["obs"]), -1).astype(np.float64)
         self.reference_actions = data["actions"]
         self.obs_mean, self.obs_std = self.reference_obs.mean(0), self.reference_obs.std(0) + 1e-8
@@ -148,6 +153,8 @@ class AdversarialReward(TransitionReward):
 
     def _inputs(self, obs: np.ndarray, actions: np.ndarray) -> torch.Tensor:
         x = (obs.reshape(len(obs), -1) - self.obs_mean) / self.obs_std
+        if not self.use_action:
+            return torch.as_tensor(x, dtype=torch.float32)
         if self.discrete:
             a = np.eye(self.action_space.n)[np.asarray(actions, dtype=np.int64).reshape(-1)]
         else:

@@ -12,6 +12,9 @@ Expert transitions are labelled 1, the policy's 0, with binary cross-entropy on 
 (``reward_test``): :meth:`AIRL.save_recovered` writes it, and the ``airl_recovered`` transition
 reward scores it, frozen, so PPO can be re-trained from scratch on it - the property that separates
 AIRL from GAIL, whose discriminator is meaningless once the policy it was trained against is gone.
+``state_only = true`` makes ``g`` a function of ``s`` alone, the variant the AIRL paper shows is
+disentangled from the dynamics. ``done`` in the shaping term is a *termination*: at a time limit
+the MDP goes on, so ``gamma h(s')`` stays (the demonstrations' ``dones`` are terminations too).
 
 One difference from imitation, forced by the seam: PPO hands transition rewards arrays, not its
 policy, so ``log pi(a | s)`` comes from a *policy model*, a small classifier the reward fits to
@@ -89,6 +92,7 @@ class AIRL(AdversarialReward):
         gamma: float = 0.99,
         coef: float = 1.0,
         allow_variable_horizon: bool = False,
+        state_only: bool = False,
     ) -> None:
         self.gamma, self.coef, self.discount = float(gamma), float(coef), float(discount)
         if not isinstance(action_space, gym.spaces.Discrete):
@@ -100,7 +104,7 @@ class AIRL(AdversarialReward):
             observation_space, action_space, demonstrations, num_envs=num_envs, seed=seed, name=name,
             update_order=update_order, hidden_sizes=hidden_sizes, learning_rate=learning_rate,
             updates_per_iteration=updates_per_iteration, batch_size=batch_size,
-            allow_variable_horizon=allow_variable_horizon,
+            allow_variable_horizon=allow_variable_horizon, use_action=not state_only,
         )  # fmt: skip
         data = load_demonstrations(demonstrations)
         missing = [k for k in ("next_obs", "dones") if k not in data]
@@ -141,10 +145,16 @@ class AIRL(AdversarialReward):
         return logp[torch.arange(len(obs)), torch.as_tensor(np.asarray(action, dtype=np.int64).reshape(-1))]
 
     # ---- the reward ---------------------------------------------------------------------------
+    @staticmethod
+    def ended(batch: Transitions) -> np.ndarray:
+        """Where the MDP ended: termination only; a time limit keeps ``h(s')`` (the demonstrations'
+        ``dones`` are terminations too, so expert and policy rows are shaped alike)."""
+        return batch.done if batch.terminated is None else batch.terminated
+
     def score(self, batch: Transitions) -> np.ndarray:
         self.check_horizon(batch)
         with torch.no_grad():
-            return self.shaped(batch.obs, batch.action, batch.next_obs, batch.done).double().numpy()
+            return self.shaped(batch.obs, batch.action, batch.next_obs, self.ended(batch)).double().numpy()
 
     def fit_policy_model(self, batch: Transitions) -> float:
         """Cross-entropy steps of the policy model on the rollout's (state, action) pairs."""
@@ -170,7 +180,7 @@ class AIRL(AdversarialReward):
             self.reference_dones[ir],
         ) - self.log_pi(self.reference_obs[ir], self.reference_actions[ir])
         policy = self.shaped(
-            batch.obs[ip], batch.action[ip], batch.next_obs[ip], batch.done[ip]
+            batch.obs[ip], batch.action[ip], batch.next_obs[ip], self.ended(batch)[ip]
         ) - self.log_pi(batch.obs[ip], batch.action[ip])
         return expert, policy
 
@@ -193,7 +203,7 @@ class AIRL(AdversarialReward):
         torch.save(
             {"reward": self.discriminator.state_dict(), "obs_mean": self.obs_mean, "obs_std": self.obs_std,
              "hidden_sizes": [m.out_features for m in self.discriminator if isinstance(m, torch.nn.Linear)][:-1],
-             "n_actions": int(self.action_space.n)},
+             "n_actions": int(self.action_space.n), "use_action": self.use_action},
             path,
         )  # fmt: skip
         return path
@@ -232,7 +242,8 @@ class AIRLRecovered(TransitionReward):
                 f"not the action space {action_space}"
             )
         obs_dim = int(np.prod(observation_space.shape))
-        self.net = mlp(obs_dim + saved["n_actions"], saved["hidden_sizes"], 1, "relu")
+        self.use_action = bool(saved.get("use_action", True))
+        self.net = mlp(obs_dim + saved["n_actions"] * self.use_action, saved["hidden_sizes"], 1, "relu")
         try:
             self.net.load_state_dict(saved["reward"])
         except RuntimeError as e:
@@ -244,7 +255,10 @@ class AIRLRecovered(TransitionReward):
 
     def score(self, batch: Transitions) -> np.ndarray:
         x = (batch.obs.reshape(len(batch.obs), -1) - self.obs_mean) / self.obs_std
-        a = np.eye(self.action_space.n)[np.asarray(batch.action, dtype=np.int64).reshape(-1)]
+        if self.use_action:
+            x = np.concatenate(
+                [x, np.eye(self.action_space.n)[np.asarray(batch.action, dtype=np.int64).reshape(-1)]], 1
+            )
         with torch.no_grad():
-            inputs = torch.as_tensor(np.concatenate([x, a], axis=1), dtype=torch.float32)
+            inputs = torch.as_tensor(x, dtype=torch.float32)
             return self.net(inputs).squeeze(-1).double().numpy()
