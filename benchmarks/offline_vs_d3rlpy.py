@@ -144,7 +144,7 @@ def table(rows: list[dict]) -> str:
             within = f"{'yes' if gap <= pooled else 'NO'} ({gap:.1f} vs {pooled:.1f})"
             ours_cpu = statistics.mean(r["cpu_sps"] for r in ours)
             theirs_cpu = statistics.mean(r["cpu_sps"] for r in theirs)
-            sps = f"{ours_cpu:.0f} / {theirs_cpu:.0f}"
+            sps = f"{ours_cpu:.1f} / {theirs_cpu:.1f}"
             cpu = f"{ours_cpu / theirs_cpu:.2f}x"
             wall = (
                 f"{statistics.mean(r['sps'] for r in ours) / statistics.mean(r['sps'] for r in theirs):.2f}x"
