@@ -324,15 +324,15 @@ def _assert_critic_equal(ours: EnsembleCritic, q_networks, atol):
             torch.testing.assert_close(b, lin.bias, atol=atol, rtol=0)
 
 
-def test_one_sac_update_equals_stable_baselines3(tmp_path):
-    sb3 = pytest.importorskip("stable_baselines3")
+def _sac_pair(sb3, lr=3e-3):
+    """rewardlab's SAC and SB3's with SB3's weights copied into ours (actor, critics, targets, log
+    alpha = log 0.7, not 0, so a wrong alpha would show)."""
     config = new_config(
-        "sac", cli={"env": "Pendulum-v1", "seed": 1}, sets=["hidden_sizes=[32, 32]", "learning_rate=3e-3"]
+        "sac", cli={"env": "Pendulum-v1", "seed": 1}, sets=["hidden_sizes=[32, 32]", f"learning_rate={lr}"]
     )
     ours = SAC(config)
-    peer = sb3.SAC("MlpPolicy", "Pendulum-v1", learning_rate=3e-3, policy_kwargs={"net_arch": [32, 32]},
+    peer = sb3.SAC("MlpPolicy", "Pendulum-v1", learning_rate=lr, policy_kwargs={"net_arch": [32, 32]},
                    seed=2, device="cpu")  # fmt: skip
-    # SB3's weights -> ours (actor, critics, targets, log alpha)
     latent = [m for m in peer.actor.latent_pi if isinstance(m, torch.nn.Linear)]
     for dst, src in zip([m for m in ours.actor.latent if isinstance(m, torch.nn.Linear)], latent):
         _copy_linear(dst, src)
@@ -341,16 +341,14 @@ def test_one_sac_update_equals_stable_baselines3(tmp_path):
     ours.critic.load_member_modules(list(peer.critic.q_networks))
     ours.critic_target.load_member_modules(list(peer.critic_target.q_networks))
     with torch.no_grad():
-        peer.log_ent_coef.fill_(math.log(0.7))  # not 1, so a wrong alpha would show
+        peer.log_ent_coef.fill_(math.log(0.7))
         ours.log_alpha[0].fill_(math.log(0.7))
-    batch = _replay_sample(3, 1)
-    peer.replay_buffer.sample = lambda *a, **k: _sb3_samples(batch)
     peer.set_logger(configure(None, []))
-    torch.manual_seed(123)
-    peer.train(gradient_steps=1, batch_size=64)
-    torch.manual_seed(123)
-    metrics = ours._update(batch)
-    atol = 1e-6
+    return ours, peer
+
+
+def _assert_sac_equal(ours, peer, atol):
+    latent = [m for m in peer.actor.latent_pi if isinstance(m, torch.nn.Linear)]
     for a, b in zip([m for m in ours.actor.latent if isinstance(m, torch.nn.Linear)], latent):
         torch.testing.assert_close(a.weight, b.weight, atol=atol, rtol=0)
     torch.testing.assert_close(ours.actor.mu.weight, peer.actor.mu.weight, atol=atol, rtol=0)
@@ -358,6 +356,18 @@ def test_one_sac_update_equals_stable_baselines3(tmp_path):
     _assert_critic_equal(ours.critic, peer.critic.q_networks, atol)
     _assert_critic_equal(ours.critic_target, peer.critic_target.q_networks, atol)
     torch.testing.assert_close(ours.log_alpha[0], peer.log_ent_coef.detach(), atol=atol, rtol=0)
+
+
+def test_one_sac_update_equals_stable_baselines3(tmp_path):
+    sb3 = pytest.importorskip("stable_baselines3")
+    ours, peer = _sac_pair(sb3)
+    batch = _replay_sample(3, 1)
+    peer.replay_buffer.sample = lambda *a, **k: _sb3_samples(batch)
+    torch.manual_seed(123)
+    peer.train(gradient_steps=1, batch_size=64)
+    torch.manual_seed(123)
+    metrics = ours._update(batch)
+    _assert_sac_equal(ours, peer, atol=1e-6)
     assert ours.log_alpha[0].item() != pytest.approx(math.log(0.7), abs=1e-5)  # it did move
     assert metrics["critic_loss"].item() == pytest.approx(
         peer.logger.name_to_value["train/critic_loss"], rel=1e-5
@@ -365,6 +375,27 @@ def test_one_sac_update_equals_stable_baselines3(tmp_path):
     assert metrics["actor_loss"].item() == pytest.approx(
         peer.logger.name_to_value["train/actor_loss"], rel=1e-5
     )
+
+
+def test_two_hundred_sac_updates_follow_stable_baselines3():
+    # One update goes through torch's own Adam.step (it creates the optimiser state); from the second
+    # on, LeanAdam's fused fast path runs, alpha has moved, and Adam's moments and bias correction
+    # matter. 200 updates on 200 different batches, the same random draws: what one update cannot
+    # show (a step counter, a moment, an alpha read at the wrong time) would drift here.
+    sb3 = pytest.importorskip("stable_baselines3")
+    ours, peer = _sac_pair(sb3, lr=1e-3)
+    batches = [_replay_sample(3, 1, seed=100 + i) for i in range(200)]
+    queue = iter(batches)
+    peer.replay_buffer.sample = lambda *a, **k: _sb3_samples(next(queue))
+    torch.manual_seed(321)
+    peer.train(gradient_steps=len(batches), batch_size=64)
+    torch.manual_seed(321)
+    losses = [ours._update(batch)["critic_loss"].item() for batch in batches]
+    assert ours.n_updates == peer._n_updates == 200
+    assert abs(ours.log_alpha[0].item() - math.log(0.7)) > 0.1  # alpha really moved
+    _assert_sac_equal(ours, peer, atol=1e-4)
+    # SB3 logs the mean over the call's gradient steps
+    assert np.mean(losses) == pytest.approx(peer.logger.name_to_value["train/critic_loss"], rel=1e-5)
 
 
 @pytest.mark.parametrize("algo", ["td3", "ddpg"])
