@@ -24,7 +24,7 @@ from rewardlab.rl.sac import (
     sac_critic_loss,
     sac_critic_target,
 )
-from rewardlab.rl.td3 import TD3, td3_actor_loss, td3_critic_target, td3_target_actions
+from rewardlab.rl.td3 import DDPG, TD3, td3_actor_loss, td3_critic_target, td3_target_actions
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -398,11 +398,11 @@ def test_two_hundred_sac_updates_follow_stable_baselines3():
     assert np.mean(losses) == pytest.approx(peer.logger.name_to_value["train/critic_loss"], rel=1e-5)
 
 
-@pytest.mark.parametrize("algo", ["td3", "ddpg"])
-def test_one_td3_update_with_the_policy_step_equals_stable_baselines3(algo):
-    sb3 = pytest.importorskip("stable_baselines3")
+def _td3_pair(sb3, algo):
+    """rewardlab's TD3/DDPG and SB3's with SB3's weights copied into ours; the targets are halved in
+    both (so they differ from the online nets and a Polyak step shows)."""
     config = new_config(algo, cli={"env": "Pendulum-v1", "seed": 1}, sets=["hidden_sizes=[32, 24]"])
-    ours = TD3(config) if algo == "td3" else __import__("rewardlab.rl.td3", fromlist=["DDPG"]).DDPG(config)
+    ours = TD3(config) if algo == "td3" else DDPG(config)
     cls = sb3.TD3 if algo == "td3" else sb3.DDPG
     peer = cls("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [32, 24]}, seed=2, device="cpu")
     src_actor = [m for m in peer.actor.mu if isinstance(m, torch.nn.Linear)]
@@ -413,32 +413,60 @@ def test_one_td3_update_with_the_policy_step_equals_stable_baselines3(algo):
         _copy_linear(dst, src)
     ours.critic.load_member_modules(list(peer.critic.q_networks))
     ours.critic_target.load_member_modules(list(peer.critic_target.q_networks))
-    # make the targets differ from the online nets so the Polyak step is visible
     with torch.no_grad():
         for p in [*peer.critic_target.parameters(), *peer.actor_target.parameters()]:
             p.mul_(0.5)
         for p in [*ours.critic_target.parameters(), *ours.actor_target.parameters()]:
             p.mul_(0.5)
+    peer.set_logger(configure(None, []))
+    return ours, peer
+
+
+def _assert_td3_equal(ours, peer, atol):
+    pairs = [(ours.actor.net, peer.actor.mu), (ours.actor_target.net, peer.actor_target.mu)]
+    for mine, theirs in pairs:
+        linears = [m for m in theirs if isinstance(m, torch.nn.Linear)]
+        for a, b in zip([m for m in mine if isinstance(m, torch.nn.Linear)], linears):
+            torch.testing.assert_close(a.weight, b.weight, atol=atol, rtol=0)
+            torch.testing.assert_close(a.bias, b.bias, atol=atol, rtol=0)
+    _assert_critic_equal(ours.critic, peer.critic.q_networks, atol)
+    _assert_critic_equal(ours.critic_target, peer.critic_target.q_networks, atol)
+
+
+@pytest.mark.parametrize("algo", ["td3", "ddpg"])
+def test_one_td3_update_with_the_policy_step_equals_stable_baselines3(algo):
+    sb3 = pytest.importorskip("stable_baselines3")
+    ours, peer = _td3_pair(sb3, algo)
     batch = _replay_sample(3, 1, seed=7)
     peer.replay_buffer.sample = lambda *a, **k: _sb3_samples(batch)
-    peer.set_logger(configure(None, []))
     peer._n_updates = ours.n_updates = 1  # the next update is a policy (delayed) update for both
     torch.manual_seed(9)
     peer.train(gradient_steps=1, batch_size=64)
     torch.manual_seed(9)
     metrics = ours._update(batch)
     assert "actor_loss" in metrics
-    atol = 1e-6
-    for a, b in zip([m for m in ours.actor.net if isinstance(m, torch.nn.Linear)], src_actor):
-        torch.testing.assert_close(a.weight, b.weight, atol=atol, rtol=0)
-        torch.testing.assert_close(a.bias, b.bias, atol=atol, rtol=0)
-    for a, b in zip([m for m in ours.actor_target.net if isinstance(m, torch.nn.Linear)], src_actor_t):
-        torch.testing.assert_close(a.weight, b.weight, atol=atol, rtol=0)
-    _assert_critic_equal(ours.critic, peer.critic.q_networks, atol)
-    _assert_critic_equal(ours.critic_target, peer.critic_target.q_networks, atol)
+    _assert_td3_equal(ours, peer, atol=1e-6)
     assert metrics["critic_loss"].item() == pytest.approx(
         peer.logger.name_to_value["train/critic_loss"], rel=1e-5
     )
+
+
+@pytest.mark.parametrize("algo", ["td3", "ddpg"])
+def test_two_hundred_td3_updates_follow_stable_baselines3(algo):
+    # As the SAC test: the delayed actor and target steps, Adam's later steps and the Polyak updates
+    # over 200 different batches with the same random draws.
+    sb3 = pytest.importorskip("stable_baselines3")
+    ours, peer = _td3_pair(sb3, algo)
+    batches = [_replay_sample(3, 1, seed=300 + i) for i in range(200)]
+    queue = iter(batches)
+    peer.replay_buffer.sample = lambda *a, **k: _sb3_samples(next(queue))
+    torch.manual_seed(17)
+    peer.train(gradient_steps=len(batches), batch_size=64)
+    torch.manual_seed(17)
+    losses = [ours._update(batch)["critic_loss"].item() for batch in batches]
+    assert ours.n_updates == peer._n_updates == 200
+    _assert_td3_equal(ours, peer, atol=1e-4)
+    assert np.mean(losses) == pytest.approx(peer.logger.name_to_value["train/critic_loss"], rel=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------
