@@ -29,32 +29,76 @@ def parse_args(description: str) -> argparse.Namespace:
     return p.parse_args()
 
 
-def _timed(train: Callable[[], int]) -> dict:
-    """Wall and CPU seconds of one training call (CPU time is steadier on a shared machine)."""
+def _timed(train: Callable[[], int], excluded: dict[str, float] | None = None) -> dict:
+    """Wall and CPU seconds of one training call (CPU time is steadier on a shared machine), less
+    the ``excluded`` seconds (learning-curve evaluations made during the call)."""
     wall, cpu = time.perf_counter(), time.process_time()
     steps = train()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if excluded:
+        wall, cpu = wall - excluded["wall"], cpu - excluded["cpu"]
     return {"sps": steps / wall, "cpu_sps": steps / cpu, "time": wall}
 
 
-def run_rewardlab(algo: str, example: str, seed: int, total_steps: int | None) -> dict:
-    """Train through the full Run loop (metrics.jsonl, TensorBoard, checkpoints), as users do."""
+class CurvePoints:
+    """Deterministic evaluations at given env steps during training, kept out of the timing.
+
+    ``maybe(step, policy)`` evaluates once for each point that ``step`` has reached (the same
+    EVAL_EPISODES fresh seeded episodes as the final evaluation); the evaluations draw from no
+    training random stream, so the run itself is unchanged."""
+
+    def __init__(self, env: str, seed: int, points: list[int] | None):
+        self.env, self.seed, self.pending = env, seed, sorted(points or [])
+        self.curve: dict[int, float] = {}
+        self.excluded = {"wall": 0.0, "cpu": 0.0}
+
+    def maybe(self, step: int, policy: Callable[[np.ndarray], np.ndarray]) -> None:
+        if not self.pending or step < self.pending[0]:
+            return
+        wall, cpu = time.perf_counter(), time.process_time()
+        while self.pending and step >= self.pending[0]:
+            self.pending.pop(0)
+        ev = evaluate_policy(self.env, policy, EVAL_EPISODES, seed=10_000 + self.seed)
+        self.curve[step] = ev["mean_return"]
+        self.excluded["wall"] += time.perf_counter() - wall
+        self.excluded["cpu"] += time.process_time() - cpu
+
+
+def run_rewardlab(
+    algo: str, example: str, seed: int, total_steps: int | None, curve: list[int] | None = None
+):
+    """Train through the full Run loop (metrics.jsonl, TensorBoard, checkpoints), as users do.
+    ``curve``: env steps at which to evaluate too (the Run's iterations end at multiples of
+    ``log_every``, so a point is evaluated at the first iteration end at or after it)."""
     cli = {"seed": seed, "num_threads": 1, "total_steps": total_steps}
     config = new_config(algo, files=[EXAMPLES / example], cli={k: v for k, v in cli.items() if v is not None})
+    points = CurvePoints(config.env, seed, curve)
     with tempfile.TemporaryDirectory() as tmp:
         run = Run.start(algo, config, Path(tmp) / "run")
+        algo_step = run.algo.step
+
+        def step() -> dict[str, float]:
+            metrics = algo_step()
+            points.maybe(run.algo.global_step, run.algo.predict)
+            return metrics
+
+        run.algo.step = step
 
         def train() -> int:
             run.fit(progress=False)
             return run.algo.global_step
 
-        result = _timed(train)
+        result = _timed(train, points.excluded)
         ev = evaluate_policy(config.env, run.algo.predict, EVAL_EPISODES, seed=10_000 + seed)
         run.close()
-    return {**result, "return": ev["mean_return"]}
+    out = {**result, "return": ev["mean_return"]}
+    return {**out, "curve": points.curve} if curve else out
 
 
-def run_peer(make_model: Callable[[dict, int], object], algo: str, example: str, seed: int, total_steps: int | None):
+def run_peer(make_model: Callable[[dict, int], object], algo: str, example: str, seed: int, total_steps: int | None,
+             curve: list[int] | None = None):  # fmt: skip
+    """Train an SB3 model built by ``make_model(config, seed)``; ``curve`` as in run_rewardlab (SB3
+    calls the callback after each env step, before that step's update)."""
     config = to_dict(new_config(algo, files=[EXAMPLES / example]))
     if total_steps:
         config["total_steps"] = total_steps
@@ -63,20 +107,34 @@ def run_peer(make_model: Callable[[dict, int], object], algo: str, example: str,
     # (flush-denormal; the thread count is 1 for both).
     torch.set_flush_denormal(False)
 
-    def train() -> int:
-        model.learn(total_timesteps=config["total_steps"])
-        return model.num_timesteps
-
-    result = _timed(train)
-
     def policy(obs: np.ndarray) -> np.ndarray:
         return model.predict(obs, deterministic=True)[0]
 
+    points = CurvePoints(config["env"], seed, curve)
+    callback = None
+    if curve:
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        class Curve(BaseCallback):
+            def _on_step(self) -> bool:
+                points.maybe(self.num_timesteps, policy)
+                return True
+
+        callback = Curve()
+
+    def train() -> int:
+        model.learn(total_timesteps=config["total_steps"], callback=callback)
+        return model.num_timesteps
+
+    result = _timed(train, points.excluded)
     ev = evaluate_policy(config["env"], policy, EVAL_EPISODES, seed=10_000 + seed)
-    return {**result, "return": ev["mean_return"]}
+    out = {**result, "return": ev["mean_return"]}
+    return {**out, "curve": points.curve} if curve else out
 
 
-def compare(title: str, peer_name: str, seeds: list[int], ours: Callable[[int], dict], peer: Callable[[int], dict]):
+def compare(
+    title: str, peer_name: str, seeds: list[int], ours: Callable[[int], dict], peer: Callable[[int], dict]
+):
     """Alternate rewardlab and the peer seed by seed (same process, one torch thread) and print a table."""
     torch.set_num_threads(1)
     console = Console()
@@ -104,5 +162,7 @@ def compare(title: str, peer_name: str, seeds: list[int], ours: Callable[[int], 
         )  # fmt: skip
     console.print(table)
     ours, theirs = summary["rewardlab"], summary[peer_name]
-    console.print(f"speed ratio rewardlab / {peer_name}: [bold]{ours[0] / theirs[0]:.2f}x[/] wall-clock, "
-                  f"{ours[1] / theirs[1]:.2f}x per CPU-second (medians over seeds {seeds}, one torch thread each)")
+    console.print(
+        f"speed ratio rewardlab / {peer_name}: [bold]{ours[0] / theirs[0]:.2f}x[/] wall-clock, "
+        f"{ours[1] / theirs[1]:.2f}x per CPU-second (medians over seeds {seeds}, one torch thread each)"
+    )

@@ -98,6 +98,16 @@ def markdown_table(rows: list[dict]) -> str:
             (ow, oc), (pw, pc) = sps["rewardlab"], sps["SB3"]
             out += ["", f"Speed ratio rewardlab / SB3: **{ow / pw:.2f}x** wall-clock, {oc / pc:.2f}x per CPU-second "
                         "(medians over seeds)."]  # fmt: skip
+        curved = [r for r in rs if r.get("curve")]
+        if curved:
+            points = sorted({int(k) for r in curved for k in r["curve"]})
+            out += ["", "Learning curve (deterministic eval return over 20 episodes at env step):", "",
+                    "| library | seed | " + " | ".join(f"{p:,}" for p in points) + " |",
+                    "|---|---|" + "---|" * len(points)]  # fmt: skip
+            for r in sorted(curved, key=lambda r: (LIBRARIES.index(r["library"]), r["seed"])):
+                values = {int(k): v for k, v in r["curve"].items()}
+                cells = " | ".join(f"{values[p]:.0f}" if p in values else "" for p in points)
+                out.append(f"| {r['library']} | {r['seed']} | {cells} |")
         out.append("")
     return "\n".join(out)
 
@@ -109,6 +119,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--total-steps", type=int, help="override the example's budget (for a quick look)")
     p.add_argument("--libraries", nargs="+", choices=LIBRARIES, default=list(LIBRARIES))
+    p.add_argument("--curve", type=int, nargs="*", help="also evaluate at these env steps (learning curves)")
     p.add_argument("--results", type=Path, help="append each finished run to this JSONL file")
     p.add_argument("--table", type=Path, help="only print the markdown table of a --results file")
     args = p.parse_args()
@@ -121,8 +132,8 @@ def main() -> None:
     example = args.example or f"{algo}_pendulum.toml"
     torch.set_num_threads(1)
     runners = {
-        "rewardlab": lambda s: run_rewardlab(algo, example, s, args.total_steps),
-        "SB3": lambda s: run_peer(make_sb3(algo), algo, example, s, args.total_steps),
+        "rewardlab": lambda s: run_rewardlab(algo, example, s, args.total_steps, args.curve),
+        "SB3": lambda s: run_peer(make_sb3(algo), algo, example, s, args.total_steps, args.curve),
     }
     rows = []
     for seed in args.seeds:
@@ -132,7 +143,8 @@ def main() -> None:
             row = {"algo": algo, "example": example, "total_steps": steps, "library": lib, "seed": seed, **r}
             rows.append(row)
             print(f"{lib:>10} {algo} {example} seed {seed}: {r['sps']:.0f} steps/s ({r['cpu_sps']:.0f} per "
-                  f"CPU-s), {r['time']:.0f} s, eval return {r['return']:.1f}", flush=True)  # fmt: skip
+                  f"CPU-s), {r['time']:.0f} s, eval return {r['return']:.1f}"
+                  + (f", curve {r['curve']}" if r.get("curve") else ""), flush=True)  # fmt: skip
             if args.results:
                 with args.results.open("a") as f:
                     f.write(json.dumps(row) + "\n")

@@ -24,7 +24,7 @@ from rewardlab.rl.sac import (
     sac_critic_loss,
     sac_critic_target,
 )
-from rewardlab.rl.td3 import TD3, td3_actor_loss, td3_critic_target, td3_target_actions
+from rewardlab.rl.td3 import DDPG, TD3, td3_actor_loss, td3_critic_target, td3_target_actions
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -324,15 +324,15 @@ def _assert_critic_equal(ours: EnsembleCritic, q_networks, atol):
             torch.testing.assert_close(b, lin.bias, atol=atol, rtol=0)
 
 
-def test_one_sac_update_equals_stable_baselines3(tmp_path):
-    sb3 = pytest.importorskip("stable_baselines3")
+def _sac_pair(sb3, lr=3e-3):
+    """rewardlab's SAC and SB3's with SB3's weights copied into ours (actor, critics, targets, log
+    alpha = log 0.7, not 0, so a wrong alpha would show)."""
     config = new_config(
-        "sac", cli={"env": "Pendulum-v1", "seed": 1}, sets=["hidden_sizes=[32, 32]", "learning_rate=3e-3"]
+        "sac", cli={"env": "Pendulum-v1", "seed": 1}, sets=["hidden_sizes=[32, 32]", f"learning_rate={lr}"]
     )
     ours = SAC(config)
-    peer = sb3.SAC("MlpPolicy", "Pendulum-v1", learning_rate=3e-3, policy_kwargs={"net_arch": [32, 32]},
+    peer = sb3.SAC("MlpPolicy", "Pendulum-v1", learning_rate=lr, policy_kwargs={"net_arch": [32, 32]},
                    seed=2, device="cpu")  # fmt: skip
-    # SB3's weights -> ours (actor, critics, targets, log alpha)
     latent = [m for m in peer.actor.latent_pi if isinstance(m, torch.nn.Linear)]
     for dst, src in zip([m for m in ours.actor.latent if isinstance(m, torch.nn.Linear)], latent):
         _copy_linear(dst, src)
@@ -341,16 +341,14 @@ def test_one_sac_update_equals_stable_baselines3(tmp_path):
     ours.critic.load_member_modules(list(peer.critic.q_networks))
     ours.critic_target.load_member_modules(list(peer.critic_target.q_networks))
     with torch.no_grad():
-        peer.log_ent_coef.fill_(math.log(0.7))  # not 1, so a wrong alpha would show
+        peer.log_ent_coef.fill_(math.log(0.7))
         ours.log_alpha[0].fill_(math.log(0.7))
-    batch = _replay_sample(3, 1)
-    peer.replay_buffer.sample = lambda *a, **k: _sb3_samples(batch)
     peer.set_logger(configure(None, []))
-    torch.manual_seed(123)
-    peer.train(gradient_steps=1, batch_size=64)
-    torch.manual_seed(123)
-    metrics = ours._update(batch)
-    atol = 1e-6
+    return ours, peer
+
+
+def _assert_sac_equal(ours, peer, atol):
+    latent = [m for m in peer.actor.latent_pi if isinstance(m, torch.nn.Linear)]
     for a, b in zip([m for m in ours.actor.latent if isinstance(m, torch.nn.Linear)], latent):
         torch.testing.assert_close(a.weight, b.weight, atol=atol, rtol=0)
     torch.testing.assert_close(ours.actor.mu.weight, peer.actor.mu.weight, atol=atol, rtol=0)
@@ -358,6 +356,18 @@ def test_one_sac_update_equals_stable_baselines3(tmp_path):
     _assert_critic_equal(ours.critic, peer.critic.q_networks, atol)
     _assert_critic_equal(ours.critic_target, peer.critic_target.q_networks, atol)
     torch.testing.assert_close(ours.log_alpha[0], peer.log_ent_coef.detach(), atol=atol, rtol=0)
+
+
+def test_one_sac_update_equals_stable_baselines3(tmp_path):
+    sb3 = pytest.importorskip("stable_baselines3")
+    ours, peer = _sac_pair(sb3)
+    batch = _replay_sample(3, 1)
+    peer.replay_buffer.sample = lambda *a, **k: _sb3_samples(batch)
+    torch.manual_seed(123)
+    peer.train(gradient_steps=1, batch_size=64)
+    torch.manual_seed(123)
+    metrics = ours._update(batch)
+    _assert_sac_equal(ours, peer, atol=1e-6)
     assert ours.log_alpha[0].item() != pytest.approx(math.log(0.7), abs=1e-5)  # it did move
     assert metrics["critic_loss"].item() == pytest.approx(
         peer.logger.name_to_value["train/critic_loss"], rel=1e-5
@@ -367,11 +377,32 @@ def test_one_sac_update_equals_stable_baselines3(tmp_path):
     )
 
 
-@pytest.mark.parametrize("algo", ["td3", "ddpg"])
-def test_one_td3_update_with_the_policy_step_equals_stable_baselines3(algo):
+def test_two_hundred_sac_updates_follow_stable_baselines3():
+    # One update goes through torch's own Adam.step (it creates the optimiser state); from the second
+    # on, LeanAdam's fused fast path runs, alpha has moved, and Adam's moments and bias correction
+    # matter. 200 updates on 200 different batches, the same random draws: what one update cannot
+    # show (a step counter, a moment, an alpha read at the wrong time) would drift here.
     sb3 = pytest.importorskip("stable_baselines3")
+    ours, peer = _sac_pair(sb3, lr=1e-3)
+    batches = [_replay_sample(3, 1, seed=100 + i) for i in range(200)]
+    queue = iter(batches)
+    peer.replay_buffer.sample = lambda *a, **k: _sb3_samples(next(queue))
+    torch.manual_seed(321)
+    peer.train(gradient_steps=len(batches), batch_size=64)
+    torch.manual_seed(321)
+    losses = [ours._update(batch)["critic_loss"].item() for batch in batches]
+    assert ours.n_updates == peer._n_updates == 200
+    assert abs(ours.log_alpha[0].item() - math.log(0.7)) > 0.1  # alpha really moved
+    _assert_sac_equal(ours, peer, atol=1e-4)
+    # SB3 logs the mean over the call's gradient steps
+    assert np.mean(losses) == pytest.approx(peer.logger.name_to_value["train/critic_loss"], rel=1e-5)
+
+
+def _td3_pair(sb3, algo):
+    """rewardlab's TD3/DDPG and SB3's with SB3's weights copied into ours; the targets are halved in
+    both (so they differ from the online nets and a Polyak step shows)."""
     config = new_config(algo, cli={"env": "Pendulum-v1", "seed": 1}, sets=["hidden_sizes=[32, 24]"])
-    ours = TD3(config) if algo == "td3" else __import__("rewardlab.rl.td3", fromlist=["DDPG"]).DDPG(config)
+    ours = TD3(config) if algo == "td3" else DDPG(config)
     cls = sb3.TD3 if algo == "td3" else sb3.DDPG
     peer = cls("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [32, 24]}, seed=2, device="cpu")
     src_actor = [m for m in peer.actor.mu if isinstance(m, torch.nn.Linear)]
@@ -382,32 +413,60 @@ def test_one_td3_update_with_the_policy_step_equals_stable_baselines3(algo):
         _copy_linear(dst, src)
     ours.critic.load_member_modules(list(peer.critic.q_networks))
     ours.critic_target.load_member_modules(list(peer.critic_target.q_networks))
-    # make the targets differ from the online nets so the Polyak step is visible
     with torch.no_grad():
         for p in [*peer.critic_target.parameters(), *peer.actor_target.parameters()]:
             p.mul_(0.5)
         for p in [*ours.critic_target.parameters(), *ours.actor_target.parameters()]:
             p.mul_(0.5)
+    peer.set_logger(configure(None, []))
+    return ours, peer
+
+
+def _assert_td3_equal(ours, peer, atol):
+    pairs = [(ours.actor.net, peer.actor.mu), (ours.actor_target.net, peer.actor_target.mu)]
+    for mine, theirs in pairs:
+        linears = [m for m in theirs if isinstance(m, torch.nn.Linear)]
+        for a, b in zip([m for m in mine if isinstance(m, torch.nn.Linear)], linears):
+            torch.testing.assert_close(a.weight, b.weight, atol=atol, rtol=0)
+            torch.testing.assert_close(a.bias, b.bias, atol=atol, rtol=0)
+    _assert_critic_equal(ours.critic, peer.critic.q_networks, atol)
+    _assert_critic_equal(ours.critic_target, peer.critic_target.q_networks, atol)
+
+
+@pytest.mark.parametrize("algo", ["td3", "ddpg"])
+def test_one_td3_update_with_the_policy_step_equals_stable_baselines3(algo):
+    sb3 = pytest.importorskip("stable_baselines3")
+    ours, peer = _td3_pair(sb3, algo)
     batch = _replay_sample(3, 1, seed=7)
     peer.replay_buffer.sample = lambda *a, **k: _sb3_samples(batch)
-    peer.set_logger(configure(None, []))
     peer._n_updates = ours.n_updates = 1  # the next update is a policy (delayed) update for both
     torch.manual_seed(9)
     peer.train(gradient_steps=1, batch_size=64)
     torch.manual_seed(9)
     metrics = ours._update(batch)
     assert "actor_loss" in metrics
-    atol = 1e-6
-    for a, b in zip([m for m in ours.actor.net if isinstance(m, torch.nn.Linear)], src_actor):
-        torch.testing.assert_close(a.weight, b.weight, atol=atol, rtol=0)
-        torch.testing.assert_close(a.bias, b.bias, atol=atol, rtol=0)
-    for a, b in zip([m for m in ours.actor_target.net if isinstance(m, torch.nn.Linear)], src_actor_t):
-        torch.testing.assert_close(a.weight, b.weight, atol=atol, rtol=0)
-    _assert_critic_equal(ours.critic, peer.critic.q_networks, atol)
-    _assert_critic_equal(ours.critic_target, peer.critic_target.q_networks, atol)
+    _assert_td3_equal(ours, peer, atol=1e-6)
     assert metrics["critic_loss"].item() == pytest.approx(
         peer.logger.name_to_value["train/critic_loss"], rel=1e-5
     )
+
+
+@pytest.mark.parametrize("algo", ["td3", "ddpg"])
+def test_two_hundred_td3_updates_follow_stable_baselines3(algo):
+    # As the SAC test: the delayed actor and target steps, Adam's later steps and the Polyak updates
+    # over 200 different batches with the same random draws.
+    sb3 = pytest.importorskip("stable_baselines3")
+    ours, peer = _td3_pair(sb3, algo)
+    batches = [_replay_sample(3, 1, seed=300 + i) for i in range(200)]
+    queue = iter(batches)
+    peer.replay_buffer.sample = lambda *a, **k: _sb3_samples(next(queue))
+    torch.manual_seed(17)
+    peer.train(gradient_steps=len(batches), batch_size=64)
+    torch.manual_seed(17)
+    losses = [ours._update(batch)["critic_loss"].item() for batch in batches]
+    assert ours.n_updates == peer._n_updates == 200
+    _assert_td3_equal(ours, peer, atol=1e-4)
+    assert np.mean(losses) == pytest.approx(peer.logger.name_to_value["train/critic_loss"], rel=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------
