@@ -113,14 +113,18 @@ def test_ranges_are_declared_once_and_survive_a_subclass_default(tmp_path):
         ConfigError, match=r"'total_steps': 0 is out of range; valid values are >= 1 \(default 20000\)"
     ):
         check_config(TabularConfig(total_steps=0))
-    # every registered algorithm's defaults lie inside the declared ranges (DPO and the reward model need a data file,
-    # the offline algorithms a dataset)
+    # every registered algorithm's defaults lie inside the declared ranges (DPO, A-LoL and the reward model
+    # need a data file, the offline algorithms a dataset)
     dataset = None
     for name in registry.algorithm_names():
         cls = registry.get_algorithm(name).config_class
         if name in ("dpo", "reward-model"):
             data = tmp_path / "pairs.jsonl"
             data.write_text('{"prompt": "a", "chosen": "b", "rejected": "c"}\n')
+            check_config(cls(data=str(data)))
+        elif name == "a-lol":
+            data = tmp_path / "responses.jsonl"
+            data.write_text('{"prompt": "a", "response": "b", "reward": 1.0}\n')
             check_config(cls(data=str(data)))
         elif "dataset" in cls.__dataclass_fields__:
             if dataset is None:
