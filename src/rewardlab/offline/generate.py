@@ -47,7 +47,7 @@ def load_policy(run_dir: str | Path, env_id: str) -> Callable[[np.ndarray], np.n
         raise DatasetError(f"--policy {run_dir} has no complete checkpoint to load a policy from")
     _prepare_process(config)
     algo = registry.get_algorithm(algo_name)(config)
-    algo.load_state_dict(torch.load(ckpts[-1] / "state.pt", weights_only=False)["algo"])
+    algo.load_state_dict(torch.load(ckpts[-1] / "state.pt", map_location="cpu", weights_only=False)["algo"])
     if not hasattr(algo, "predict"):
         raise DatasetError(f"--policy {run_dir}: algorithm {algo_name!r} has no predict(obs) to act with")
     algo.close()  # its training envs are not needed to act
@@ -106,7 +106,7 @@ def load_replay(run_dir: str | Path, env_id: str, steps: int) -> OfflineDataset:
     ckpts = checkpoints(run_dir)
     if not ckpts:
         raise DatasetError(f"--policy {run_dir} has no complete checkpoint to read a replay buffer from")
-    algo_state = torch.load(ckpts[-1] / "state.pt", weights_only=False)["algo"]
+    algo_state = torch.load(ckpts[-1] / "state.pt", map_location="cpu", weights_only=False)["algo"]
     if "buffer" not in algo_state:
         raise DatasetError(
             f"--split replay: the run {run_dir} keeps no replay buffer (an on-policy algorithm?)"

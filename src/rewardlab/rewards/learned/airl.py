@@ -235,7 +235,7 @@ class AIRLRecovered(TransitionReward):
             raise ConfigError(
                 f"reward {self.name!r}: path {path!r} is not a file written by AIRL.save_recovered"
             )
-        saved = torch.load(path, weights_only=False)
+        saved = torch.load(path, map_location="cpu", weights_only=False)
         if not isinstance(action_space, gym.spaces.Discrete) or action_space.n != saved["n_actions"]:
             raise ConfigError(
                 f"reward {self.name!r}: {path!r} was recovered for {saved['n_actions']} discrete actions, "

@@ -349,7 +349,7 @@ class BradleyTerry(Learnable, Reward):
         spec.pop("format", None)
         built = {**spec, **overrides}
         rm = cls(**built)
-        state = torch.load(weights, weights_only=True)
+        state = torch.load(weights, map_location="cpu", weights_only=True)
         try:
             rm.net.load_state_dict(state)
         except RuntimeError as e:

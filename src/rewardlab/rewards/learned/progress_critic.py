@@ -208,7 +208,7 @@ class ProgressCritic(Learnable):
     def load(cls, path: str | Path) -> ProgressCritic:
         if not Path(path).is_file():
             raise ConfigError(f"progress critic {str(path)!r} is not a file written by ProgressCritic.save")
-        saved = torch.load(path, weights_only=False)
+        saved = torch.load(path, map_location="cpu", weights_only=False)
         critic = cls(saved["obs_dim"], saved["goal_dim"], hidden_sizes=tuple(saved["hidden_sizes"]),
                      relative=saved["relative"], antisymmetric=saved.get("antisymmetric", False))  # fmt: skip
         critic.net.load_state_dict(saved["net"])
