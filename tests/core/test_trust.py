@@ -125,7 +125,7 @@ def test_ranges_are_declared_once_and_survive_a_subclass_default(tmp_path):
         elif name == "a-lol":
             data = tmp_path / "responses.jsonl"
             data.write_text('{"prompt": "a", "response": "b", "reward": 1.0}\n')
-            check_config(cls(data=str(data)))
+            check_config(cls(data=str(data), env="arithmetic"))
         elif "dataset" in cls.__dataclass_fields__:
             if dataset is None:
                 from rewardlab.offline.generate import generate
