@@ -155,25 +155,6 @@ def read_scored_responses(path: str) -> list[dict[str, Any]]:
     return rows
 
 
-def encode_responses(policy: Any, prompts: list[Any], responses: list[str], max_length: int) -> Any:
-    """Prompts left-padded, response + EOS right-padded (the tokenisation DPO uses for its pairs)."""
-    from rewardlab.llm.policy import Batch
-
-    prompt_ids, prompt_mask = policy.encode_prompts(prompts)
-    rows = [
-        policy.tokenizer(text, add_special_tokens=False)["input_ids"][: max_length - 1]
-        + [policy.eos_token_id]
-        for text in responses
-    ]
-    width = max(len(r) for r in rows)
-    completion_ids = torch.full((len(rows), width), policy.pad_token_id, dtype=torch.long)
-    completion_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        completion_ids[i, : len(r)] = torch.tensor(r)
-        completion_mask[i, : len(r)] = 1
-    return Batch(prompt_ids, prompt_mask, completion_ids, completion_mask)
-
-
 VALUE_SOURCES = ("reference", "data")
 
 
@@ -281,8 +262,9 @@ class ALoL(LMAlgorithm):
         """Per-token log-probs (with gradients unless ``reference``) of the responses of ``indices``
         and their mask, (len(indices), longest response + EOS)."""
         chunk = [self.rows[j] for j in indices]
-        batch = encode_responses(self.policy, [r["prompt"] for r in chunk], [r["response"] for r in chunk],
-                                 self.config.max_completion_length)  # fmt: skip
+        batch = self.policy.encode_completions(
+            [r["prompt"] for r in chunk], [r["response"] for r in chunk], self.config.max_completion_length
+        )
         mask = batch.completion_mask.float()
         return self.policy.logprobs(batch, reference=reference) * mask, mask
 

@@ -113,21 +113,9 @@ class DPO(LMAlgorithm):
     # ---- tokenisation -------------------------------------------------------------------------
     def encode_pairs(self, pairs: list[dict[str, Any]]) -> Batch:
         """[chosen rows; rejected rows]: prompt left-padded, completion (+ EOS) right-padded."""
-        tok = self.policy.tokenizer
-        prompt_ids, prompt_mask = self.policy.encode_prompts([p["prompt"] for p in pairs])
-        prompt_ids, prompt_mask = prompt_ids.repeat(2, 1), prompt_mask.repeat(2, 1)
+        prompts = [p["prompt"] for p in pairs]
         texts = [p["chosen"] for p in pairs] + [p["rejected"] for p in pairs]
-        rows = []
-        for text in texts:
-            ids = tok(text, add_special_tokens=False)["input_ids"][: self.config.max_completion_length - 1]
-            rows.append(ids + [self.policy.eos_token_id])
-        width = max(len(r) for r in rows)
-        completion_ids = torch.full((len(rows), width), self.policy.pad_token_id, dtype=torch.long)
-        completion_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            completion_ids[i, : len(r)] = torch.tensor(r)
-            completion_mask[i, : len(r)] = 1
-        return Batch(prompt_ids, prompt_mask, completion_ids, completion_mask)
+        return self.policy.encode_completions(prompts + prompts, texts, self.config.max_completion_length)
 
     def pair_logprobs(self, pairs: list[dict[str, Any]], *, grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
         batch = self.encode_pairs(pairs)

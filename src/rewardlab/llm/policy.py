@@ -231,6 +231,26 @@ class Policy:
                 prompt_mask[i, width - len(row) :] = 1
         return prompt_ids.to(self.device), prompt_mask.to(self.device)
 
+    def encode_completions(
+        self, prompts: Sequence[str | list[dict[str, Any]]], texts: Sequence[str], max_length: int
+    ) -> Batch:
+        """Given (not sampled) completions as a Batch: prompts left-padded, each text + EOS
+        right-padded and cut to ``max_length`` tokens (the tokenisation of DPO's pairs, A-LoL's
+        responses and DPO's implicit reward)."""
+        prompt_ids, prompt_mask = self.encode_prompts(prompts)
+        rows = [
+            self.tokenizer(text, add_special_tokens=False)["input_ids"][: max_length - 1]
+            + [self.eos_token_id]
+            for text in texts
+        ]
+        width = max(len(r) for r in rows)
+        completion_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
+        completion_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            completion_ids[i, : len(r)] = torch.tensor(r)
+            completion_mask[i, : len(r)] = 1
+        return Batch(prompt_ids, prompt_mask, completion_ids.to(self.device), completion_mask.to(self.device))
+
     def check_context(self, max_new_tokens: int) -> None:
         ctx = getattr(self.model.config, "max_position_embeddings", None)
         if ctx is not None and self.cfg.max_prompt_length + max_new_tokens > ctx:

@@ -54,24 +54,9 @@ class ImplicitDPOReward(Reward):
 
     def encode(self, samples: list[Sample]) -> Any:
         """Prompts left-padded; completion + EOS right-padded (DPO's tokenisation)."""
-        from rewardlab.llm.policy import Batch
-
-        policy = self.policy
-        prompt_ids, prompt_mask = policy.encode_prompts([s.prompt for s in samples])
-        rows = [
-            policy.tokenizer(s.completion, add_special_tokens=False)["input_ids"][
-                : self.max_completion_length - 1
-            ]
-            + [policy.eos_token_id]
-            for s in samples
-        ]
-        width = max(len(r) for r in rows)
-        completion_ids = torch.full((len(rows), width), policy.pad_token_id, dtype=torch.long)
-        completion_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            completion_ids[i, : len(r)] = torch.tensor(r)
-            completion_mask[i, : len(r)] = 1
-        return Batch(prompt_ids, prompt_mask, completion_ids, completion_mask)
+        return self.policy.encode_completions(
+            [s.prompt for s in samples], [s.completion for s in samples], self.max_completion_length
+        )
 
     @torch.no_grad()
     def rewards(self, samples: list[Sample]) -> torch.Tensor:
