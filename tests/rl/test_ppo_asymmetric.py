@@ -5,33 +5,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from _privileged_envs import PendulumWithState
 
 from rewardlab.errors import ConfigError
 from rewardlab.rl.ppo import PPO, PPOConfig
-
-
-class _PendulumWithState(gym.Wrapper):
-    """Pendulum cut at 15 steps; its true state (theta, theta_dot) in info["state"], or, with
-    ``as_dict``, in the "state" part of a Dict observation."""
-
-    def __init__(self, as_dict=False):
-        super().__init__(gym.make("Pendulum-v1", max_episode_steps=15))
-        self.as_dict = as_dict
-        if as_dict:
-            self.observation_space = gym.spaces.Dict(
-                {"obs": self.env.observation_space, "state": gym.spaces.Box(-np.inf, np.inf, (2,))}
-            )
-
-    def _wrap(self, obs, info):
-        state = np.asarray(self.env.unwrapped.state, dtype=np.float32).copy()
-        return ({"obs": obs, "state": state}, info) if self.as_dict else (obs, {**info, "state": state})
-
-    def reset(self, **kwargs):
-        return self._wrap(*self.env.reset(**kwargs))
-
-    def step(self, action):
-        obs, r, term, trunc, info = self.env.step(action)
-        return (*self._wrap(obs, info)[:1], r, term, trunc, self._wrap(obs, info)[1])
 
 
 class _HiddenCoin(gym.Env):
@@ -54,7 +31,7 @@ class _HiddenCoin(gym.Env):
 
 @pytest.fixture(autouse=True)
 def _envs():
-    gym.register("RewardlabTestPPOState-v0", entry_point=_PendulumWithState)
+    gym.register("RewardlabTestPPOState-v0", entry_point=PendulumWithState, kwargs={"horizon": 15})
     gym.register("RewardlabTestHiddenCoin-v0", entry_point=_HiddenCoin)
     torch.set_num_threads(1)
     yield

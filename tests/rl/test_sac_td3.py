@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from _privileged_envs import PendulumWithState
 
 from rewardlab.core import run as run_mod
 from rewardlab.core.run import Run, checkpoints, new_config, read_metrics
@@ -568,36 +569,9 @@ def test_sac_solves_pendulum_in_20k_steps(tmp_path):
 # Asymmetric actor-critic: the critics see privileged state the actor does not
 
 
-class _PendulumWithState(gym.Wrapper):
-    """Pendulum with 50-step episodes whose true state (theta, theta_dot) is in info["state"], or,
-    with ``as_dict``, in the "state" part of a Dict observation."""
-
-    def __init__(self, as_dict=False):
-        super().__init__(gym.make("Pendulum-v1", max_episode_steps=50))
-        self.as_dict = as_dict
-        if as_dict:
-            self.observation_space = gym.spaces.Dict(
-                {"obs": self.env.observation_space, "state": gym.spaces.Box(-np.inf, np.inf, (2,))}
-            )
-
-    def _wrap(self, obs, info):
-        state = np.asarray(self.env.unwrapped.state, dtype=np.float32).copy()
-        if self.as_dict:
-            return {"obs": obs, "state": state}, info
-        return obs, {**info, "state": state}
-
-    def reset(self, **kwargs):
-        return self._wrap(*self.env.reset(**kwargs))
-
-    def step(self, action):
-        obs, r, term, trunc, info = self.env.step(action)
-        wrapped, info = self._wrap(obs, info)
-        return wrapped, r, term, trunc, info
-
-
 @pytest.mark.parametrize("spec,as_dict", [("info:state", False), ("dict:state", True)])
 def test_asymmetric_critics_see_the_privileged_state_and_the_actor_does_not(spec, as_dict):
-    gym.register("RewardlabTestPendulumState-v0", entry_point=_PendulumWithState)
+    gym.register("RewardlabTestPendulumState-v0", entry_point=PendulumWithState, kwargs={"horizon": 50})
     try:
         sets = ["hidden_sizes=[16, 16]", "batch_size=16", "learning_starts=60", "log_every=120",
                 f"privileged_obs={spec}", "num_envs=2"]  # fmt: skip
