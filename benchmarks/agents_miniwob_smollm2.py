@@ -21,6 +21,7 @@ import time
 import torch
 
 from rewardlab.agents.envs.miniwob import POOL
+from rewardlab.cli import sigterm_as_interrupt
 from rewardlab.config import build_config
 from rewardlab.llm.grpo import GRPO, GRPOConfig
 
@@ -102,4 +103,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with sigterm_as_interrupt():  # a `kill` still quits the browsers (finally: algo.close())
+        main()

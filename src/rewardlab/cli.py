@@ -17,9 +17,13 @@ Errors in the user's input print one clear message (no traceback) and exit non-z
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +140,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from rewardlab.core import sweep
 
-    runs = sweep.plan(args.config, seeds=sweep.parse_seeds(args.seeds), grid=args.set, algo=args.algo, out=args.out)
+    runs = sweep.plan(
+        args.config, seeds=sweep.parse_seeds(args.seeds), grid=args.set, algo=args.algo, out=args.out
+    )
     root = Path(runs[0].out).parent.parent
     console = _console()
     console.print(f"Sweep: {len(runs)} runs ({args.backend}) -> {root}")
@@ -146,13 +152,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         console.print(f"  {Path(result['out']).relative_to(root)}: {status} ({result['seconds']:.0f} s)")
 
     results = sweep.run_sweep(
-        runs, backend=args.backend, ray_address=args.ray_address, ray_num_cpus=args.ray_num_cpus, on_result=report
+        runs,
+        backend=args.backend,
+        ray_address=args.ray_address,
+        ray_num_cpus=args.ray_num_cpus,
+        on_result=report,
     )
     sweep.summarize(results, root)
     failed = [r["out"] for r in results if r["returncode"] != 0]
     console.print(f"Wrote {root / 'sweep.json'} and {root / 'sweep.png'}")
     if failed:
-        raise RewardlabError(f"{len(failed)} of {len(results)} sweep runs failed (see sweep.json): {', '.join(failed)}")
+        raise RewardlabError(
+            f"{len(failed)} of {len(results)} sweep runs failed (see sweep.json): {', '.join(failed)}"
+        )
     return 0
 
 
@@ -282,8 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--algo", help="algorithm, when the config file names none")
     p.add_argument("--seeds", default="0-2", help="seeds: a range 0-9 or a list 0,3,5 (default 0-2)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=V1,V2", help="a grid axis (repeatable)")
-    p.add_argument("--backend", default="local", choices=["local", "ray"], help="runs in turn, or as Ray tasks")
-    p.add_argument("--ray-address", default="", help='Ray cluster to join ("auto", host:port); default: local')
+    p.add_argument(
+        "--backend", default="local", choices=["local", "ray"], help="runs in turn, or as Ray tasks"
+    )
+    p.add_argument(
+        "--ray-address", default="", help='Ray cluster to join ("auto", host:port); default: local'
+    )
     p.add_argument("--ray-num-cpus", type=int, default=0, help="logical CPUs of a local Ray cluster")
     p.add_argument("--out", help="sweep directory (default sweeps/<algo>-<config>-<UTC time>)")
     p.set_defaults(func=cmd_sweep)
@@ -314,21 +330,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's or ``kill``'s stop) delivered as an interrupt."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Inside the block SIGTERM raises :class:`Terminated` (a KeyboardInterrupt).
+
+    SIGTERM's default action ends the process at once: no ``finally``, no atexit, so browsers,
+    worker processes and Ray actors a run started would outlive it. As an interrupt it takes
+    Ctrl-C's path instead: the Run closes its envs and pools, atexit handlers run, and the last
+    complete checkpoint is kept. A handler the caller installed, or a call off the main thread,
+    is left alone."""
+    own = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    )
+    if own:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        if own:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with sigterm_as_interrupt():
+            return args.func(args)
     except RewardlabError as e:
         err = Console(stderr=True, highlight=False, soft_wrap=True)
         err.print("[bold red]error:[/]", end=" ")
         err.print(str(e), markup=False)
         return e.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        term = isinstance(e, Terminated)
         Console(stderr=True).print(
-            "interrupted: the run directory keeps its last complete checkpoint; continue it with "
-            "`rewardlab train ALGO --resume RUN_DIR`"
+            f"{'terminated (SIGTERM)' if term else 'interrupted'}: the run directory keeps its last "
+            "complete checkpoint; continue it with `rewardlab train ALGO --resume RUN_DIR`"
         )
-        return 130
+        return 128 + signal.SIGTERM if term else 130
 
 
 if __name__ == "__main__":
