@@ -6,14 +6,14 @@ config (rewardlab.core.state), so a new attribute cannot slip out of the checkpo
 """
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from _resume import assert_same_state, comparable_result, final_state, killed_after_checkpoint, logged_metrics
 
 from rewardlab import registry
-from rewardlab.core.run import Run, checkpoints, is_timing_metric, new_config, read_metrics
+from rewardlab.core.run import Run, checkpoints, new_config
 
 ROOT = Path(__file__).resolve().parents[1]
 LM_TINY = [
@@ -73,10 +73,6 @@ OFFLINE_ALGORITHMS = ("bc", "td3-bc", "iql", "cql", "discrete-cql", "dt")
 OFFLINE_DATA = {"discrete-cql": "cartpole"}  # the others learn from Pendulum (continuous actions)
 
 
-def _strip(rows):
-    return [{k: v for k, v in r.items() if not is_timing_metric(k)} for r in rows]
-
-
 def _config(name, tmp_path):
     env, total, sets = TINY[name]
     sets = [*sets, f"checkpoint_every={max(1, total // 4)}", "eval_episodes=2"]
@@ -127,21 +123,15 @@ def test_kill_and_resume_is_bit_identical(name, tmp_path):
         f"{type(run.algo).__name__} sets attributes that are neither declared state (state_fields) nor "
         f"rebuilt from the config (rebuilt_fields); classify each so that checkpoints cannot miss one"
     )
-    reference, others = read_metrics(full), _jsonl_files(full)
     ckpts = checkpoints(full)
     assert len(ckpts) >= 3, f"{name}: the tiny config must write several checkpoints, got {len(ckpts)}"
 
-    cut = tmp_path / "cut"
-    shutil.copytree(full, cut)
-    for p in checkpoints(cut)[1:]:  # killed after the first checkpoint
-        shutil.rmtree(p)
+    cut = killed_after_checkpoint(full, 1, copy_to=tmp_path / "cut")
     resumed = Run.resume(cut)
     assert resumed.algo.global_step == json.loads((ckpts[0] / "meta.json").read_text())["global_step"]
     again = resumed.train(progress=False)
 
-    assert _strip(read_metrics(cut)) == _strip(reference)
-    assert _jsonl_files(cut) == others
-    drop = ("checkpoint", "seconds")  # seconds: how long the evaluation took
-    assert {k: v for k, v in again.items() if k not in drop and not is_timing_metric(k)} == {
-        k: v for k, v in result.items() if k not in drop and not is_timing_metric(k)
-    }
+    assert logged_metrics(cut) == logged_metrics(full)
+    assert _jsonl_files(cut) == _jsonl_files(full)
+    assert comparable_result(again) == comparable_result(result)
+    assert_same_state(final_state(cut), final_state(full))

@@ -4,7 +4,6 @@ takes the actions of the run's own evaluation; an env without an import path is 
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -79,6 +78,9 @@ def test_user_env_class_trained_by_ppo_through_the_api(tmp_path):
 
 
 def test_user_env_by_file_path_through_the_cli(tmp_path):
+    # here, not at the top: the CLI processes import this file for BitCopy, without tests/ on sys.path
+    from _resume import killed_after_checkpoint, logged_metrics
+
     env_path = f"{__file__}:BitCopy"
     sets = [x for k, v in FAST.items() for x in ("--set", f"{k}={v}")]
     cmd = [sys.executable, "-m", "rewardlab.cli", "train", "ppo", "--env", env_path, "--total-steps", "1024",
@@ -88,16 +90,15 @@ def test_user_env_by_file_path_through_the_cli(tmp_path):
     assert done.returncode == 0, done.stderr
     assert f"Training ppo on {env_path}" in " ".join(done.stdout.split())
     saved = json.loads((tmp_path / "run" / "eval.json").read_text())
-    full = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    full = logged_metrics(tmp_path / "run")
 
     # resume in a new process from the first checkpoint: the env (pickled in the checkpoint) is a
     # class of the file's module, which the new process imports again from config.toml
-    shutil.rmtree(sorted((tmp_path / "run" / "checkpoints").iterdir())[-1])
+    killed_after_checkpoint(tmp_path / "run", -1)
     resume = [sys.executable, "-m", "rewardlab.cli", "train", "ppo", "--resume", "run", "--no-progress"]
     done = subprocess.run(resume, cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    strip = lambda rows: [{k: v for k, v in json.loads(r).items() if k not in ("sps", "time")} for r in rows]  # noqa: E731
-    assert strip((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == strip(full)
+    assert logged_metrics(tmp_path / "run") == full
     assert json.loads((tmp_path / "run" / "eval.json").read_text())["returns"] == saved["returns"]
     # eval from another directory, in another process, rebuilds the env from config.toml
     done = subprocess.run([sys.executable, "-m", "rewardlab.cli", "eval", str(tmp_path / "run"), "--json"],

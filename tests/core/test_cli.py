@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from _resume import killed_after_checkpoint, logged_metrics
 
 from rewardlab.cli import main
 
@@ -46,16 +47,10 @@ def test_train_eval_plot_list(tmp_path, capsys, monkeypatch):
 def test_resume_via_cli_continues_to_the_end(tmp_path, capsys):
     out = tmp_path / "r"
     assert _train(out, "--set", "checkpoint_every=128", steps=1024) == 0
-    full = (out / "metrics.jsonl").read_text().splitlines()
-    # pretend the run was killed after its third checkpoint
-    import shutil
-
-    for p in sorted((out / "checkpoints").iterdir())[3:]:
-        shutil.rmtree(p)
+    full = logged_metrics(out)
+    killed_after_checkpoint(out, 3)
     assert main(["train", "ppo", "--resume", str(out), "--no-progress"]) == 0
-    again = (out / "metrics.jsonl").read_text().splitlines()
-    strip = lambda rows: [{k: v for k, v in json.loads(r).items() if k not in ("sps", "time")} for r in rows]  # noqa: E731
-    assert strip(again) == strip(full)
+    assert logged_metrics(out) == full
 
 
 @pytest.mark.parametrize(

@@ -4,15 +4,15 @@ pickle for pure-Python envs, and an error naming the env when none of these can 
 import copy
 import itertools
 import pickle
-import shutil
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from _resume import comparable_result, killed_after_checkpoint, logged_metrics
 
 from rewardlab.core.envstate import EnvStateError, Snapshot, snapshot_method
-from rewardlab.core.run import Run, checkpoints, is_timing_metric, new_config, read_metrics
+from rewardlab.core.run import Run, new_config
 
 mujoco = pytest.importorskip(
     "mujoco", reason="the control extra is not installed (pip install 'rewardlab[control]')"
@@ -194,10 +194,6 @@ PPO_TINY = [
 ]
 
 
-def _strip(rows):
-    return [{k: v for k, v in r.items() if not is_timing_metric(k)} for r in rows]
-
-
 @pytest.mark.parametrize(
     "env,sets",
     # 50-step episodes: both runs log returns, and the cut falls 14 steps into an episode
@@ -212,21 +208,17 @@ def test_ppo_kill_and_resume_is_bit_identical(tmp_path, env, sets):
     config = new_config("ppo", sets=[*PPO_TINY, *sets], cli={"env": env, "total_steps": 256, "seed": 5})
     full = tmp_path / "full"
     result = Run.start("ppo", config, full).train(progress=False)
-    cut = tmp_path / "cut"
-    shutil.copytree(full, cut)
-    for p in checkpoints(cut)[2:]:  # killed mid-run, between episodes' ends
-        shutil.rmtree(p)
+    cut = killed_after_checkpoint(full, 2, copy_to=tmp_path / "cut")  # killed mid-run, between episodes' ends
     again = Run.resume(cut).train(progress=False)
-    assert _strip(read_metrics(cut)) == _strip(read_metrics(full))
-    assert again["mean_return"] == result["mean_return"]
+    assert logged_metrics(cut) == logged_metrics(full)
+    assert comparable_result(again) == comparable_result(result)
 
 
 def test_resume_stops_before_running_when_an_env_cannot_be_restored(tmp_path):
     config = new_config("ppo", sets=PPO_TINY, cli={"env": "rewardlab-test/Coin-v0", "total_steps": 192})
     out = tmp_path / "run"
     Run.start("ppo", config, out).train(progress=False)
-    for p in checkpoints(out)[1:]:
-        shutil.rmtree(p)
+    killed_after_checkpoint(out, 1)
     before = (out / "metrics.jsonl").read_text()
     with pytest.raises(
         EnvStateError, match=r"environment 'rewardlab-test/Coin-v0' \(sub-env 0\) cannot be restored"

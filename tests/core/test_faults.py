@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from _resume import logged_metrics
 
 from rewardlab.cli import main
 from rewardlab.core import run as run_mod
-from rewardlab.core.run import Run, checkpoints, evaluate_run, new_config, read_metrics, verify_checkpoint
+from rewardlab.core.run import Run, checkpoints, evaluate_run, new_config, verify_checkpoint
 from rewardlab.errors import CorruptCheckpointError, RewardlabError, RunLockedError, RunWriteError
 
 pytestmark = [
@@ -52,10 +53,6 @@ def _config(algo):
     return new_config(algo, sets=sets, cli=cli)
 
 
-def _strip(rows):
-    return [{k: v for k, v in r.items() if not run_mod.is_timing_metric(k)} for r in rows]
-
-
 def _fit(run):
     try:
         run.fit(progress=False)
@@ -70,7 +67,7 @@ def reference(tmp_path_factory):
     for algo in CONFIGS:
         d = tmp_path_factory.mktemp(f"ref-{algo}") / "run"
         _fit(Run.start(algo, _config(algo), d))
-        out[algo] = _strip(read_metrics(d))
+        out[algo] = logged_metrics(d)
     return out
 
 
@@ -178,7 +175,7 @@ def test_kill9_at_random_points_then_resume_gives_the_uninterrupted_metrics(tmp_
             continue
         _fit(Run.resume(out))
         resumed += 1
-        assert _strip(read_metrics(out)) == reference[algo], f"{out.name}: metrics differ after resume"
+        assert logged_metrics(out) == reference[algo], f"{out.name}: metrics differ after resume"
         _assert_clean(out)
         if os.WIFSIGNALED(status):
             assert (
@@ -226,7 +223,7 @@ def test_full_disk_at_random_points_is_a_named_error_and_leaves_the_last_checkpo
             _assert_clean(out)
         if ckpts:
             _fit(Run.resume(out))
-            assert _strip(read_metrics(out)) == reference["sarsa"]
+            assert logged_metrics(out) == reference["sarsa"]
     assert len(messages) >= 4
 
 
@@ -268,7 +265,7 @@ def test_two_writers_on_one_directory(tmp_path, reference, capsys):
         os.close(ready_r)
         os.close(ready_w)
     _fit(Run.resume(out))
-    assert _strip(read_metrics(out)) == reference["sarsa"]
+    assert logged_metrics(out) == reference["sarsa"]
 
 
 def test_three_parallel_runs_without_out_get_three_directories(tmp_path, monkeypatch):
@@ -306,7 +303,7 @@ def test_corrupted_newest_checkpoint_is_named_and_resume_and_eval_fall_back(tmp_
     resumed = Run.resume(out)
     assert resumed.algo.global_step == int(previous.name.split("_")[1])
     _fit(resumed)
-    assert _strip(read_metrics(out)) == reference["ppo"]
+    assert logged_metrics(out) == reference["ppo"]
     assert "corrupt checkpoint(s) (renamed to corrupt-step_*)" in (out / "run.log").read_text()
     assert (newest.with_name(f"corrupt-{newest.name}") / "state.pt").stat().st_size == 5000  # kept, set aside
     verify_checkpoint(checkpoints(out)[-1])  # the bad one was written again, whole

@@ -2,23 +2,18 @@
 
 import errno
 import json
-import shutil
 
 import pytest
 import torch
+from _resume import comparable_result, killed_after_checkpoint, logged_metrics
 
 from rewardlab import registry
-from rewardlab.core import run as run_mod
 from rewardlab.core.run import Run, checkpoints, evaluate_run, new_config, read_metrics
 from rewardlab.errors import ConfigError, NonFiniteError, RewardlabError, RunWriteError
 
 SMALL_PPO = ["num_envs=4", "n_steps=64", "batch_size=128", "n_epochs=2", "checkpoint_every=1024", "eval_episodes=2"]
 SMALL_DQN = ["learning_starts=200", "train_freq=64", "gradient_steps=16", "target_update_interval=100",
              "buffer_size=5000", "checkpoint_every=1024", "eval_episodes=2"]  # fmt: skip
-
-
-def _strip_timing(rows):
-    return [{k: v for k, v in r.items() if not run_mod.is_timing_metric(k)} for r in rows]
 
 
 def _train(algo, env, total, sets, out):
@@ -39,20 +34,16 @@ def _train(algo, env, total, sets, out):
 def test_resume_from_any_checkpoint_is_bit_identical(tmp_path, algo, env, sets):
     full = tmp_path / "full"
     result = _train(algo, env, 4096, sets, full)
-    reference = read_metrics(full)
     ckpts = checkpoints(full)
-    assert [int(p.name.split("_")[1]) for p in ckpts][-1] == reference[-1]["step"]
+    assert [int(p.name.split("_")[1]) for p in ckpts][-1] == read_metrics(full)[-1]["step"]
     assert len(ckpts) >= 4
     for keep in (1, len(ckpts) // 2):  # stop after the first checkpoint, and after a middle one
-        cut = tmp_path / f"cut{keep}"
-        shutil.copytree(full, cut)
-        for p in checkpoints(cut)[keep:]:
-            shutil.rmtree(p)
+        cut = killed_after_checkpoint(full, keep, copy_to=tmp_path / f"cut{keep}")
         resumed = Run.resume(cut)
-        assert resumed.algo.global_step == int(checkpoints(cut)[-1].name.split("_")[1])
+        assert resumed.algo.global_step == int(ckpts[keep - 1].name.split("_")[1])
         resumed_result = resumed.train(progress=False)
-        assert _strip_timing(read_metrics(cut)) == _strip_timing(reference)
-        assert resumed_result["mean_return"] == result["mean_return"]
+        assert logged_metrics(cut) == logged_metrics(full)
+        assert comparable_result(resumed_result) == comparable_result(result)
 
 
 def test_checkpoint_contents_and_eval_json(tmp_path):
@@ -174,9 +165,7 @@ def test_records_and_warnings_are_written_and_cut_back_on_resume(tmp_path, monke
     assert len(samples) == len(read_metrics(full)) == 8
     log = (full / "run.log").read_text()
     assert "started ppo on 'CartPole-v1'" in log and "WARNING proxy reward diverges at 1024" in log
-    cut = tmp_path / "cut"
-    shutil.copytree(full, cut)
-    shutil.rmtree(checkpoints(cut)[-1])
+    cut = killed_after_checkpoint(full, -1, copy_to=tmp_path / "cut")
     Run.resume(cut).train(progress=False)
     assert (cut / "samples.jsonl").read_text().splitlines() == samples
     assert "resumed from step_0000001024" in (cut / "run.log").read_text()

@@ -1,9 +1,9 @@
 """GRPO with its reward scored in a pool of worker processes writes exactly the metrics of GRPO
 scoring in the trainer (the pool changes where rewards run, never what they are)."""
 
+from _resume import without_timing
 from conftest import CopyDigit, tiny_policy
 
-from rewardlab.core.run import is_timing_metric
 from rewardlab.llm.grpo import GRPO, GRPOConfig
 
 TOY = dict(
@@ -15,7 +15,7 @@ def _metrics(reward_workers: int) -> list[dict]:
     cfg = GRPOConfig(**TOY, learning_rate=1e-3, reward_workers=reward_workers)
     algo = GRPO(cfg, policy=tiny_policy(cfg), task=CopyDigit(seed=0))
     try:
-        return [{k: v for k, v in algo.step().items() if not is_timing_metric(k)} for _ in range(2)]
+        return without_timing([algo.step() for _ in range(2)])
     finally:
         algo.close()
 

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _resume import assert_same_state, without_timing
 from conftest import DIGITS, CopyDigit, tiny_policy
 
 from rewardlab.errors import RewardlabError
@@ -87,20 +88,13 @@ def _run(algo_cls, cfg, task, steps, seed_policy=0):
     return algo, [algo.step() for _ in range(steps)]
 
 
-def _strip_times(metrics):
-    return [
-        {k: v for k, v in m.items() if not k.startswith("time/") and k != "tokens_per_second"}
-        for m in metrics
-    ]
-
-
 @pytest.mark.parametrize("lora_r", [0, 4])
 def test_grpo_resume_is_bit_identical(copy_task, lora_r, tmp_path):
     # mu = 2 (a stored rollout with old log-probs spans the checkpoint), beta > 0 (reference pass)
     cfg = GRPOConfig(
         **{**TOY, "lora_r": lora_r, "total_steps": 6}, learning_rate=1e-3, num_iterations=2, beta=0.04
     )
-    _, straight = _run(GRPO, cfg, copy_task, 6)
+    straight_algo, straight = _run(GRPO, cfg, copy_task, 6)
     first, metrics = _run(GRPO, cfg, copy_task, 3)
     path = tmp_path / "ckpt.pt"
     torch.save(first.state_dict(), path)
@@ -113,10 +107,8 @@ def test_grpo_resume_is_bit_identical(copy_task, lora_r, tmp_path):
     torch.manual_seed(123)  # the checkpoint restores the RNG, whatever happened before
     resumed.load_state_dict(torch.load(path, weights_only=False))
     metrics += [resumed.step() for _ in range(3)]
-    assert _strip_times(metrics) == _strip_times(straight)
-    final_straight = _run(GRPO, cfg, copy_task, 6)[0].policy.trainable_state_dict()
-    final_resumed = resumed.policy.trainable_state_dict()
-    assert all(torch.equal(final_straight[k], final_resumed[k]) for k in final_straight)
+    assert without_timing(metrics) == without_timing(straight)
+    assert_same_state(resumed.policy.trainable_state_dict(), straight_algo.policy.trainable_state_dict())
     assert "kl" in straight[0] and straight[0]["kl"] >= 0.0
 
 
@@ -136,7 +128,7 @@ def test_dpo_resume_is_bit_identical(tmp_path):
             p.add_(torch.randn_like(p))
     resumed.load_state_dict(torch.load(tmp_path / "c.pt", weights_only=False))
     rs += [resumed.step() for _ in range(2)]
-    assert _strip_times(rs) == _strip_times(ms)
+    assert without_timing(rs) == without_timing(ms)
 
 
 def test_step_metrics_and_samples(copy_task):

@@ -1,14 +1,12 @@
 """GAIL through PPO's reward-stream seam: the discriminator loss, the horizon guard, demonstrations, resume."""
 
-import shutil
-
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from _resume import assert_same_state, final_state, killed_after_checkpoint, logged_metrics
 
-from rewardlab.core import run as run_mod
-from rewardlab.core.run import Run, checkpoints, new_config, read_metrics
+from rewardlab.core.run import Run, new_config, read_metrics
 from rewardlab.errors import ConfigError
 from rewardlab.rewards import get
 from rewardlab.rewards.learned import Transitions
@@ -86,10 +84,7 @@ def test_gail_ppo_resume_is_bit_identical(tmp_path, push_right_demos):
     Run.start("ppo", config, full).train(progress=False)
     reference = read_metrics(full)
     assert "reward/gail/acc_expert" in reference[-1]
-    cut = tmp_path / "cut"
-    shutil.copytree(full, cut)
-    for p in checkpoints(cut)[2:]:
-        shutil.rmtree(p)
+    cut = killed_after_checkpoint(full, 2, copy_to=tmp_path / "cut")
     Run.resume(cut).train(progress=False)
-    strip = lambda rows: [{k: v for k, v in r.items() if not run_mod.is_timing_metric(k)} for r in rows]  # noqa: E731
-    assert strip(read_metrics(cut)) == strip(reference)
+    assert logged_metrics(cut) == logged_metrics(full)
+    assert_same_state(final_state(cut), final_state(full))

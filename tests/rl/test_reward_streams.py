@@ -1,15 +1,14 @@
 """PPO's reward-stream seam: extra transition rewards, their own value heads and GAE, RND-PPO resume."""
 
-import shutil
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from _resume import assert_same_state, final_state, killed_after_checkpoint, logged_metrics
 
-from rewardlab.core import run as run_mod
-from rewardlab.core.run import Run, checkpoints, new_config, read_metrics
+from rewardlab.core.run import Run, new_config, read_metrics
 from rewardlab.errors import ConfigError
 from rewardlab.rewards.learned import TransitionReward
 from rewardlab.rl.ppo import PPO, PPOConfig, compute_gae
@@ -101,13 +100,10 @@ def test_rnd_ppo_resume_is_bit_identical(tmp_path):
     Run.start("ppo", config, full).train(progress=False)
     reference = read_metrics(full)
     assert "reward/rnd/loss" in reference[-1]
-    cut = tmp_path / "cut"
-    shutil.copytree(full, cut)
-    for p in checkpoints(cut)[2:]:
-        shutil.rmtree(p)
+    cut = killed_after_checkpoint(full, 2, copy_to=tmp_path / "cut")
     Run.resume(cut).train(progress=False)
-    strip = lambda rows: [{k: v for k, v in r.items() if not run_mod.is_timing_metric(k)} for r in rows]  # noqa: E731
-    assert strip(read_metrics(cut)) == strip(reference)
+    assert logged_metrics(cut) == logged_metrics(full)
+    assert_same_state(final_state(cut), final_state(full))
 
 
 @pytest.mark.long

@@ -2,7 +2,6 @@
 bad input, bit-identical resume, and a policy that learns Pendulum."""
 
 import math
-import shutil
 from pathlib import Path
 
 import gymnasium as gym
@@ -10,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 from _privileged_envs import PendulumWithState
+from _resume import assert_same_state, comparable_result, final_state, killed_after_checkpoint, logged_metrics
 
-from rewardlab.core import run as run_mod
 from rewardlab.core.run import Run, checkpoints, new_config, read_metrics
 from rewardlab.errors import ConfigError
 from rewardlab.rl.buffers import ReplayBuffer
@@ -474,10 +473,6 @@ def test_two_hundred_td3_updates_follow_stable_baselines3(algo):
 # Resume and learning
 
 
-def _strip_timing(rows):
-    return [{k: v for k, v in r.items() if not run_mod.is_timing_metric(k)} for r in rows]
-
-
 SMALL = ["hidden_sizes=[32, 32]", "batch_size=32", "learning_starts=100", "log_every=150", "checkpoint_every=300",
          "eval_episodes=2", "buffer_size=700"]  # fmt: skip
 
@@ -495,14 +490,12 @@ def test_kill_and_resume_is_bit_identical_with_the_replay_buffer(tmp_path, algo,
     result = Run.start(algo, config, full).train(progress=False)
     reference = read_metrics(full)
     assert "critic_loss" in reference[-1] and len(checkpoints(full)) == 3
-    cut = tmp_path / "cut"
-    shutil.copytree(full, cut)
-    for p in checkpoints(cut)[1:]:
-        shutil.rmtree(p)
+    cut = killed_after_checkpoint(full, 1, copy_to=tmp_path / "cut")
     resumed = Run.resume(cut)
     assert resumed.algo.global_step == 300 and len(resumed.algo.buffer) == 300
-    assert resumed.train(progress=False)["mean_return"] == result["mean_return"]
-    assert _strip_timing(read_metrics(cut)) == _strip_timing(reference)
+    assert comparable_result(resumed.train(progress=False)) == comparable_result(result)
+    assert logged_metrics(cut) == logged_metrics(full)
+    assert_same_state(final_state(cut), final_state(full))
 
 
 @pytest.mark.parametrize(
@@ -527,14 +520,12 @@ def test_sac_kill_and_resume_is_bit_identical_on_mujoco_and_box2d(tmp_path, env)
     result = Run.start("sac", config, full).train(progress=False)
     reference = read_metrics(full)
     assert {"critic_loss", "episode_return_mean"} <= set(reference[-1]) and len(checkpoints(full)) == 3
-    cut = tmp_path / "cut"
-    shutil.copytree(full, cut)
-    for p in checkpoints(cut)[1:]:
-        shutil.rmtree(p)
+    cut = killed_after_checkpoint(full, 1, copy_to=tmp_path / "cut")
     resumed = Run.resume(cut)
     assert resumed.algo.global_step == 96 and len(resumed.algo.buffer) == 96
-    assert resumed.train(progress=False)["mean_return"] == result["mean_return"]
-    assert _strip_timing(read_metrics(cut)) == _strip_timing(reference)
+    assert comparable_result(resumed.train(progress=False)) == comparable_result(result)
+    assert logged_metrics(cut) == logged_metrics(full)
+    assert_same_state(final_state(cut), final_state(full))
 
 
 def test_truncated_pendulum_episodes_are_stored_as_not_done():

@@ -3,14 +3,14 @@ instead of training on the CPU, and a checkpoint written on a GPU resumes on a C
 with ``--set device=cpu``, bit for bit (its tensors are tagged cuda:0 here exactly as a GPU run's
 are, and read back onto the CPU). Nothing here needs a GPU; benchmarks/gpu_check.py runs the same paths on one (docs/gpu.md)."""
 
-import shutil
 
 import pytest
 import torch
 import torch.serialization
+from _resume import comparable_result, killed_after_checkpoint, logged_metrics
 
 from rewardlab.core import device as device_mod
-from rewardlab.core.run import Run, checkpoints, is_timing_metric, new_config, read_metrics
+from rewardlab.core.run import Run, checkpoints, new_config
 from rewardlab.errors import ConfigError
 from rewardlab.llm.policy import PolicyConfig
 from rewardlab.llm.tiny import tiny_policy
@@ -53,14 +53,6 @@ def test_ppo_reward_streams_on_a_gpu_are_refused_by_name():
         PPOConfig(device="cuda", transition_rewards=[{"reward": "rnd"}]).validate()
 
 
-def _strip(rows):
-    return [{k: v for k, v in r.items() if not is_timing_metric(k)} for r in rows]
-
-
-def _final(result):
-    return {k: v for k, v in result.items() if k not in ("checkpoint", "seconds") and not is_timing_metric(k)}
-
-
 @pytest.mark.parametrize(
     "algo, sets, cli",
     [
@@ -81,10 +73,7 @@ def test_a_checkpoint_written_on_a_gpu_resumes_on_the_cpu_bit_for_bit(algo, sets
         result = Run.start(algo, new_config(algo, sets=sets, cli=cli), full).train(progress=False)
     with pytest.raises(RuntimeError, match="Attempting to deserialize object on a CUDA device"):
         torch.load(checkpoints(full)[0] / "state.pt", weights_only=False)  # what a plain load would do
-    cut = tmp_path / "cut"
-    shutil.copytree(full, cut)
-    for p in checkpoints(cut)[1:]:
-        shutil.rmtree(p)
+    cut = killed_after_checkpoint(full, 1, copy_to=tmp_path / "cut")
     # the GPU run's config names its device; this machine has none, so the resume says how to move it
     config = cut / "config.toml"
     config.write_text(config.read_text().replace('device = "cpu"', 'device = "cuda"'))
@@ -96,5 +85,5 @@ def test_a_checkpoint_written_on_a_gpu_resumes_on_the_cpu_bit_for_bit(algo, sets
         'device = "cpu"' in config.read_text()
         and "device changed from cuda to cpu" in (cut / "run.log").read_text()
     )
-    assert _strip(read_metrics(cut)) == _strip(read_metrics(full))
-    assert _final(again) == _final(result)
+    assert logged_metrics(cut) == logged_metrics(full)
+    assert comparable_result(again) == comparable_result(result)

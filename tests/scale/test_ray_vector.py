@@ -6,9 +6,9 @@ import sys
 
 import numpy as np
 import pytest
+from _resume import without_timing
 
 from rewardlab.core import ray_backend
-from rewardlab.core.run import is_timing_metric
 from rewardlab.errors import ConfigError
 from rewardlab.rl.common import make_vec_env
 from rewardlab.rl.ppo import PPO, PPOConfig
@@ -65,11 +65,7 @@ def _ppo_metrics(vectorization: str, iterations: int = 3) -> list[dict]:
     )
     algo = PPO(config)
     try:
-        out = []
-        for _ in range(iterations):
-            out.append({k: v for k, v in algo.step().items() if not is_timing_metric(k)})
-        out.append(algo.evaluate(2))
-        return out
+        return [*without_timing([algo.step() for _ in range(iterations)]), algo.evaluate(2)]
     finally:
         algo.close()
 

@@ -6,14 +6,14 @@ Every Ray run starts one actor process per worker (about 3.5 CPU-seconds: torch'
 contracts share runs where they can: the Ray test budget is 60 s on 2 cores (docs/scale_out.md)."""
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from _resume import comparable_result, killed_after_checkpoint, logged_metrics
 
 from rewardlab.core import ray_backend
-from rewardlab.core.run import Run, checkpoints, is_timing_metric, new_config, read_metrics
+from rewardlab.core.run import Run, checkpoints, new_config
 from rewardlab.errors import ConfigError, RewardlabError
 from rewardlab.rl.ppo import PPO, PPOConfig
 
@@ -23,14 +23,6 @@ DYING = f"{Path(__file__).with_name('_dying_env.py')}:DyingCartPole"
 DYING_PENDULUM = f"{Path(__file__).with_name('_dying_env.py')}:DyingPendulum"
 RUN = ["num_workers=2", "num_envs=4", "n_steps=16", "batch_size=32", "n_epochs=2", "checkpoint_every=64",
        "eval_episodes=2"]  # fmt: skip
-
-
-def _strip(rows):
-    return [{k: v for k, v in r.items() if not is_timing_metric(k)} for r in rows]
-
-
-def _final(result):
-    return {k: v for k, v in result.items() if k not in ("checkpoint", "seconds") and not is_timing_metric(k)}
 
 
 def _train(backend, run_dir, env_kwargs):
@@ -54,15 +46,12 @@ def test_ray_workers_equal_local_ones_survive_a_killed_worker_and_resume_bit_for
     assert not marker.exists()
     remote = _train("ray", tmp_path / "ray", kw)
     assert marker.exists()  # one worker's process really died (at its envs' 24th step: iteration 2)
-    assert _strip(read_metrics(tmp_path / "ray")) == _strip(read_metrics(tmp_path / "local"))
-    assert _final(remote) == _final(local)
-    cut = tmp_path / "cut"
-    shutil.copytree(tmp_path / "ray", cut)
-    for p in checkpoints(cut)[1:]:  # killed after the first checkpoint
-        shutil.rmtree(p)
+    assert logged_metrics(tmp_path / "ray") == logged_metrics(tmp_path / "local")
+    assert comparable_result(remote) == comparable_result(local)
+    cut = killed_after_checkpoint(tmp_path / "ray", 1, copy_to=tmp_path / "cut")
     resumed = Run.resume(cut).train(progress=False)
-    assert _strip(read_metrics(cut)) == _strip(read_metrics(tmp_path / "local"))
-    assert _final(resumed) == _final(local)
+    assert logged_metrics(cut) == logged_metrics(tmp_path / "local")
+    assert comparable_result(resumed) == comparable_result(local)
     assert ray_backend._users == 0  # every actor released
 
 

@@ -4,10 +4,11 @@ directory, and the Ray backend gives the same runs as the local one."""
 import json
 
 import pytest
+from _resume import comparable_result, logged_metrics
 
 from rewardlab.cli import main
 from rewardlab.core import sweep
-from rewardlab.core.run import Run, is_timing_metric, new_config, read_metrics
+from rewardlab.core.run import Run, new_config
 from rewardlab.errors import ConfigError
 
 CONFIG = 'algo = "sarsa"\nenv = "CliffWalking-v1"\ntotal_steps = 3000\neval_episodes = 1\n'
@@ -70,15 +71,7 @@ def test_ray_sweep_gives_the_run_a_train_command_gives(ray_cluster, tmp_path):
     reference = Run.start("sarsa", new_config("sarsa", files=[config], cli={"seed": 1}), tmp_path / "a")
     reference.train(progress=False)
     assert remote["returncode"] == 0
-    assert _final(remote["eval"]) == _final(json.loads((tmp_path / "a" / "eval.json").read_text()))
-    a = read_metrics(tmp_path / "a")
-    b = read_metrics(tmp_path / "b" / "base" / "seed1")
-    assert len(a) > 1 and _strip(b) == _strip(a)
+    assert comparable_result(remote["eval"]) == comparable_result(json.loads((tmp_path / "a" / "eval.json").read_text()))
+    a = logged_metrics(tmp_path / "a")
+    assert len(a) > 1 and logged_metrics(tmp_path / "b" / "base" / "seed1") == a
 
-
-def _strip(rows):
-    return [{k: v for k, v in r.items() if not is_timing_metric(k)} for r in rows]
-
-
-def _final(result):
-    return {k: v for k, v in result.items() if k != "seconds"}  # how long the evaluation took
