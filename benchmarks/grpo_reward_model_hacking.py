@@ -42,6 +42,7 @@ from test_grpo_reward_model import (  # noqa: E402
     ARITHMETIC_B,
     ARITHMETIC_CHARS,
     ARITHMETIC_GRPO,
+    COPY_RULE,
     TOY,
     arithmetic_reward_models,
     copy_pairs,
@@ -56,7 +57,8 @@ def run(task: str, seed: int, root: Path, lr_b_fast: bool = False) -> dict:
     if task == "copy_digit":
         good = reward_model(root / f"good{seed}", "rm_good", copy_pairs(440, 1 + seed), epochs=12)
         weak = reward_model(root / f"weak{seed}", "rm_weak", copy_pairs(50, 1 + seed), epochs=4)
-        settings = {**TOY, "true_reward": f"{ROOT / 'tests/llm/test_grpo_reward_model.py'}:copy_rule"}
+        (root / "rules.py").write_text(COPY_RULE)  # the true reward, by path (the test does the same)
+        settings = {**TOY, "true_reward": f"{root / 'rules.py'}:copy_rule"}
         make_task, chars, stop, cap = (lambda: CopyDigit(seed=seed)), DIGITS + "=", 0.85, 150
         settings_b = None
     else:
