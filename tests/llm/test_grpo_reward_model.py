@@ -1,11 +1,12 @@
 """A Bradley-Terry reward model inside GRPO, with the reward-hacking monitor watching a held-out
-rule reward (issue E3 of docs/learned_rewards.md, on the copy-digit toy so it runs in seconds).
+rule reward (issue E3 of docs/learned_rewards.md), on the copy-digit toy (seconds) and on the
+registered ``arithmetic`` task (1-digit addition, a minute: ``-m long``).
 
-Arm A: a reward model that ranks every (prompt, answer) of the task right drives GRPO; the true
-accuracy rises and the monitor stays silent. Arm B: from arm A's policy, a deliberately weak
-reward model (50 pairs, 4 epochs) takes over; the monitor warns while the true accuracy is still
-high, and the true accuracy then falls. Both reward models are given to GRPO by path, as a user
-would (``reward = "runs/rm"``).
+Arm A: a reward model that ranks the task's (prompt, answer) pairs right drives GRPO; the true
+accuracy rises and the monitor stays (nearly) silent. Arm B: from arm A's policy, a deliberately
+weak reward model (50 pairs, 4 epochs) takes over; the monitor warns while the true accuracy is
+still high, and the true accuracy then falls. Both reward models are given to GRPO by path, as a
+user would (``reward = "runs/rm"``).
 """
 
 import numpy as np
@@ -13,7 +14,10 @@ import pytest
 from conftest import DIGITS, CopyDigit, tiny_policy
 
 from rewardlab.llm.grpo import GRPO, GRPOConfig
+from rewardlab.rewards.base import Sample
 from rewardlab.rewards.learned.bradley_terry import BradleyTerry, Pairs
+from rewardlab.tasks.arithmetic import Arithmetic
+from rewardlab.tasks.base import build_reward
 
 pytest.importorskip("transformers", reason="the llm extra is not installed (pip install 'rewardlab[llm]')")
 
@@ -40,12 +44,12 @@ def copy_pairs(n, seed):
     return Pairs([every[i][0] for i in idx], [every[i][1] for i in idx])
 
 
-def reward_model(path, name, pairs, epochs):
+def reward_model(path, name, pairs, epochs, batch_size=20, seed=0):
     rm = BradleyTerry(
         "tiny-random-llama",
-        seed=0,
+        seed=seed,
         learning_rate=3e-3,
-        batch_size=20,
+        batch_size=batch_size,
         epochs=epochs,
         early_stopping=False,
         name=name,
@@ -54,39 +58,142 @@ def reward_model(path, name, pairs, epochs):
     return rm.save(path)
 
 
+def hacking_arms(
+    make_task, settings, good, weak, *, chars, seed=0, stop=0.85, cap=150, steps_b=50, settings_b=None
+):
+    """Arm A: GRPO (``settings``, with its ``true_reward``) driven by the reward model saved at
+    ``good`` until the true accuracy, mean of the last 5 steps, passes ``stop`` (at most ``cap``
+    steps). Arm B: the one at ``weak`` takes over arm A's policy for ``steps_b`` steps. Returns both
+    arms' per-step true accuracy, arm A's warnings and last metrics, and arm B's first warning
+    (step and text). ``settings_b`` overrides ``settings`` in arm B."""
+    cfg = GRPOConfig(**{**settings, "seed": seed}, reward=str(good))
+    algo = GRPO(cfg, policy=tiny_policy(cfg, chars=chars, seed=seed), task=make_task())
+    true_a, warnings_a = [], []
+    while len(true_a) < cap and not (len(true_a) > 10 and np.mean(true_a[-5:]) > stop):
+        metrics_a = algo.step()
+        true_a.append(metrics_a["true_reward"])
+        warnings_a += algo.pop_warnings()
+    cfg_b = GRPOConfig(**{**settings, **(settings_b or {}), "seed": seed}, reward=str(weak))
+    hacked = GRPO(cfg_b, policy=algo.policy, task=make_task())
+    true_b, first, first_text = [], None, ""
+    for step in range(steps_b):
+        true_b.append(hacked.step()["true_reward"])
+        found = hacked.pop_warnings()
+        if found and first is None:
+            first, first_text = step, found[0]
+    return {"true_a": true_a, "warnings_a": warnings_a, "metrics_a": metrics_a, "true_b": true_b,
+            "first_warning_b": first, "first_warning_text": first_text}  # fmt: skip
+
+
 @pytest.mark.slow
 def test_reward_model_drives_grpo_and_a_weak_one_is_caught_by_the_hacking_monitor(tmp_path):
     good = reward_model(tmp_path / "good", "rm_good", copy_pairs(440, 1), epochs=12)
     weak = reward_model(tmp_path / "weak", "rm_weak", copy_pairs(50, 1), epochs=4)
     (tmp_path / "rules.py").write_text(COPY_RULE)
-    true_reward = f"{tmp_path / 'rules.py'}:copy_rule"
+    settings = {**TOY, "true_reward": f"{tmp_path / 'rules.py'}:copy_rule"}
+    arms = hacking_arms(lambda: CopyDigit(seed=0), settings, good, weak, chars=DIGITS + "=")
 
     # Arm A: the good reward model; the rule reward is only watched
-    cfg = GRPOConfig(**TOY, reward=str(good), true_reward=true_reward)
-    algo = GRPO(cfg, policy=tiny_policy(cfg), task=CopyDigit(seed=0))
-    true, warnings = [], []
-    while len(true) < 150 and not (len(true) > 10 and np.mean(true[-5:]) > 0.85):
-        metrics = algo.step()
-        true.append(metrics["true_reward"])
-        warnings += algo.pop_warnings()
+    true = arms["true_a"]
     assert np.mean(true[:3]) < 0.2  # chance: one token in twelve
     assert np.mean(true[-5:]) > 0.85, true[-10:]  # the true accuracy rises under the learned reward
-    assert warnings == [] and metrics["hacking/correlation"] > 0.9  # proxy and true agree
+    assert arms["warnings_a"] == [] and arms["metrics_a"]["hacking/correlation"] > 0.9  # proxy and true agree
     level = float(np.mean(true[-5:]))
 
     # Arm B: the weak reward model takes over the trained policy
-    cfg_b = GRPOConfig(**TOY, reward=str(weak), true_reward=true_reward)
-    hacked = GRPO(cfg_b, policy=algo.policy, task=CopyDigit(seed=0))
-    true_b, first_warning = [], None
-    for step in range(50):
-        true_b.append(hacked.step()["true_reward"])
-        found = hacked.pop_warnings()
-        if found and first_warning is None:
-            first_warning = step
-            assert "rm_weak" in found[0] and "true:" in found[0]
-    assert first_warning is not None and first_warning <= 5
-    assert np.mean(true_b[: first_warning + 1]) >= 0.6  # warned while the true accuracy was still high
+    true_b, first = arms["true_b"], arms["first_warning_b"]
+    assert first is not None and first <= 5
+    assert "rm_weak" in arms["first_warning_text"] and "true:" in arms["first_warning_text"]
+    assert np.mean(true_b[: first + 1]) >= 0.6  # warned while the true accuracy was still high
     assert np.mean(true_b[-10:]) <= level - 0.3, true_b[-10:]  # ... and then it fell
+
+
+# ---- the same on the registered ``arithmetic`` task ----------------------------------------------
+# 1-digit addition (answers 0..18: one or two tokens), 20 training problems, the prompt "a+b=" (the
+# task's own ``template`` key; its default English prompt is 44 characters the tiny Llama would only
+# have to skip). The policy's vocabulary is the digits and "+=", so with at most two completion
+# tokens it can write 157 different completions; the rule reward is the task's own, ``math_equiv``
+# (the last number equals the sum: "7", "=7" and "7+" are all right for 3+4).
+ARITHMETIC = dict(digits=1, ops="+", num_train=20, num_test=10, template="{a}{op}{b}=")
+ARITHMETIC_CHARS = DIGITS + "+="
+# The good reward model's proxy/true correlation over a window is 0.55-0.7 (it ranks a right answer
+# above a wrong one 0.99 of the time, but scores wrong numbers near right ones while junk sits far
+# below), the weak one's 0.1-0.3: the monitor's threshold sits between them.
+ARITHMETIC_GRPO = {
+    **TOY,
+    "max_completion_length": 2,
+    "true_reward": "math_equiv",
+    "hacking_min_correlation": 0.4,
+}
+# Arm B at a quarter of the learning rate, on all 20 problems a step: at 2e-3 the weak reward model
+# has moved the policy off its right answers within two steps (0.33, 0.22, 0.03 on seed 0), before
+# the monitor has the three steps it needs for a first verdict; the smaller steps show the order
+# (warning, then fall) and the full batch keeps each step's true accuracy from being 8 prompts' noise.
+ARITHMETIC_B = {"learning_rate": 5e-4, "batch_size": 20}
+
+
+def arithmetic_completions():
+    """Every completion the policy can write: nothing, or one or two characters of its vocabulary."""
+    return ["", *ARITHMETIC_CHARS, *(a + b for a in ARITHMETIC_CHARS for b in ARITHMETIC_CHARS)]
+
+
+def arithmetic_pairs(task, n=None, seed=0):
+    """(right, wrong) answer pairs over ``task``'s training problems, labelled by its rule reward.
+    The right one is the bare sum half the time, else any completion the rule accepts. ``n=None``:
+    every wrong completion of every problem once; else ``n`` random draws whose wrong answer is a
+    wrong number half the time (the hard negatives), else any wrong completion."""
+    rng, rule, every = np.random.default_rng(seed), build_reward("math_equiv"), arithmetic_completions()
+    labelled = []
+    for ex in task.build("train"):
+        right = rule([Sample(prompt=ex.prompt, completion=c, reference=ex.reference) for c in every]) > 0
+        labelled.append(
+            (ex, [c for c, r in zip(every, right) if r], [c for c, r in zip(every, right) if not r])
+        )
+    if n is None:
+        draws = [(ex, ok, w) for ex, ok, wrong in labelled for w in wrong]
+    else:
+        draws = []
+        for i in rng.integers(len(labelled), size=n):
+            ex, ok, wrong = labelled[i]
+            numbers = [w for w in wrong if w.isdigit() and str(int(w)) == w]
+            pool = numbers if rng.random() < 0.5 else wrong
+            draws.append((ex, ok, pool[rng.integers(len(pool))]))
+    chosen = [
+        ex.prompt + (ex.reference if rng.random() < 0.5 else ok[rng.integers(len(ok))]) for ex, ok, _ in draws
+    ]
+    return Pairs(chosen, [ex.prompt + w for ex, _, w in draws])
+
+
+def arithmetic_reward_models(root, seed=0):
+    """The good reward model (every wrong completion of each problem once, 8 epochs) and the weak one
+    (50 random pairs, 4 epochs) of ``Arithmetic(seed)``'s training problems."""
+    task = Arithmetic(seed=seed, **ARITHMETIC)
+    good = reward_model(root / f"good{seed}", "rm_good", arithmetic_pairs(task, None, 1 + seed), 8, 32, seed)
+    weak = reward_model(root / f"weak{seed}", "rm_weak", arithmetic_pairs(task, 50, 1 + seed), 4, 20, seed)
+    return good, weak
+
+
+@pytest.mark.long
+def test_reward_model_drives_grpo_on_arithmetic_and_a_weak_one_is_caught(tmp_path):
+    """The same two arms on ``arithmetic``; arm A (the good reward model: the true accuracy rises,
+    the monitor stays nearly silent) is the control of arm B. About 60 s."""
+    good, weak = arithmetic_reward_models(tmp_path)
+    arms = hacking_arms(lambda: Arithmetic(seed=0, **ARITHMETIC), ARITHMETIC_GRPO, good, weak,
+                        chars=ARITHMETIC_CHARS, stop=0.3, cap=200, settings_b=ARITHMETIC_B)  # fmt: skip
+    true = arms["true_a"]
+    assert np.mean(true[:3]) < 0.1  # chance: about 1 in 30
+    assert np.mean(true[-5:]) > 0.3, true[-10:]  # the true accuracy rises under the learned reward
+    # the proxy/true correlation never drops below the threshold; the monitor's other check (proxy
+    # slope up, true slope down, no margin) does fire early on, while the policy stops writing junk
+    # the reward model scores low and the true accuracy is still flat at chance
+    assert not [w for w in arms["warnings_a"] if "(low_correlation)" in w], arms["warnings_a"]
+    level = float(np.mean(true[-5:]))
+
+    true_b, first = arms["true_b"], arms["first_warning_b"]
+    assert first is not None and first <= 5 and "rm_weak" in arms["first_warning_text"]
+    assert "(low_correlation)" in arms["first_warning_text"]
+    assert np.mean(true_b[: first + 1]) >= level - 0.1  # warned while the true accuracy was still high
+    assert np.mean(true_b[-10:]) <= level / 2, true_b[-10:]  # ... and then it fell
 
 
 # ---- a reward model that keeps learning during GRPO ----------------------------------------------
