@@ -13,15 +13,31 @@ from rewardlab.rewards.diagnostics import HackingMonitor, component_stats, corre
 def test_component_stats_use_declared_maximum():
     res = get("gui_action").score(
         [
-            Sample(completion="<think>a</think><answer>{'action': 'click', 'coordinate': [1, 1]}</answer>", reference={"action": "click", "bbox": [0, 0, 2, 2]}),
-            Sample(completion="<think>a</think><answer>{'action': 'click', 'coordinate': [9, 9]}</answer>", reference={"action": "click", "bbox": [0, 0, 2, 2]}),
+            Sample(
+                completion="<think>a</think><answer>{'action': 'click', 'coordinate': [1, 1]}</answer>",
+                reference={"action": "click", "bbox": [0, 0, 2, 2]},
+            ),
+            Sample(
+                completion="<think>a</think><answer>{'action': 'click', 'coordinate': [9, 9]}</answer>",
+                reference={"action": "click", "bbox": [0, 0, 2, 2]},
+            ),
             Sample(completion="nothing", reference={"action": "click", "bbox": [0, 0, 2, 2]}),
-            Sample(completion="<think>a</think><answer>{'action': 'scroll'}</answer>", reference={"action": "click", "bbox": [0, 0, 2, 2]}),
+            Sample(
+                completion="<think>a</think><answer>{'action': 'scroll'}</answer>",
+                reference={"action": "click", "bbox": [0, 0, 2, 2]},
+            ),
         ]
     )
     stats = component_stats(res)
     assert res.total.tolist() == [3.0, 2.0, 0.0, 1.0]
-    assert stats["gui_action"] == {"mean": 1.5, "std": pytest.approx(math.sqrt(1.25)), "min": 0.0, "max": 3.0, "frac_zero": 0.25, "frac_at_max": 0.25}
+    assert stats["gui_action"] == {
+        "mean": 1.5,
+        "std": pytest.approx(math.sqrt(1.25)),
+        "min": 0.0,
+        "max": 3.0,
+        "frac_zero": 0.25,
+        "frac_at_max": 0.25,
+    }
     assert stats["gui_action/coord"]["frac_at_max"] == 0.25
     assert stats["gui_action/format"]["frac_zero"] == 0.25
 
@@ -65,6 +81,31 @@ def test_hacking_monitor_warns_on_decorrelation_and_divergence():
     div = next(w for w in warnings if w.kind == "divergence")
     assert div.proxy_slope == pytest.approx(0.5, abs=0.1) and div.true_slope == pytest.approx(-0.5, abs=0.1)
     assert "proxy rises" in div.message
+
+
+def test_divergence_needs_both_slopes_beyond_min_slope():
+    """A flat true reward with noise falls by chance while the proxy climbs: min_slope is the margin."""
+
+    def divergences(min_slope, true_fall):
+        mon = HackingMonitor(window=4, min_correlation=-1.0, min_slope=min_slope, min_steps=3)
+        out = []
+        for step in range(8):
+            proxy = np.full(8, 0.1 * step)  # climbs 0.1 per step
+            true = np.full(8, 0.5 - true_fall * step)
+            out += [w for w in mon.update(step, proxy, true) if w.kind == "divergence"]
+        return out
+
+    assert len(divergences(0.0, 0.001)) == 6  # steps 2..7: any opposite trend warns
+    assert divergences(0.01, 0.001) == []  # a fall of 0.001 per step is inside the margin
+    assert len(divergences(0.01, 0.05)) == 6  # a real fall still warns
+
+
+def test_a_negative_hacking_min_slope_is_refused_by_name():
+    from rewardlab.config import build_config
+    from rewardlab.llm.grpo import GRPOConfig
+
+    with pytest.raises(ConfigError, match="hacking_min_slope"):
+        build_config(GRPOConfig, sets=["hacking_min_slope=-0.1"])
 
 
 def test_hacking_monitor_validates():

@@ -59,6 +59,9 @@ class OnlineConfig(LMTrainConfig):
     reward_backend: str = "local"
     hacking_window: int = 10
     hacking_min_correlation: float = 0.5
+    # the divergence warning needs the two per-step slopes beyond this margin (0: any opposite trend,
+    # which a flat, noisy true reward gives half the time while the proxy climbs)
+    hacking_min_slope: float = field(default=0.0, metadata=bounds(ge=0))
     # A reward model that keeps learning (rewards/learned/online_preferences.py): a reward name or path
     # that labels each batch; within a group, completions whose labels differ give preference pairs
     # the reward model (`reward`, a reward-model run or saved directory) trains on. "" = it stays frozen.
@@ -179,6 +182,7 @@ class OnlineRL(LMAlgorithm):
             self.hacking = HackingMonitor(
                 window=config.hacking_window,
                 min_correlation=config.hacking_min_correlation,
+                min_slope=config.hacking_min_slope,
                 proxy_name=getattr(self.reward, "name", "reward"),
                 true_name=f"true:{config.true_reward}",
             )
