@@ -16,26 +16,30 @@ AIRL from GAIL, whose discriminator is meaningless once the policy it was traine
 disentangled from the dynamics. ``done`` in the shaping term is a *termination*: at a time limit
 the MDP goes on, so ``gamma h(s')`` stays (the demonstrations' ``dones`` are terminations too).
 
-One difference from imitation, forced by the seam: PPO hands transition rewards arrays, not its
-policy, so ``log pi(a | s)`` comes from a *policy model*, a small classifier the reward fits to
-each new rollout (``policy_updates`` cross-entropy steps) before training the discriminator; for
-a discrete action space it estimates the current policy's action probabilities on the states it
-visits. Demonstrations need ``next_obs`` and ``dones`` besides ``obs`` and ``actions``
+``log pi(a | s)`` is the learner's *current* policy scored on each discriminator batch, expert rows
+and rollout rows alike (imitation's ``_get_log_policy_act_prob``, ``evaluate_actions`` of the
+generator's policy): the reward declares ``needs_policy_log_prob`` and PPO's reward-stream seam
+binds its ``log_prob(obs, actions)`` (:meth:`rewardlab.rl.streams.RewardStreams.bind_policy`).
+Differences from imitation, forced by PPO's loop: the discriminator trains on each new rollout
+*before* PPO's update on it (imitation: after the generator's ``learn``), so on the rollout's rows
+the policy scored is the one that acted; and it trains on that rollout only (imitation's
+``gen_replay_buffer_capacity`` equal to the rollout, its script default). Demonstrations need
+``next_obs`` and ``dones`` besides ``obs`` and ``actions``
 (:func:`~rewardlab.rewards.learned.adversarial.collect_demonstrations` saves them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from rewardlab.core.state import OBJECT
-from rewardlab.errors import ConfigError
+from rewardlab.errors import ConfigError, RewardlabError
 from rewardlab.rewards.learned.adversarial import AdversarialReward, load_demonstrations
 from rewardlab.rewards.learned.base import TransitionReward, Transitions
 from rewardlab.rl.common import mlp
@@ -70,7 +74,8 @@ class AIRL(AdversarialReward):
     name = "airl"
     gamma = 0.99
     episodic = True
-    state_fields = {"potential": OBJECT, "policy_model": OBJECT, "policy_optimizer": OBJECT}
+    state_fields = {"potential": OBJECT}
+    needs_policy_log_prob = True  # PPO's seam binds policy_log_prob (rewardlab.rl.streams)
 
     def __init__(
         self,
@@ -88,7 +93,6 @@ class AIRL(AdversarialReward):
         learning_rate: float = 3e-4,
         updates_per_iteration: int = 8,
         batch_size: int = 1024,
-        policy_updates: int = 20,
         gamma: float = 0.99,
         coef: float = 1.0,
         allow_variable_horizon: bool = False,
@@ -97,8 +101,9 @@ class AIRL(AdversarialReward):
         self.gamma, self.coef, self.discount = float(gamma), float(coef), float(discount)
         if not isinstance(action_space, gym.spaces.Discrete):
             raise ConfigError(
-                f"reward {name or self.name!r} cannot take the action space {action_space}: its policy model "
-                "estimates log pi(a|s) for Discrete actions only"
+                f"reward {name or self.name!r} cannot take the action space {action_space}: it takes Discrete "
+                "actions only (for a Box, PPO's env receives the clipped action, whose log pi(a|s) under "
+                "the unbounded Gaussian is not the sampled action's)"
             )
         super().__init__(
             observation_space, action_space, demonstrations, num_envs=num_envs, seed=seed, name=name,
@@ -119,12 +124,11 @@ class AIRL(AdversarialReward):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed + 1)
             self.potential = mlp(obs_dim, potential_hidden_sizes, 1, "relu")
-            self.policy_model = mlp(obs_dim, (64,), int(action_space.n), "relu")
         self.optimizer = torch.optim.Adam(
             [*self.discriminator.parameters(), *self.potential.parameters()], lr=learning_rate
         )
-        self.policy_optimizer = torch.optim.Adam(self.policy_model.parameters(), lr=1e-3)
-        self.policy_updates = int(policy_updates)
+        # log pi(a|s) of the learner's current policy; bound by the trainer, not state
+        self.policy_log_prob: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
     # ---- the networks on raw arrays -----------------------------------------------------------
     def _obs(self, obs: np.ndarray) -> torch.Tensor:
@@ -140,9 +144,19 @@ class AIRL(AdversarialReward):
         return shaped_reward(self.logits(obs, action), h, h_next, torch.as_tensor(done), self.discount)
 
     def log_pi(self, obs: np.ndarray, action: np.ndarray) -> torch.Tensor:
-        with torch.no_grad():
-            logp = F.log_softmax(self.policy_model(self._obs(obs)), dim=-1)
-        return logp[torch.arange(len(obs)), torch.as_tensor(np.asarray(action, dtype=np.int64).reshape(-1))]
+        """The learner's current ``log pi(a|s)`` (PPO binds ``policy_log_prob``; see the module docstring)."""
+        if self.policy_log_prob is None:
+            raise RewardlabError(
+                f"reward {self.name!r}: AIRL's discriminator needs the learner's log pi(a|s), and no policy "
+                "was bound; use it as one of PPO's transition_rewards (PPO calls bind_policy), or set "
+                "policy_log_prob = a function (obs, actions) -> log-probabilities"
+            )
+        logp = np.asarray(self.policy_log_prob(obs, action), dtype=np.float64).reshape(-1)
+        if logp.shape != (len(obs),):
+            raise RewardlabError(
+                f"reward {self.name!r}: policy_log_prob returned shape {logp.shape} for {len(obs)} rows"
+            )
+        return torch.as_tensor(logp, dtype=torch.float32)
 
     # ---- the reward ---------------------------------------------------------------------------
     @staticmethod
@@ -155,19 +169,6 @@ class AIRL(AdversarialReward):
         self.check_horizon(batch)
         with torch.no_grad():
             return self.shaped(batch.obs, batch.action, batch.next_obs, self.ended(batch)).double().numpy()
-
-    def fit_policy_model(self, batch: Transitions) -> float:
-        """Cross-entropy steps of the policy model on the rollout's (state, action) pairs."""
-        x = self._obs(batch.obs)
-        a = torch.as_tensor(np.asarray(batch.action, dtype=np.int64).reshape(-1))
-        loss = torch.zeros(())
-        for _ in range(self.policy_updates):
-            idx = torch.as_tensor(self.np_rng.integers(len(a), size=min(self.batch_size, len(a))))
-            loss = F.cross_entropy(self.policy_model(x[idx]), a[idx])
-            self.policy_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.policy_optimizer.step()
-        return float(loss.detach())
 
     def discriminator_logits(
         self, batch: Transitions, ir: np.ndarray, ip: np.ndarray
@@ -185,16 +186,8 @@ class AIRL(AdversarialReward):
         return expert, policy
 
     def update(self, batch: Transitions) -> dict[str, float]:
-        # The horizon is checked before the policy model is fitted, so a bad batch changes nothing.
-        self.check_horizon(batch)
-        policy_loss = self.fit_policy_model(batch)
         m = self.train_discriminator(batch, reference_positive=True)
-        return {
-            "loss": m["loss"],
-            "acc_expert": m["acc_reference"],
-            "acc_policy": m["acc_policy"],
-            "policy_model_loss": policy_loss,
-        }
+        return {"loss": m["loss"], "acc_expert": m["acc_reference"], "acc_policy": m["acc_policy"]}
 
     # ---- the recovered reward -------------------------------------------------------------------
     def save_recovered(self, path: str | Path) -> Path:
