@@ -1,6 +1,7 @@
 """AIRL through PPO's reward-stream seam: the shaped logit by hand, the recovered reward re-trains PPO
 from scratch (expert demonstrations) where random demonstrations' does not, resume, bad input."""
 
+import copy
 import math
 import shutil
 
@@ -136,6 +137,29 @@ def test_without_a_bound_policy_airl_refuses_to_train(tmp_path):
         airl.update(batch)
 
 
+def test_running_obs_norm_folds_in_each_discriminator_batch_before_the_step(tmp_path):
+    demos, _ = demonstrations(tmp_path, "expert")
+    env = Chain()
+    airl = get("airl", observation_space=env.observation_space, action_space=env.action_space,
+               demonstrations=str(demos), obs_norm="running", updates_per_iteration=2, batch_size=16)  # fmt: skip
+    airl.policy_log_prob = lambda obs, actions: np.full(len(obs), math.log(0.5))
+    obs = np.eye(8)[[0, 0, 1, 2, 2, 2]]
+    batch = Transitions(obs, np.ones(6), obs, np.zeros(6, dtype=bool), 1, np.zeros(6, dtype=bool))
+    rng = copy.deepcopy(airl.np_rng)  # the rows the two steps will draw
+    rows = []
+    for _ in range(2):
+        ir, ip = rng.integers(len(airl.reference_obs), size=16), rng.integers(6, size=16)
+        rows += [airl.reference_obs[ir], obs[ip]]
+    airl.update(batch)
+    seen = np.concatenate(rows)  # 64 rows; the prior (mean 0, var 1) weighs 1e-4 of a row
+    assert airl.obs_stats.count == pytest.approx(64 + 1e-4)
+    assert airl.obs_mean == pytest.approx(seen.mean(0), abs=1e-5)
+    assert airl.obs_std == pytest.approx(seen.std(0), abs=1e-3)
+    with pytest.raises(ConfigError, match=r"obs_norm 'batch' is not one of 'reference', 'running'"):
+        get("airl", observation_space=env.observation_space, action_space=env.action_space,
+            demonstrations=str(demos), obs_norm="batch")  # fmt: skip
+
+
 def test_state_only_g_ignores_the_action_and_the_time_limit_keeps_the_next_potential(tmp_path):
     demos, _ = demonstrations(tmp_path, "expert")
     env = Chain()
@@ -182,7 +206,7 @@ def test_airl_ppo_resume_is_bit_identical(tmp_path):
     demos, _ = demonstrations(tmp_path, "expert")
     sets = ["num_envs=2", "n_steps=32", "batch_size=32", "n_epochs=2", "checkpoint_every=128", "eval_episodes=1",
             "ext_coef=0.0", f"transition_rewards=[{{reward = 'airl', demonstrations = '{demos}', batch_size = 64, "
-            "updates_per_iteration = 2}]"]  # fmt: skip
+            "updates_per_iteration = 2, obs_norm = 'running'}]"]  # fmt: skip
     config = new_config("ppo", sets=sets, cli={"env": ENV, "total_steps": 512, "seed": 3})
     full = tmp_path / "full"
     Run.start("ppo", config, full).train(progress=False)

@@ -97,6 +97,7 @@ class AIRL(AdversarialReward):
         coef: float = 1.0,
         allow_variable_horizon: bool = False,
         state_only: bool = False,
+        obs_norm: str = "reference",  # "running": imitation's RunningNorm input layer (worse here, see docs)
     ) -> None:
         self.gamma, self.coef, self.discount = float(gamma), float(coef), float(discount)
         if not isinstance(action_space, gym.spaces.Discrete):
@@ -109,7 +110,7 @@ class AIRL(AdversarialReward):
             observation_space, action_space, demonstrations, num_envs=num_envs, seed=seed, name=name,
             update_order=update_order, hidden_sizes=hidden_sizes, learning_rate=learning_rate,
             updates_per_iteration=updates_per_iteration, batch_size=batch_size,
-            allow_variable_horizon=allow_variable_horizon, use_action=not state_only,
+            allow_variable_horizon=allow_variable_horizon, use_action=not state_only, obs_norm=obs_norm,
         )  # fmt: skip
         data = load_demonstrations(demonstrations)
         missing = [k for k in ("next_obs", "dones") if k not in data]
@@ -194,7 +195,7 @@ class AIRL(AdversarialReward):
         """Write ``g`` (with its input statistics) for :class:`AIRLRecovered`."""
         path = Path(path)
         torch.save(
-            {"reward": self.discriminator.state_dict(), "obs_mean": self.obs_mean, "obs_std": self.obs_std,
+            {"reward": self.discriminator.state_dict(), "obs_mean": np.array(self.obs_mean), "obs_std": np.array(self.obs_std),
              "hidden_sizes": [m.out_features for m in self.discriminator if isinstance(m, torch.nn.Linear)][:-1],
              "n_actions": int(self.action_space.n), "use_action": self.use_action},
             path,
