@@ -111,6 +111,18 @@ def main() -> None:
         default="reference",
         help="the discriminator's input standardisation (AIRL's obs_norm)",
     )
+    parser.add_argument(
+        "--retrain-clip",
+        action="store_true",
+        help="re-train on g clipped to its range over the demonstrations (airl_recovered clip)",
+    )
+    parser.add_argument(
+        "--retrain-seeds",
+        type=int,
+        nargs="+",
+        default=[1000],
+        help="re-training seeds (added to the AIRL seed)",
+    )
     parser.add_argument("--tag", default="", help="appended to the saved g's file name")
     parser.add_argument("--evals", type=int, default=5, help="true-return evaluations per stage")
     parser.add_argument("--demos-dir", help="reuse expert.npz / random.npz written by an earlier run")
@@ -138,15 +150,16 @@ def main() -> None:
             path = reward.save_recovered(
                 out / f"g_{kind}_{seed}{'_s' if args.state_only else ''}{args.tag}.pt"
             )
-            recovered = {"reward": "airl_recovered", "path": str(path)}
-            retrain = PPOConfig(**PPO_PRESETS[args.retrain_ppo], total_steps=args.retrain_steps, seed=seed + 1000,
-                                ext_coef=0.0, transition_rewards=[recovered])  # fmt: skip
-            _, re_curve, _ = train(retrain, evals=args.evals)
-            print(
-                f"| {kind} | {seed} | {' / '.join(f'{r:.0f}' for r in curve)} | "
-                f"{' / '.join(f'{r:.0f}' for r in re_curve)} | {time.perf_counter() - start:.0f} |",
-                flush=True,
-            )
+            recovered = {"reward": "airl_recovered", "path": str(path), "clip": args.retrain_clip}
+            for re_seed in args.retrain_seeds:
+                retrain = PPOConfig(**PPO_PRESETS[args.retrain_ppo], total_steps=args.retrain_steps,
+                                    seed=seed + re_seed, ext_coef=0.0, transition_rewards=[recovered])  # fmt: skip
+                _, re_curve, _ = train(retrain, evals=args.evals)
+                print(
+                    f"| {kind} | {seed} (re-train {seed + re_seed}) | {' / '.join(f'{r:.0f}' for r in curve)} | "
+                    f"{' / '.join(f'{r:.0f}' for r in re_curve)} | {time.perf_counter() - start:.0f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -168,9 +168,20 @@ def test_state_only_g_ignores_the_action_and_the_time_limit_keeps_the_next_poten
     obs = np.eye(8, dtype=np.float32)[[0, 3, 7]]
     g0, g1 = (airl.logits(obs, np.full(3, a)).detach().numpy() for a in (0, 1))
     assert g0.tolist() == g1.tolist()  # g(s): the action is not an input
+    path = str(airl.save_recovered(tmp_path / "g.pt"))
     recovered = get("airl_recovered", observation_space=env.observation_space, action_space=env.action_space,
-                    path=str(airl.save_recovered(tmp_path / "g.pt")))  # fmt: skip
+                    path=path)  # fmt: skip
     assert recovered(obs, np.array([0, 1, 0]), obs, np.zeros(3)) == pytest.approx(g0, abs=1e-6)
+    # clip = true: g held inside its range over the demonstrations (cells 0..7 of an always-right expert)
+    on_demos = airl.logits(airl.reference_obs, airl.reference_actions).detach().numpy()
+    clipped = get("airl_recovered", observation_space=env.observation_space, action_space=env.action_space,
+                  path=path, clip=True)  # fmt: skip
+    far = np.array([[-50.0] * 8, [50.0] * 8, [0.0] * 8], dtype=np.float32)  # nothing like a demonstration
+    raw = recovered(far, np.zeros(3), far, np.zeros(3))
+    assert clipped(far, np.zeros(3), far, np.zeros(3)) == pytest.approx(
+        np.clip(raw, on_demos.min(), on_demos.max()), abs=1e-6
+    )
+    assert not (on_demos.min() <= raw).all() & (raw <= on_demos.max()).all()  # the clip did something
     # a truncated last step is not an end of the MDP: f keeps gamma * h(s'); a terminated one drops it
     nxt = np.eye(8, dtype=np.float32)[[1, 4, 7]]
     h = lambda o: airl.potential(airl._obs(o)).squeeze(-1).detach().numpy()  # noqa: E731
@@ -235,6 +246,17 @@ def test_airl_bad_inputs_are_named(tmp_path):
     box = gym.spaces.Box(-1.0, 1.0, shape=(1,))
     with pytest.raises(ConfigError, match=r"cannot take the action space Box.*Discrete actions only"):
         get("airl", observation_space=env.observation_space, action_space=box, demonstrations=str(old))
+    demos, _ = demonstrations(tmp_path, "expert")
+    airl = get("airl", observation_space=env.observation_space, action_space=env.action_space,
+               demonstrations=str(demos))  # fmt: skip
+    saved = torch.load(airl.save_recovered(tmp_path / "g.pt"), weights_only=False)
+    del saved["demo_range"]  # as a file written before the range was stored
+    torch.save(saved, tmp_path / "g_old.pt")
+    with pytest.raises(
+        ConfigError, match=r"clip = true needs g's range over the demonstrations, which .*g_old.pt"
+    ):
+        get("airl_recovered", observation_space=env.observation_space, action_space=env.action_space,
+            path=str(tmp_path / "g_old.pt"), clip=True)  # fmt: skip
     with pytest.raises(ConfigError, match="path '.*nope.pt' is not a file written by AIRL.save_recovered"):
         get("airl_recovered", observation_space=env.observation_space, action_space=env.action_space,
             path=str(tmp_path / "nope.pt"))  # fmt: skip

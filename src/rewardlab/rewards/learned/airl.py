@@ -192,19 +192,29 @@ class AIRL(AdversarialReward):
 
     # ---- the recovered reward -------------------------------------------------------------------
     def save_recovered(self, path: str | Path) -> Path:
-        """Write ``g`` (with its input statistics) for :class:`AIRLRecovered`."""
+        """Write ``g`` (with its input statistics, and its range over the demonstrations for
+        ``airl_recovered``'s ``clip``) for :class:`AIRLRecovered`."""
         path = Path(path)
+        with torch.no_grad():
+            on_demos = self.logits(self.reference_obs, self.reference_actions)
         torch.save(
             {"reward": self.discriminator.state_dict(), "obs_mean": np.array(self.obs_mean), "obs_std": np.array(self.obs_std),
              "hidden_sizes": [m.out_features for m in self.discriminator if isinstance(m, torch.nn.Linear)][:-1],
-             "n_actions": int(self.action_space.n), "use_action": self.use_action},
+             "n_actions": int(self.action_space.n), "use_action": self.use_action,
+             "demo_range": (float(on_demos.min()), float(on_demos.max()))},
             path,
         )  # fmt: skip
         return path
 
 
 class AIRLRecovered(TransitionReward):
-    """AIRL's recovered reward ``g(s, a)``, frozen: scores, never learns (``airl_recovered``)."""
+    """AIRL's recovered reward ``g(s, a)``, frozen: scores, never learns (``airl_recovered``).
+
+    ``clip = true`` clips ``g`` to its range over the demonstrations it was recovered from: away
+    from them ``g`` is a ReLU net's extrapolation with no data behind it (on CartPole -10 to -18 per
+    step once the pole has fallen, against -0.5..+0.3 on the expert's states), which then dominates
+    the return. Not in the AIRL paper or imitation; off by default (docs/learned_rewards.md).
+    """
 
     name = "airl_recovered"
     gamma = 0.99
@@ -221,6 +231,7 @@ class AIRLRecovered(TransitionReward):
         name: str | None = None,
         gamma: float = 0.99,
         coef: float = 1.0,
+        clip: bool = False,
     ) -> None:
         self.gamma, self.coef = float(gamma), float(coef)
         super().__init__(observation_space, action_space, num_envs=num_envs, seed=seed, name=name)
@@ -246,6 +257,12 @@ class AIRLRecovered(TransitionReward):
                 f"({str(e).splitlines()[0]})"
             ) from None
         self.obs_mean, self.obs_std = saved["obs_mean"], saved["obs_std"]
+        self.range = saved.get("demo_range") if clip else None
+        if clip and self.range is None:
+            raise ConfigError(
+                f"reward {self.name!r}: clip = true needs g's range over the demonstrations, which {path!r} "
+                "lacks (written before save_recovered stored it); save it again or set clip = false"
+            )
 
     def score(self, batch: Transitions) -> np.ndarray:
         x = (batch.obs.reshape(len(batch.obs), -1) - self.obs_mean) / self.obs_std
@@ -255,4 +272,5 @@ class AIRLRecovered(TransitionReward):
             )
         with torch.no_grad():
             inputs = torch.as_tensor(x, dtype=torch.float32)
-            return self.net(inputs).squeeze(-1).double().numpy()
+            g = self.net(inputs).squeeze(-1).double().numpy()
+        return g if self.range is None else np.clip(g, *self.range)
