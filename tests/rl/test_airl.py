@@ -1,6 +1,8 @@
 """AIRL through PPO's reward-stream seam: the shaped logit by hand, the recovered reward re-trains PPO
 from scratch (expert demonstrations) where random demonstrations' does not, resume, bad input."""
 
+import copy
+import math
 import shutil
 
 import gymnasium as gym
@@ -10,7 +12,7 @@ import torch
 
 from rewardlab.core import run as run_mod
 from rewardlab.core.run import Run, checkpoints, new_config, read_metrics
-from rewardlab.errors import ConfigError
+from rewardlab.errors import ConfigError, RewardlabError
 from rewardlab.rewards import get
 from rewardlab.rewards.learned.adversarial import collect_demonstrations, save_demonstrations
 from rewardlab.rewards.learned.airl import airl_logit
@@ -81,6 +83,83 @@ def test_airl_logit_and_shaping_by_hand():
     assert airl_logit(g, h, h_next, done, torch.tensor(log_pi), 0.9).tolist() == pytest.approx([3.0, 1.2])
 
 
+def airl_ppo(tmp_path, **extra):
+    demos, _ = demonstrations(tmp_path, "expert")
+    algo = PPO(PPOConfig(**PPO_SETTINGS, total_steps=4096, seed=0,
+                         transition_rewards=[{**AIRL, "demonstrations": str(demos), **extra}]))  # fmt: skip
+    return algo, algo.streams.rewards[0]
+
+
+def test_discriminator_logits_by_hand_with_the_learners_log_pi(tmp_path):
+    algo, airl = airl_ppo(tmp_path)
+    assert airl.policy_log_prob == algo.log_prob  # PPO's seam bound its own policy
+    with torch.no_grad():  # g = 1, h = 0.5 everywhere; the actor's logits (0, log 3): pi(1) = 0.75
+        for net, value in ((airl.discriminator, 1.0), (airl.potential, 0.5)):
+            net[-1].weight.zero_()
+            net[-1].bias.fill_(value)
+        algo.actor[-1].weight.zero_()
+        algo.actor[-1].bias.copy_(torch.tensor([0.0, math.log(3.0)]))
+    obs = np.eye(8, dtype=np.float32)[[0, 3, 5]]
+    batch = Transitions(obs, np.array([0, 1, 0]), obs, np.zeros(3, dtype=bool), 1, np.zeros(3, dtype=bool))
+    expert, policy = airl.discriminator_logits(batch, np.array([0, 7]), np.array([0, 1, 2]))
+    # logit = g + 0.99 h(s') - h(s) - log pi(a|s) = 0.995 - log pi; the expert's actions are all 1
+    assert expert.tolist() == pytest.approx([0.995 - math.log(0.75)] * 2, abs=1e-5)
+    assert policy.tolist() == pytest.approx([0.995 - math.log(0.25), 0.995 - math.log(0.75), 0.995 - math.log(0.25)],
+                                            abs=1e-5)  # fmt: skip
+
+
+def test_the_rollouts_rows_get_the_behaviour_policys_log_probs(tmp_path):
+    # the discriminator trains before PPO's update on the rollout: the policy it scores is the one that acted
+    algo, airl = airl_ppo(tmp_path)
+    for _ in range(3):  # move the policy off uniform so the comparison has teeth
+        algo.step()
+    rollouts, seen = [], []
+    collect, update = algo.collector.collect, airl.update
+    algo.collector.collect = lambda policy, T: rollouts.append(collect(policy, T)) or rollouts[-1]
+    airl.update = lambda batch: seen.append(airl.log_pi(batch.obs, batch.action)) or update(batch)
+    algo.step()
+    behaviour = rollouts[0].logp.reshape(-1)  # (T, N) -> the streams' time-major rows
+    assert behaviour.std() > 0.05
+    assert torch.allclose(seen[0], behaviour, atol=1e-6)
+
+
+def test_without_a_bound_policy_airl_refuses_to_train(tmp_path):
+    demos, _ = demonstrations(tmp_path, "expert")
+    env = Chain()
+    airl = get("airl", observation_space=env.observation_space, action_space=env.action_space,
+               demonstrations=str(demos))  # fmt: skip
+    obs = np.eye(8, dtype=np.float32)[[0, 1]]
+    batch = Transitions(obs, np.array([1, 1]), obs, np.zeros(2, dtype=bool), 1, np.zeros(2, dtype=bool))
+    with pytest.raises(RewardlabError, match=r"needs the learner's log pi\(a\|s\), and no policy was bound"):
+        airl.update(batch)
+    airl.policy_log_prob = lambda o, a: np.zeros(len(o) + 1)
+    with pytest.raises(RewardlabError, match=r"policy_log_prob returned shape \(1025,\) for 1024 rows"):
+        airl.update(batch)
+
+
+def test_running_obs_norm_folds_in_each_discriminator_batch_before_the_step(tmp_path):
+    demos, _ = demonstrations(tmp_path, "expert")
+    env = Chain()
+    airl = get("airl", observation_space=env.observation_space, action_space=env.action_space,
+               demonstrations=str(demos), obs_norm="running", updates_per_iteration=2, batch_size=16)  # fmt: skip
+    airl.policy_log_prob = lambda obs, actions: np.full(len(obs), math.log(0.5))
+    obs = np.eye(8)[[0, 0, 1, 2, 2, 2]]
+    batch = Transitions(obs, np.ones(6), obs, np.zeros(6, dtype=bool), 1, np.zeros(6, dtype=bool))
+    rng = copy.deepcopy(airl.np_rng)  # the rows the two steps will draw
+    rows = []
+    for _ in range(2):
+        ir, ip = rng.integers(len(airl.reference_obs), size=16), rng.integers(6, size=16)
+        rows += [airl.reference_obs[ir], obs[ip]]
+    airl.update(batch)
+    seen = np.concatenate(rows)  # 64 rows; the prior (mean 0, var 1) weighs 1e-4 of a row
+    assert airl.obs_stats.count == pytest.approx(64 + 1e-4)
+    assert airl.obs_mean == pytest.approx(seen.mean(0), abs=1e-5)
+    assert airl.obs_std == pytest.approx(seen.std(0), abs=1e-3)
+    with pytest.raises(ConfigError, match=r"obs_norm 'batch' is not one of 'reference', 'running'"):
+        get("airl", observation_space=env.observation_space, action_space=env.action_space,
+            demonstrations=str(demos), obs_norm="batch")  # fmt: skip
+
+
 def test_state_only_g_ignores_the_action_and_the_time_limit_keeps_the_next_potential(tmp_path):
     demos, _ = demonstrations(tmp_path, "expert")
     env = Chain()
@@ -89,9 +168,20 @@ def test_state_only_g_ignores_the_action_and_the_time_limit_keeps_the_next_poten
     obs = np.eye(8, dtype=np.float32)[[0, 3, 7]]
     g0, g1 = (airl.logits(obs, np.full(3, a)).detach().numpy() for a in (0, 1))
     assert g0.tolist() == g1.tolist()  # g(s): the action is not an input
+    path = str(airl.save_recovered(tmp_path / "g.pt"))
     recovered = get("airl_recovered", observation_space=env.observation_space, action_space=env.action_space,
-                    path=str(airl.save_recovered(tmp_path / "g.pt")))  # fmt: skip
+                    path=path)  # fmt: skip
     assert recovered(obs, np.array([0, 1, 0]), obs, np.zeros(3)) == pytest.approx(g0, abs=1e-6)
+    # clip = true: g held inside its range over the demonstrations (cells 0..7 of an always-right expert)
+    on_demos = airl.logits(airl.reference_obs, airl.reference_actions).detach().numpy()
+    clipped = get("airl_recovered", observation_space=env.observation_space, action_space=env.action_space,
+                  path=path, clip=True)  # fmt: skip
+    far = np.array([[-50.0] * 8, [50.0] * 8, [0.0] * 8], dtype=np.float32)  # nothing like a demonstration
+    raw = recovered(far, np.zeros(3), far, np.zeros(3))
+    assert clipped(far, np.zeros(3), far, np.zeros(3)) == pytest.approx(
+        np.clip(raw, on_demos.min(), on_demos.max()), abs=1e-6
+    )
+    assert not (on_demos.min() <= raw).all() & (raw <= on_demos.max()).all()  # the clip did something
     # a truncated last step is not an end of the MDP: f keeps gamma * h(s'); a terminated one drops it
     nxt = np.eye(8, dtype=np.float32)[[1, 4, 7]]
     h = lambda o: airl.potential(airl._obs(o)).squeeze(-1).detach().numpy()  # noqa: E731
@@ -127,12 +217,12 @@ def test_airl_ppo_resume_is_bit_identical(tmp_path):
     demos, _ = demonstrations(tmp_path, "expert")
     sets = ["num_envs=2", "n_steps=32", "batch_size=32", "n_epochs=2", "checkpoint_every=128", "eval_episodes=1",
             "ext_coef=0.0", f"transition_rewards=[{{reward = 'airl', demonstrations = '{demos}', batch_size = 64, "
-            "updates_per_iteration = 2, policy_updates = 3}]"]  # fmt: skip
+            "updates_per_iteration = 2, obs_norm = 'running'}]"]  # fmt: skip
     config = new_config("ppo", sets=sets, cli={"env": ENV, "total_steps": 512, "seed": 3})
     full = tmp_path / "full"
     Run.start("ppo", config, full).train(progress=False)
     reference = read_metrics(full)
-    assert "reward/airl/acc_expert" in reference[-1] and "reward/airl/policy_model_loss" in reference[-1]
+    assert "reward/airl/acc_expert" in reference[-1]
     cut = tmp_path / "cut"
     shutil.copytree(full, cut)
     for p in checkpoints(cut)[2:]:
@@ -156,6 +246,17 @@ def test_airl_bad_inputs_are_named(tmp_path):
     box = gym.spaces.Box(-1.0, 1.0, shape=(1,))
     with pytest.raises(ConfigError, match=r"cannot take the action space Box.*Discrete actions only"):
         get("airl", observation_space=env.observation_space, action_space=box, demonstrations=str(old))
+    demos, _ = demonstrations(tmp_path, "expert")
+    airl = get("airl", observation_space=env.observation_space, action_space=env.action_space,
+               demonstrations=str(demos))  # fmt: skip
+    saved = torch.load(airl.save_recovered(tmp_path / "g.pt"), weights_only=False)
+    del saved["demo_range"]  # as a file written before the range was stored
+    torch.save(saved, tmp_path / "g_old.pt")
+    with pytest.raises(
+        ConfigError, match=r"clip = true needs g's range over the demonstrations, which .*g_old.pt"
+    ):
+        get("airl_recovered", observation_space=env.observation_space, action_space=env.action_space,
+            path=str(tmp_path / "g_old.pt"), clip=True)  # fmt: skip
     with pytest.raises(ConfigError, match="path '.*nope.pt' is not a file written by AIRL.save_recovered"):
         get("airl_recovered", observation_space=env.observation_space, action_space=env.action_space,
             path=str(tmp_path / "nope.pt"))  # fmt: skip

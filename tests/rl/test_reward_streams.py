@@ -119,3 +119,15 @@ def test_rnd_ppo_finds_the_goal_of_a_sparse_grid_where_plain_ppo_never_does(tmp_
         results[arm] = Run.start("ppo", config, tmp_path / arm).train(progress=False)
     assert results["rnd"]["success_rate"] >= 0.8
     assert results["ppo"]["success_rate"] <= 0.2  # the control arm fails
+
+
+def test_only_a_reward_that_declares_it_is_handed_the_policys_log_prob():
+    class WantsPolicy(Stub):
+        needs_policy_log_prob = True
+
+    asks, other = WantsPolicy(0.99, episodic=True), Stub(None, episodic=True)
+    streams = RewardStreams([asks, other], ext_coef=1.0, num_envs=1, n_steps=2, obs_shape=(1,))
+    log_prob = lambda obs, actions: np.zeros(len(obs))  # noqa: E731
+    streams.bind_policy(log_prob)
+    assert asks.policy_log_prob is log_prob
+    assert not hasattr(other, "policy_log_prob")

@@ -305,6 +305,8 @@ class PPO(Algorithm):
         self.optimizer = LeanAdam(params, lr=c.learning_rate, eps=c.adam_eps)
         self.policy = Policy(self.actor, self.log_std, getattr(self, "action_low", None),
                              getattr(self, "action_high", None))  # fmt: skip
+        if self.streams is not None:
+            self.streams.bind_policy(self.log_prob)  # AIRL's discriminator scores log pi(a|s)
 
         norm_shape = obs_space.shape if self.privileged is None else (obs_dim,)
         self.obs_norm = ObsNormalizer(norm_shape) if c.norm_obs else None
@@ -362,6 +364,15 @@ class PPO(Algorithm):
         with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
             entropy = dist.entropy()
         return dist.log_prob(actions), entropy
+
+    def log_prob(self, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """``log pi(a|s)`` under the current policy for raw observations and the actions the env
+        received (discrete: the sampled ones), as float64; draws no random numbers."""
+        with torch.no_grad():
+            dist = self._distribution(self._obs_tensor(np.asarray(obs)))
+            a = torch.as_tensor(np.asarray(actions), device=self.device)
+            a = a.reshape(-1).long() if self.discrete else a.reshape(len(a), -1).float()
+            return dist.log_prob(a).double().cpu().numpy()
 
     def predict(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions (argmax / Gaussian mean) for a batch of raw observations."""

@@ -10,10 +10,17 @@ Per PPO iteration, after the rollout: for each reward, ``update`` then score (``
 "before_score"``, GAIL/ORPO) or score then ``update`` (``"after_score"``, RND); then GAE per
 stream; then the policy update. Rewards needing a random-action warm-up get it once, before
 training, through ``fit``.
+
+A reward that declares ``needs_policy_log_prob = True`` (AIRL, whose discriminator contains
+``log pi(a|s)``) is handed the learner's ``log_prob(obs, actions) -> float64[B]``, the current
+policy scored on any arrays (its own rollout's and the demonstrations' rows), through
+:meth:`RewardStreams.bind_policy`. Nothing is passed to the other rewards, and binding draws no
+random numbers, so their runs are unchanged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -82,6 +89,13 @@ class RewardStreams:
     @property
     def n_heads(self) -> int:
         return len(self.streams)
+
+    def bind_policy(self, log_prob: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+        """Give ``log_prob(obs, actions)`` (the learner's current policy, raw observations and the
+        actions the env received) to every reward that declares ``needs_policy_log_prob``."""
+        for r in self.rewards:
+            if getattr(r, "needs_policy_log_prob", False):
+                r.policy_log_prob = log_prob
 
     # ---- before training ----------------------------------------------------------------------
     def warmup(self, envs: gym.vector.VectorEnv, obs: np.ndarray, seed: int) -> np.ndarray:

@@ -2,8 +2,13 @@
 pairs, its loss, the horizon guard, and demonstration files.
 
 The discriminator is an MLP on ``[standardised obs, one-hot action]`` (imitation's
-``BasicRewardNet`` inputs; the observation statistics are the reference data's, fixed; with
-``use_action = False`` on the observation alone, as AIRL's state-only reward) returning a logit,
+``BasicRewardNet`` inputs; with ``use_action = False`` on the observation alone, as AIRL's
+state-only reward) returning a logit. The observations are standardised with ``obs_norm =
+"reference"``: the reference data's statistics, fixed; or ``"running"``: running statistics of every
+discriminator batch, reference and rollout rows together, folded in before each step (imitation's
+``RunningNorm`` input layer, updated in training mode only), so states far from the reference
+(a fallen pole) are not tens of reference standard deviations out, where a ReLU net only
+extrapolates. The discriminator is
 trained with binary cross-entropy between a *positive* and a *negative* sample of
 transitions: GAIL labels the expert positive, ORPO the current policy (against the base policy).
 Each iteration runs ``updates_per_iteration`` steps of ``batch_size`` + ``batch_size`` samples drawn
@@ -28,7 +33,10 @@ import torch.nn.functional as F
 from rewardlab.core.state import OBJECT
 from rewardlab.errors import ConfigError, RewardlabError
 from rewardlab.rewards.learned.base import TransitionReward, Transitions
+from rewardlab.rewards.learned.normalize import RunningStats
 from rewardlab.rl.common import mlp
+
+OBS_NORMS = ("reference", "running")
 
 
 def discriminator_loss(expert_logits: torch.Tensor, policy_logits: torch.Tensor) -> torch.Tensor:
@@ -97,7 +105,7 @@ class AdversarialReward(TransitionReward):
     """A transition reward computed from a discriminator against a reference data file."""
 
     update_order = "before_score"
-    state_fields = {"discriminator": OBJECT, "optimizer": OBJECT}
+    state_fields = {"discriminator": OBJECT, "optimizer": OBJECT, "obs_stats": OBJECT}  # obs_stats: "running"
     reference_key = "demonstrations"  # the config key naming the reference file
 
     def __init__(
@@ -116,6 +124,7 @@ class AdversarialReward(TransitionReward):
         batch_size: int = 1024,
         allow_variable_horizon: bool = False,
         use_action: bool = True,
+        obs_norm: str = "reference",
     ) -> None:
         super().__init__(
             observation_space,
@@ -143,13 +152,26 @@ class AdversarialReward(TransitionReward):
         ) * self.use_action
         self.reference_obs = data["obs"].reshape(len(data["obs"]), -1).astype(np.float64)
         self.reference_actions = data["actions"]
-        self.obs_mean, self.obs_std = self.reference_obs.mean(0), self.reference_obs.std(0) + 1e-8
+        if obs_norm not in OBS_NORMS:
+            raise ConfigError(
+                f"reward {self.name!r}: obs_norm {obs_norm!r} is not one of {', '.join(map(repr, OBS_NORMS))}"
+            )
+        self.reference_mean, self.reference_std = self.reference_obs.mean(0), self.reference_obs.std(0) + 1e-8
+        self.obs_stats = RunningStats(shape=(obs_dim,)) if obs_norm == "running" else None
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             self.discriminator = mlp(obs_dim + act_dim, hidden_sizes, 1, "relu")
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=learning_rate)
         self.updates_per_iteration, self.batch_size = int(updates_per_iteration), int(batch_size)
         self.allow_variable_horizon = allow_variable_horizon
+
+    @property
+    def obs_mean(self) -> np.ndarray:
+        return self.reference_mean if self.obs_stats is None else self.obs_stats.mean
+
+    @property
+    def obs_std(self) -> np.ndarray:
+        return self.reference_std if self.obs_stats is None else np.sqrt(self.obs_stats.var + 1e-8)
 
     def _inputs(self, obs: np.ndarray, actions: np.ndarray) -> torch.Tensor:
         x = (obs.reshape(len(obs), -1) - self.obs_mean) / self.obs_std
@@ -189,6 +211,10 @@ class AdversarialReward(TransitionReward):
         for _ in range(self.updates_per_iteration):
             ir = self.np_rng.integers(len(self.reference_obs), size=self.batch_size)
             ip = self.np_rng.integers(len(batch), size=self.batch_size)
+            if self.obs_stats is not None:
+                self.obs_stats.update(
+                    np.concatenate([self.reference_obs[ir], batch.obs[ip].reshape(len(ip), -1)])
+                )
             reference, policy = self.discriminator_logits(batch, ir, ip)
             loss = (
                 discriminator_loss(reference, policy)

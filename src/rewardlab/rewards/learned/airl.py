@@ -16,26 +16,30 @@ AIRL from GAIL, whose discriminator is meaningless once the policy it was traine
 disentangled from the dynamics. ``done`` in the shaping term is a *termination*: at a time limit
 the MDP goes on, so ``gamma h(s')`` stays (the demonstrations' ``dones`` are terminations too).
 
-One difference from imitation, forced by the seam: PPO hands transition rewards arrays, not its
-policy, so ``log pi(a | s)`` comes from a *policy model*, a small classifier the reward fits to
-each new rollout (``policy_updates`` cross-entropy steps) before training the discriminator; for
-a discrete action space it estimates the current policy's action probabilities on the states it
-visits. Demonstrations need ``next_obs`` and ``dones`` besides ``obs`` and ``actions``
+``log pi(a | s)`` is the learner's *current* policy scored on each discriminator batch, expert rows
+and rollout rows alike (imitation's ``_get_log_policy_act_prob``, ``evaluate_actions`` of the
+generator's policy): the reward declares ``needs_policy_log_prob`` and PPO's reward-stream seam
+binds its ``log_prob(obs, actions)`` (:meth:`rewardlab.rl.streams.RewardStreams.bind_policy`).
+Differences from imitation, forced by PPO's loop: the discriminator trains on each new rollout
+*before* PPO's update on it (imitation: after the generator's ``learn``), so on the rollout's rows
+the policy scored is the one that acted; and it trains on that rollout only (imitation's
+``gen_replay_buffer_capacity`` equal to the rollout, its script default). Demonstrations need
+``next_obs`` and ``dones`` besides ``obs`` and ``actions``
 (:func:`~rewardlab.rewards.learned.adversarial.collect_demonstrations` saves them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from rewardlab.core.state import OBJECT
-from rewardlab.errors import ConfigError
+from rewardlab.errors import ConfigError, RewardlabError
 from rewardlab.rewards.learned.adversarial import AdversarialReward, load_demonstrations
 from rewardlab.rewards.learned.base import TransitionReward, Transitions
 from rewardlab.rl.common import mlp
@@ -70,7 +74,8 @@ class AIRL(AdversarialReward):
     name = "airl"
     gamma = 0.99
     episodic = True
-    state_fields = {"potential": OBJECT, "policy_model": OBJECT, "policy_optimizer": OBJECT}
+    state_fields = {"potential": OBJECT}
+    needs_policy_log_prob = True  # PPO's seam binds policy_log_prob (rewardlab.rl.streams)
 
     def __init__(
         self,
@@ -88,23 +93,24 @@ class AIRL(AdversarialReward):
         learning_rate: float = 3e-4,
         updates_per_iteration: int = 8,
         batch_size: int = 1024,
-        policy_updates: int = 20,
         gamma: float = 0.99,
         coef: float = 1.0,
         allow_variable_horizon: bool = False,
         state_only: bool = False,
+        obs_norm: str = "reference",  # "running": imitation's RunningNorm input layer (worse here, see docs)
     ) -> None:
         self.gamma, self.coef, self.discount = float(gamma), float(coef), float(discount)
         if not isinstance(action_space, gym.spaces.Discrete):
             raise ConfigError(
-                f"reward {name or self.name!r} cannot take the action space {action_space}: its policy model "
-                "estimates log pi(a|s) for Discrete actions only"
+                f"reward {name or self.name!r} cannot take the action space {action_space}: it takes Discrete "
+                "actions only (for a Box, PPO's env receives the clipped action, whose log pi(a|s) under "
+                "the unbounded Gaussian is not the sampled action's)"
             )
         super().__init__(
             observation_space, action_space, demonstrations, num_envs=num_envs, seed=seed, name=name,
             update_order=update_order, hidden_sizes=hidden_sizes, learning_rate=learning_rate,
             updates_per_iteration=updates_per_iteration, batch_size=batch_size,
-            allow_variable_horizon=allow_variable_horizon, use_action=not state_only,
+            allow_variable_horizon=allow_variable_horizon, use_action=not state_only, obs_norm=obs_norm,
         )  # fmt: skip
         data = load_demonstrations(demonstrations)
         missing = [k for k in ("next_obs", "dones") if k not in data]
@@ -119,12 +125,11 @@ class AIRL(AdversarialReward):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed + 1)
             self.potential = mlp(obs_dim, potential_hidden_sizes, 1, "relu")
-            self.policy_model = mlp(obs_dim, (64,), int(action_space.n), "relu")
         self.optimizer = torch.optim.Adam(
             [*self.discriminator.parameters(), *self.potential.parameters()], lr=learning_rate
         )
-        self.policy_optimizer = torch.optim.Adam(self.policy_model.parameters(), lr=1e-3)
-        self.policy_updates = int(policy_updates)
+        # log pi(a|s) of the learner's current policy; bound by the trainer, not state
+        self.policy_log_prob: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
 
     # ---- the networks on raw arrays -----------------------------------------------------------
     def _obs(self, obs: np.ndarray) -> torch.Tensor:
@@ -140,9 +145,19 @@ class AIRL(AdversarialReward):
         return shaped_reward(self.logits(obs, action), h, h_next, torch.as_tensor(done), self.discount)
 
     def log_pi(self, obs: np.ndarray, action: np.ndarray) -> torch.Tensor:
-        with torch.no_grad():
-            logp = F.log_softmax(self.policy_model(self._obs(obs)), dim=-1)
-        return logp[torch.arange(len(obs)), torch.as_tensor(np.asarray(action, dtype=np.int64).reshape(-1))]
+        """The learner's current ``log pi(a|s)`` (PPO binds ``policy_log_prob``; see the module docstring)."""
+        if self.policy_log_prob is None:
+            raise RewardlabError(
+                f"reward {self.name!r}: AIRL's discriminator needs the learner's log pi(a|s), and no policy "
+                "was bound; use it as one of PPO's transition_rewards (PPO calls bind_policy), or set "
+                "policy_log_prob = a function (obs, actions) -> log-probabilities"
+            )
+        logp = np.asarray(self.policy_log_prob(obs, action), dtype=np.float64).reshape(-1)
+        if logp.shape != (len(obs),):
+            raise RewardlabError(
+                f"reward {self.name!r}: policy_log_prob returned shape {logp.shape} for {len(obs)} rows"
+            )
+        return torch.as_tensor(logp, dtype=torch.float32)
 
     # ---- the reward ---------------------------------------------------------------------------
     @staticmethod
@@ -155,19 +170,6 @@ class AIRL(AdversarialReward):
         self.check_horizon(batch)
         with torch.no_grad():
             return self.shaped(batch.obs, batch.action, batch.next_obs, self.ended(batch)).double().numpy()
-
-    def fit_policy_model(self, batch: Transitions) -> float:
-        """Cross-entropy steps of the policy model on the rollout's (state, action) pairs."""
-        x = self._obs(batch.obs)
-        a = torch.as_tensor(np.asarray(batch.action, dtype=np.int64).reshape(-1))
-        loss = torch.zeros(())
-        for _ in range(self.policy_updates):
-            idx = torch.as_tensor(self.np_rng.integers(len(a), size=min(self.batch_size, len(a))))
-            loss = F.cross_entropy(self.policy_model(x[idx]), a[idx])
-            self.policy_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.policy_optimizer.step()
-        return float(loss.detach())
 
     def discriminator_logits(
         self, batch: Transitions, ir: np.ndarray, ip: np.ndarray
@@ -185,32 +187,34 @@ class AIRL(AdversarialReward):
         return expert, policy
 
     def update(self, batch: Transitions) -> dict[str, float]:
-        # The horizon is checked before the policy model is fitted, so a bad batch changes nothing.
-        self.check_horizon(batch)
-        policy_loss = self.fit_policy_model(batch)
         m = self.train_discriminator(batch, reference_positive=True)
-        return {
-            "loss": m["loss"],
-            "acc_expert": m["acc_reference"],
-            "acc_policy": m["acc_policy"],
-            "policy_model_loss": policy_loss,
-        }
+        return {"loss": m["loss"], "acc_expert": m["acc_reference"], "acc_policy": m["acc_policy"]}
 
     # ---- the recovered reward -------------------------------------------------------------------
     def save_recovered(self, path: str | Path) -> Path:
-        """Write ``g`` (with its input statistics) for :class:`AIRLRecovered`."""
+        """Write ``g`` (with its input statistics, and its range over the demonstrations for
+        ``airl_recovered``'s ``clip``) for :class:`AIRLRecovered`."""
         path = Path(path)
+        with torch.no_grad():
+            on_demos = self.logits(self.reference_obs, self.reference_actions)
         torch.save(
-            {"reward": self.discriminator.state_dict(), "obs_mean": self.obs_mean, "obs_std": self.obs_std,
+            {"reward": self.discriminator.state_dict(), "obs_mean": np.array(self.obs_mean), "obs_std": np.array(self.obs_std),
              "hidden_sizes": [m.out_features for m in self.discriminator if isinstance(m, torch.nn.Linear)][:-1],
-             "n_actions": int(self.action_space.n), "use_action": self.use_action},
+             "n_actions": int(self.action_space.n), "use_action": self.use_action,
+             "demo_range": (float(on_demos.min()), float(on_demos.max()))},
             path,
         )  # fmt: skip
         return path
 
 
 class AIRLRecovered(TransitionReward):
-    """AIRL's recovered reward ``g(s, a)``, frozen: scores, never learns (``airl_recovered``)."""
+    """AIRL's recovered reward ``g(s, a)``, frozen: scores, never learns (``airl_recovered``).
+
+    ``clip = true`` clips ``g`` to its range over the demonstrations it was recovered from: away
+    from them ``g`` is a ReLU net's extrapolation with no data behind it (on CartPole -10 to -18 per
+    step once the pole has fallen, against -0.5..+0.3 on the expert's states), which then dominates
+    the return. Not in the AIRL paper or imitation; off by default (docs/learned_rewards.md).
+    """
 
     name = "airl_recovered"
     gamma = 0.99
@@ -227,6 +231,7 @@ class AIRLRecovered(TransitionReward):
         name: str | None = None,
         gamma: float = 0.99,
         coef: float = 1.0,
+        clip: bool = False,
     ) -> None:
         self.gamma, self.coef = float(gamma), float(coef)
         super().__init__(observation_space, action_space, num_envs=num_envs, seed=seed, name=name)
@@ -252,6 +257,12 @@ class AIRLRecovered(TransitionReward):
                 f"({str(e).splitlines()[0]})"
             ) from None
         self.obs_mean, self.obs_std = saved["obs_mean"], saved["obs_std"]
+        self.range = saved.get("demo_range") if clip else None
+        if clip and self.range is None:
+            raise ConfigError(
+                f"reward {self.name!r}: clip = true needs g's range over the demonstrations, which {path!r} "
+                "lacks (written before save_recovered stored it); save it again or set clip = false"
+            )
 
     def score(self, batch: Transitions) -> np.ndarray:
         x = (batch.obs.reshape(len(batch.obs), -1) - self.obs_mean) / self.obs_std
@@ -261,4 +272,5 @@ class AIRLRecovered(TransitionReward):
             )
         with torch.no_grad():
             inputs = torch.as_tensor(x, dtype=torch.float32)
-            return self.net(inputs).squeeze(-1).double().numpy()
+            g = self.net(inputs).squeeze(-1).double().numpy()
+        return g if self.range is None else np.clip(g, *self.range)
