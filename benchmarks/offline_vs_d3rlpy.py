@@ -201,6 +201,8 @@ def main() -> None:
                     )
                 row.update(result, score=100 * float(data.normalized_score(result["return"])),
                            eval_episodes=args.eval_episodes, load=os.getloadavg()[0])  # fmt: skip
+                if args.split == "replay":  # which learner's buffer: the split's name does not say
+                    row["replay_run"] = args.replay_run
                 with out.open("a") as f:
                     f.write(json.dumps(row) + "\n")
                 print(json.dumps(row), flush=True)

@@ -121,6 +121,15 @@ def test_written_dataset_loads_in_minari_with_identical_arrays(minari_root):
         data.to_minari("test/pendulum/expert-v0")
 
 
+def test_a_relative_root_is_written_where_it_points(tmp_path, monkeypatch):
+    # Minari joined a relative root twice (`data generate --root runs/minari` failed to write)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MINARI_DATASETS_PATH", raising=False)
+    path = _toy().to_minari("test/toy/rel-v0", root="runs/minari")
+    assert path == tmp_path / "runs" / "minari" / "test" / "toy" / "rel-v0"
+    assert OfflineDataset.load(path).num_steps == 5
+
+
 def test_missing_or_foreign_dataset_paths_are_named(tmp_path, minari_root):
     with pytest.raises(DatasetError, match=r"'nope/x-v0' does not exist \(looked at"):
         resolve_dataset("nope/x-v0")

@@ -50,6 +50,22 @@ def test_contrastive_router_loss_by_hand():
     assert float(sym) == pytest.approx(0.5 * (-math.log(1 / (1 + math.exp(2))) + expected))
 
 
+def test_routed_experts_equal_every_expert_weighted_by_its_gate():
+    # the layer runs each expert on its routed tokens only; the dense sum over all experts is the
+    # definition, in value and in gradient
+    torch.manual_seed(0)
+    layer = moe.MoE(8, 3, n_experts=6, k=2, hidden=16)
+    x = torch.randn(5, 7, 8, requires_grad=True)
+    y, gates, _ = layer(x)
+    flat = x.reshape(-1, 8)
+    dense = (gates.unsqueeze(-1) * torch.stack([e(flat) for e in layer.experts], 1)).sum(1)
+    assert torch.allclose(y.reshape(-1, 3), dense, atol=1e-6)
+    assert ((gates > 0).sum(1) == 2).all()
+    (g_sparse,) = torch.autograd.grad(y.square().sum(), x, retain_graph=True)
+    (g_dense,) = torch.autograd.grad(dense.square().sum(), x)
+    assert torch.allclose(g_sparse, g_dense, atol=1e-5)
+
+
 def test_momentum_update_moves_by_tau():
     a, b = torch.nn.Linear(1, 1, bias=False), torch.nn.Linear(1, 1, bias=False)
     a.weight.data.fill_(0.0)

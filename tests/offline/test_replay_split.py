@@ -3,10 +3,11 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 
-from rewardlab.core.run import Run, new_config
+from rewardlab.core.run import Run, checkpoints, new_config
 from rewardlab.offline.dataset import DatasetError, OfflineDataset
-from rewardlab.offline.generate import generate, replay_episodes
+from rewardlab.offline.generate import generate, oldest_rows, replay_episodes
 from rewardlab.rl.buffers import ReplayBuffer
 
 pytest.importorskip("minari")
@@ -50,6 +51,16 @@ def test_a_wrapped_buffer_starts_with_its_oldest_row():
         replay_episodes({"rewards": np.zeros(0), "full": False, "pos": 0}, 1, space)
 
 
+def test_oldest_rows_of_a_wrapped_buffer_are_its_oldest_steps():
+    buf = _buffer(capacity=8, steps=6, num_envs=2)  # 12 rows into 8: vector steps 2..5 remain
+    cut = oldest_rows(buf, 4, 2)
+    assert not cut["full"] and cut["pos"] == 4
+    assert cut["obs"].ravel().tolist() == [2, 102, 0, 103]  # vector steps 2 and 3, env 0 then env 1
+    assert oldest_rows(_buffer(capacity=20, steps=6), 3, 2)["obs"].ravel().tolist() == [0, 100, 1]
+    with pytest.raises(DatasetError, match=r"--steps 9: the buffer holds 8 transitions; valid: 1\.\.8"):
+        oldest_rows(buf, 9, 2)
+
+
 def test_generate_replay_from_a_sac_run(tmp_path, minari_root):
     sets = ["hidden_sizes=[16, 16]", "batch_size=16", "learning_starts=50", "log_every=100",
             "checkpoint_every=200", "eval_episodes=1"]  # fmt: skip
@@ -63,5 +74,16 @@ def test_generate_replay_from_a_sac_run(tmp_path, minari_root):
     # within an episode the next observation is the following step's observation
     assert np.allclose(t.next_observations[:199], t.observations[1:200])
     assert np.abs(data.actions).max() <= 2.0 and np.abs(data.actions).max() > 1.0  # env units
+    # the split is the run's buffer itself: its first 300 rows, actions mapped from [-1, 1] to [-2, 2]
+    buf = torch.load(checkpoints(tmp_path / "sac")[-1] / "state.pt", weights_only=False)["algo"]["buffer"]
+    assert len(buf["rewards"]) == 400 and not buf["full"]
+    assert np.array_equal(t.observations, buf["obs"][:300])
+    assert np.array_equal(t.next_observations, buf["next_obs"][:300])
+    assert np.allclose(t.actions, 2.0 * buf["actions"][:300], rtol=0, atol=1e-6)
+    assert np.array_equal(t.rewards, buf["rewards"][:300].astype(np.float64))
+    assert np.array_equal(t.terminations, buf["dones"][:300] > 0)
+    assert np.array_equal(t.truncations[:-1], buf["truncated"][:299]) and t.truncations[-1]
+    with pytest.raises(DatasetError, match="holds 400 transitions"):
+        generate("Pendulum-v1", "replay", 401, "t/y-v0", policy_run=tmp_path / "sac", ref_episodes=1)
     with pytest.raises(DatasetError, match="needs --policy RUN_DIR"):
         generate("Pendulum-v1", "replay", 300, "t/x-v0", policy_run=None)

@@ -366,12 +366,15 @@ def _check_episode(name: str, i: int, ep: dict[str, Any]) -> None:
 
 @contextlib.contextmanager
 def _datasets_root(root: str | Path | None):
-    """Point Minari at ``root`` for the block (its API reads only the MINARI_DATASETS_PATH variable)."""
+    """Point Minari at ``root`` for the block (its API reads only the MINARI_DATASETS_PATH variable).
+    The path is made absolute: Minari 0.5 joins a relative root onto the dataset path twice when it
+    writes (``--root runs/minari`` failed with FileNotFoundError on .../data/runs/minari/...)."""
+    old = os.environ.get("MINARI_DATASETS_PATH")
+    root = root if root is not None else old
     if root is None:
         yield
         return
-    old = os.environ.get("MINARI_DATASETS_PATH")
-    os.environ["MINARI_DATASETS_PATH"] = str(root)
+    os.environ["MINARI_DATASETS_PATH"] = str(Path(root).expanduser().resolve())
     try:
         yield
     finally:

@@ -94,8 +94,31 @@ def replay_episodes(
     return episodes
 
 
+def oldest_rows(
+    buffer: dict[str, Any], steps: int, num_envs: int, what: str = "the buffer"
+) -> dict[str, Any]:
+    """The ``steps`` oldest rows of a saved buffer, in collection order, as an unwrapped buffer state.
+
+    Cutting a wrapped buffer at ``steps`` without first rotating it would keep the rows from index 0
+    on, which are the newest ones, not the oldest."""
+    held = len(buffer["rewards"])
+    if not 1 <= steps <= held:
+        raise DatasetError(f"--steps {steps}: {what} holds {held} transitions; valid: 1..{held}")
+    if buffer["full"]:
+        if held % num_envs:
+            raise DatasetError(
+                f"a wrapped buffer of {held} rows does not hold whole steps of {num_envs} envs"
+            )
+        order = (buffer["pos"] + np.arange(held)) % held
+        buffer = {k: (v[order] if isinstance(v, np.ndarray) else v) for k, v in buffer.items()}
+    out = {k: (v[:steps] if isinstance(v, np.ndarray) else v) for k, v in buffer.items()}
+    return out | {"pos": steps, "full": False}
+
+
 def load_replay(run_dir: str | Path, env_id: str, steps: int) -> OfflineDataset:
-    """The first ``steps`` transitions (collection order) of a run's saved replay buffer."""
+    """The first ``steps`` transitions (collection order, the oldest first) of the replay buffer in a
+    run's newest checkpoint: the data the learner had collected by its step ``steps`` (a wrapped
+    buffer has lost its oldest rows; then it is the oldest ``steps`` it still holds)."""
     import torch
 
     from rewardlab.core.run import checkpoints, load_saved_config
@@ -111,13 +134,13 @@ def load_replay(run_dir: str | Path, env_id: str, steps: int) -> OfflineDataset:
         raise DatasetError(
             f"--split replay: the run {run_dir} keeps no replay buffer (an on-policy algorithm?)"
         )
-    buffer = dict(algo_state["buffer"])
-    if not buffer["full"]:
-        buffer = {k: (v[:steps] if isinstance(v, np.ndarray) else v) for k, v in buffer.items()}
-        buffer["pos"] = len(buffer["rewards"])
+    num_envs = int(getattr(config, "num_envs", 1) or 1)
+    buffer = oldest_rows(
+        algo_state["buffer"], steps, num_envs, f"the replay buffer of {run_dir} ({ckpts[-1].name})"
+    )
     env = gym.make(env_id)
     try:
-        episodes = replay_episodes(buffer, int(getattr(config, "num_envs", 1) or 1), env.action_space)
+        episodes = replay_episodes(buffer, num_envs, env.action_space)
         spec = env.spec.to_json() if env.spec is not None else None
         return OfflineDataset.from_episodes(
             episodes, env.observation_space, env.action_space, env_spec=spec, name=f"{env_id} replay"

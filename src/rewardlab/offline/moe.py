@@ -97,6 +97,7 @@ class MoE(nn.Module):
     def __init__(self, dim: int, out_dim: int, n_experts: int, k: int = 2, hidden: int = 64):
         super().__init__()
         self.gate = NoisyTopKGate(dim, n_experts, k)
+        self.out_dim = out_dim
         self.experts = nn.ModuleList(
             nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
             for _ in range(n_experts)
@@ -106,9 +107,14 @@ class MoE(nn.Module):
         """(output, gates (tokens, E), load (E,)) as :meth:`NoisyTopKGate.forward`."""
         flat = x.reshape(-1, x.shape[-1])
         gates, load = self.gate(flat)
-        # every expert on every token, weighted by its (mostly zero) gate: simple, and exact
-        out = torch.stack([e(flat) for e in self.experts], 1)  # (N, E, out)
-        y = (gates.unsqueeze(-1) * out).sum(1)
+        # each expert on its routed tokens only: k of E experts per token, so the T2MIR layer of
+        # 6 + 12 experts costs about 4 expert passes a token instead of 18 (AD's training step was
+        # 2.4x cheaper than T2MIR's with every expert on every token)
+        y = flat.new_zeros(flat.shape[0], self.out_dim)
+        for i, expert in enumerate(self.experts):
+            rows = gates[:, i].nonzero(as_tuple=True)[0]
+            if len(rows):
+                y = y.index_add(0, rows, gates[rows, i, None] * expert(flat[rows]))
         return y.reshape(*x.shape[:-1], -1), gates, load
 
 
