@@ -4,12 +4,10 @@ import time
 
 import pytest
 import torch
+from _lookup import lookup_grpo
 
 from rewardlab.agents.sft import clone_oracle, masked_nll
 from rewardlab.errors import ConfigError
-from rewardlab.llm.grpo import GRPO, GRPOConfig
-from rewardlab.llm.policy import Policy
-from rewardlab.llm.tiny import tiny_llama
 
 
 def test_masked_nll_by_hand():
@@ -21,21 +19,7 @@ def test_masked_nll_by_hand():
 
 
 def _lookup_algo(**agent):
-    cfg = GRPOConfig(
-        env="lookup",
-        task_params={"protocol": "positional"},
-        num_threads=1,
-        batch_size=4,
-        num_generations=4,
-        max_completion_length=8,
-        max_prompt_length=8,
-        micro_batch_size=64,
-        lora_r=0,
-        agent={"max_turn_tokens": 1, **agent},
-    )
-    torch.manual_seed(0)
-    model, tok = tiny_llama("0123456789kv\n", seed=0)
-    return GRPO(cfg, policy=Policy(model, tok, cfg))
+    return lookup_grpo(agent)
 
 
 def test_cloning_the_oracle_teaches_the_tiny_llama_the_two_turn_lookup():

@@ -5,12 +5,10 @@ import time
 
 import pytest
 import torch
+from _lookup import lookup_grpo
 
 from rewardlab.agents.thought_cloning import expert_batch, thought_cloning_loss
 from rewardlab.errors import ConfigError
-from rewardlab.llm.grpo import GRPO, GRPOConfig
-from rewardlab.llm.policy import Policy
-from rewardlab.llm.tiny import tiny_llama
 
 
 def test_thought_cloning_loss_by_hand():
@@ -23,24 +21,12 @@ def test_thought_cloning_loss_by_hand():
 
 
 def _lookup_algo(coef, source="oracle", **extra):
-    cfg = GRPOConfig(
-        env="lookup",
-        task_params={"protocol": "positional"},  # no lookup bonus: the joint success is 1 in ~256
-        num_threads=1,
-        batch_size=4,
-        num_generations=4,
-        max_completion_length=8,
-        max_prompt_length=8,
-        micro_batch_size=64,
-        lora_r=0,
+    return lookup_grpo(
+        {"thought_cloning_coef": coef, "thought_cloning_source": source, **extra},
         learning_rate=3e-3,
         lr_scheduler="constant",
         total_steps=100,
-        agent={"max_turn_tokens": 1, "thought_cloning_coef": coef, "thought_cloning_source": source, **extra},
     )
-    torch.manual_seed(0)
-    model, tok = tiny_llama("0123456789kv\n", seed=0)
-    return GRPO(cfg, policy=Policy(model, tok, cfg))
 
 
 def test_expert_rows_are_the_oracle_turn_after_the_episodes_own_stream():
