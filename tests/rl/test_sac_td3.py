@@ -377,6 +377,20 @@ def test_one_sac_update_equals_stable_baselines3(tmp_path):
     )
 
 
+def _two_hundred_updates(ours, peer, *, first_seed, torch_seed):
+    """200 updates of both on the same 200 batches (seeds ``first_seed``...) with the same random
+    draws; SB3 in one ``train`` call. Returns rewardlab's critic losses."""
+    batches = [_replay_sample(3, 1, seed=first_seed + i) for i in range(200)]
+    queue = iter(batches)
+    peer.replay_buffer.sample = lambda *a, **k: _sb3_samples(next(queue))
+    torch.manual_seed(torch_seed)
+    peer.train(gradient_steps=len(batches), batch_size=64)
+    torch.manual_seed(torch_seed)
+    losses = [ours._update(batch)["critic_loss"].item() for batch in batches]
+    assert ours.n_updates == peer._n_updates == 200
+    return losses
+
+
 def test_two_hundred_sac_updates_follow_stable_baselines3():
     # One update goes through torch's own Adam.step (it creates the optimiser state); from the second
     # on, LeanAdam's fused fast path runs, alpha has moved, and Adam's moments and bias correction
@@ -384,14 +398,7 @@ def test_two_hundred_sac_updates_follow_stable_baselines3():
     # show (a step counter, a moment, an alpha read at the wrong time) would drift here.
     sb3 = pytest.importorskip("stable_baselines3")
     ours, peer = _sac_pair(sb3, lr=1e-3)
-    batches = [_replay_sample(3, 1, seed=100 + i) for i in range(200)]
-    queue = iter(batches)
-    peer.replay_buffer.sample = lambda *a, **k: _sb3_samples(next(queue))
-    torch.manual_seed(321)
-    peer.train(gradient_steps=len(batches), batch_size=64)
-    torch.manual_seed(321)
-    losses = [ours._update(batch)["critic_loss"].item() for batch in batches]
-    assert ours.n_updates == peer._n_updates == 200
+    losses = _two_hundred_updates(ours, peer, first_seed=100, torch_seed=321)
     assert abs(ours.log_alpha[0].item() - math.log(0.7)) > 0.1  # alpha really moved
     _assert_sac_equal(ours, peer, atol=1e-4)
     # SB3 logs the mean over the call's gradient steps
@@ -457,14 +464,7 @@ def test_two_hundred_td3_updates_follow_stable_baselines3(algo):
     # over 200 different batches with the same random draws.
     sb3 = pytest.importorskip("stable_baselines3")
     ours, peer = _td3_pair(sb3, algo)
-    batches = [_replay_sample(3, 1, seed=300 + i) for i in range(200)]
-    queue = iter(batches)
-    peer.replay_buffer.sample = lambda *a, **k: _sb3_samples(next(queue))
-    torch.manual_seed(17)
-    peer.train(gradient_steps=len(batches), batch_size=64)
-    torch.manual_seed(17)
-    losses = [ours._update(batch)["critic_loss"].item() for batch in batches]
-    assert ours.n_updates == peer._n_updates == 200
+    losses = _two_hundred_updates(ours, peer, first_seed=300, torch_seed=17)
     _assert_td3_equal(ours, peer, atol=1e-4)
     assert np.mean(losses) == pytest.approx(peer.logger.name_to_value["train/critic_loss"], rel=1e-5)
 
