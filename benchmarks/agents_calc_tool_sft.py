@@ -96,7 +96,6 @@ def main() -> None:
         t0 = time.perf_counter()
         for step in range(args.grpo_steps):
             m = algo.step()
-            algo.global_step += 1
             keys = ("reward", "tools/calls_per_episode", "turns/mean", "loss")
             print("grpo step", step, {k: round(float(m[k]), 3) for k in keys if k in m}, flush=True)
         log("grpo_seconds", round(time.perf_counter() - t0, 1))

@@ -76,7 +76,6 @@ def main() -> None:
         while train < args.minutes * 60 and (args.steps == 0 or step < args.steps) and time.time() < stop:
             t0, started = time.perf_counter(), POOL.started
             m = algo.step()
-            algo.global_step += 1
             step += 1
             dt = time.perf_counter() - t0
             train += dt

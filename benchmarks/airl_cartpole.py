@@ -59,6 +59,26 @@ PPO_PRESETS = {
         anneal_lr=False,
         eval_episodes=5,
     ),  # fmt: skip
+    # imitation's tuned PPO for seals/CartPole-v0 (src/imitation/scripts/config/train_rl.py,
+    # ``seals_cartpole``: the settings its CartPole experts are trained with)
+    "seals": dict(
+        env=ENV,
+        num_envs=8,
+        n_steps=512,
+        n_epochs=10,
+        batch_size=256,
+        learning_rate=0.0012403278189645594,
+        anneal_lr=False,
+        gamma=0.9999,
+        gae_lambda=0.9,
+        clip_range=0.4,
+        ent_coef=0.008508727919228772,
+        vf_coef=0.489343896591493,
+        max_grad_norm=0.8,
+        activation="relu",
+        hidden_sizes=(64, 64),
+        eval_episodes=5,
+    ),  # fmt: skip
 }
 
 
@@ -117,6 +137,11 @@ def main() -> None:
         help="re-train on g clipped to its range over the demonstrations (airl_recovered clip)",
     )
     parser.add_argument(
+        "--retrain-shaped",
+        action="store_true",
+        help="re-train on the shaped f = g + discount h(s') - h(s) (airl_recovered shaped)",
+    )
+    parser.add_argument(
         "--retrain-seeds",
         type=int,
         nargs="+",
@@ -150,7 +175,8 @@ def main() -> None:
             path = reward.save_recovered(
                 out / f"g_{kind}_{seed}{'_s' if args.state_only else ''}{args.tag}.pt"
             )
-            recovered = {"reward": "airl_recovered", "path": str(path), "clip": args.retrain_clip}
+            recovered = {"reward": "airl_recovered", "path": str(path), "clip": args.retrain_clip,
+                         "shaped": args.retrain_shaped}  # fmt: skip
             for re_seed in args.retrain_seeds:
                 retrain = PPOConfig(**PPO_PRESETS[args.retrain_ppo], total_steps=args.retrain_steps,
                                     seed=seed + re_seed, ext_coef=0.0, transition_rewards=[recovered])  # fmt: skip

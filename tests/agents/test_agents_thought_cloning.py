@@ -76,7 +76,6 @@ def test_thought_cloning_teaches_what_grpo_alone_does_not():
         before = algo.evaluate(40)["success_rate"]
         for _ in range(15):
             m = algo.step()
-            algo.global_step += 1
         arms[coef] = (before, algo.evaluate(40)["success_rate"], m)
     (b1, a1, m1), (b0, a0, m0) = arms[1.0], arms[0.0]
     assert b1 == b0 <= 0.2  # the same start

@@ -191,6 +191,12 @@ def test_state_only_g_ignores_the_action_and_the_time_limit_keeps_the_next_poten
     ended = Transitions(obs, np.zeros(3), nxt, done, 1, terminated=done)
     airl.allow_variable_horizon = True
     assert airl.score(ended) == pytest.approx(g0 + airl.discount * h(nxt) * ~done - h(obs), abs=1e-5)
+    # shaped = true: the frozen f is what AIRL paid (its score), with the same time-limit rule
+    shaped = get("airl_recovered", observation_space=env.observation_space, action_space=env.action_space,
+                 path=path, shaped=True)  # fmt: skip
+    for batch in (truncated, ended):
+        assert shaped.score(batch) == pytest.approx(airl.score(batch), abs=1e-5)
+    assert not np.allclose(shaped.score(truncated), recovered.score(truncated), atol=1e-3)  # h counted
 
 
 @pytest.mark.slow
@@ -250,8 +256,11 @@ def test_airl_bad_inputs_are_named(tmp_path):
     airl = get("airl", observation_space=env.observation_space, action_space=env.action_space,
                demonstrations=str(demos))  # fmt: skip
     saved = torch.load(airl.save_recovered(tmp_path / "g.pt"), weights_only=False)
-    del saved["demo_range"]  # as a file written before the range was stored
+    del saved["demo_range"], saved["potential"]  # as a file written before the range and h were stored
     torch.save(saved, tmp_path / "g_old.pt")
+    with pytest.raises(ConfigError, match=r"shaped = true needs the potential h, which .*g_old.pt' lacks"):
+        get("airl_recovered", observation_space=env.observation_space, action_space=env.action_space,
+            path=str(tmp_path / "g_old.pt"), shaped=True)  # fmt: skip
     with pytest.raises(
         ConfigError, match=r"clip = true needs g's range over the demonstrations, which .*g_old.pt"
     ):

@@ -193,7 +193,8 @@ class AIRL(AdversarialReward):
     # ---- the recovered reward -------------------------------------------------------------------
     def save_recovered(self, path: str | Path) -> Path:
         """Write ``g`` (with its input statistics, and its range over the demonstrations for
-        ``airl_recovered``'s ``clip``) for :class:`AIRLRecovered`."""
+        ``airl_recovered``'s ``clip``) and the potential ``h`` (for its ``shaped``) for
+        :class:`AIRLRecovered`."""
         path = Path(path)
         with torch.no_grad():
             on_demos = self.logits(self.reference_obs, self.reference_actions)
@@ -201,7 +202,11 @@ class AIRL(AdversarialReward):
             {"reward": self.discriminator.state_dict(), "obs_mean": np.array(self.obs_mean), "obs_std": np.array(self.obs_std),
              "hidden_sizes": [m.out_features for m in self.discriminator if isinstance(m, torch.nn.Linear)][:-1],
              "n_actions": int(self.action_space.n), "use_action": self.use_action,
-             "demo_range": (float(on_demos.min()), float(on_demos.max()))},
+             "demo_range": (float(on_demos.min()), float(on_demos.max())),
+             # h and the shaping discount, for airl_recovered's shaped = true (imitation's
+             # "RewardNet_shaped": re-training on f = g + discount h(s') - h(s))
+             "potential": self.potential.state_dict(), "discount": self.discount,
+             "potential_hidden_sizes": [m.out_features for m in self.potential if isinstance(m, torch.nn.Linear)][:-1]},
             path,
         )  # fmt: skip
         return path
@@ -214,6 +219,12 @@ class AIRLRecovered(TransitionReward):
     from them ``g`` is a ReLU net's extrapolation with no data behind it (on CartPole -10 to -18 per
     step once the pole has fallen, against -0.5..+0.3 on the expert's states), which then dominates
     the return. Not in the AIRL paper or imitation; off by default (docs/learned_rewards.md).
+
+    ``shaped = true`` pays the shaped reward ``f = g + discount (1 - terminated) h(s') - h(s)``
+    with the frozen potential ``h`` recovered beside ``g`` (what AIRL paid its own policy, minus
+    ``log pi``; imitation's ``RewardNet_shaped`` reward type). Potential-based shaping leaves the
+    optimal policies of ``g`` unchanged when ``discount`` is the learner's gamma (Ng et al. 1999),
+    and makes ``g`` easier to climb from scratch (on CartPole: docs/learned_rewards.md).
     """
 
     name = "airl_recovered"
@@ -232,6 +243,7 @@ class AIRLRecovered(TransitionReward):
         gamma: float = 0.99,
         coef: float = 1.0,
         clip: bool = False,
+        shaped: bool = False,
     ) -> None:
         self.gamma, self.coef = float(gamma), float(coef)
         super().__init__(observation_space, action_space, num_envs=num_envs, seed=seed, name=name)
@@ -263,9 +275,19 @@ class AIRLRecovered(TransitionReward):
                 f"reward {self.name!r}: clip = true needs g's range over the demonstrations, which {path!r} "
                 "lacks (written before save_recovered stored it); save it again or set clip = false"
             )
+        self.potential = None
+        if shaped:
+            if "potential" not in saved:
+                raise ConfigError(
+                    f"reward {self.name!r}: shaped = true needs the potential h, which {path!r} lacks (written "
+                    "before save_recovered stored it); save it again or set shaped = false"
+                )
+            self.potential = mlp(obs_dim, saved["potential_hidden_sizes"], 1, "relu")
+            self.potential.load_state_dict(saved["potential"])
+            self.discount = float(saved["discount"])
 
     def score(self, batch: Transitions) -> np.ndarray:
-        x = (batch.obs.reshape(len(batch.obs), -1) - self.obs_mean) / self.obs_std
+        x = self._normalise(batch.obs)
         if self.use_action:
             x = np.concatenate(
                 [x, np.eye(self.action_space.n)[np.asarray(batch.action, dtype=np.int64).reshape(-1)]], 1
@@ -273,4 +295,19 @@ class AIRLRecovered(TransitionReward):
         with torch.no_grad():
             inputs = torch.as_tensor(x, dtype=torch.float32)
             g = self.net(inputs).squeeze(-1).double().numpy()
-        return g if self.range is None else np.clip(g, *self.range)
+        if self.range is not None:
+            g = np.clip(g, *self.range)
+        if self.potential is None:
+            return g
+        with torch.no_grad():
+            h, h_next = (
+                self.potential(torch.as_tensor(self._normalise(o), dtype=torch.float32))
+                .squeeze(-1)
+                .double()
+                .numpy()
+                for o in (batch.obs, batch.next_obs)
+            )
+        return g + self.discount * ~np.asarray(AIRL.ended(batch), dtype=bool) * h_next - h
+
+    def _normalise(self, obs: np.ndarray) -> np.ndarray:
+        return (obs.reshape(len(obs), -1) - self.obs_mean) / self.obs_std
