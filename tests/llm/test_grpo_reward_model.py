@@ -243,18 +243,10 @@ def test_online_reward_model_kill_and_resume_is_bit_identical(tmp_path):
     """GRPO on 1-digit arithmetic with a tiny reward model learning online: cut after the first
     checkpoint and resume; every logged value (the reward model's loss, accuracy, buffer size) and
     the reward model's final weights, optimizer and buffer equal the uninterrupted run's."""
-    import shutil
-
     import torch
+    from _resume import killed_after_checkpoint, logged_metrics
 
-    from rewardlab.core.run import (
-        Run,
-        checkpoints,
-        is_timing_metric,
-        load_checkpoint,
-        new_config,
-        read_metrics,
-    )
+    from rewardlab.core.run import Run, load_checkpoint, new_config, read_metrics
     from rewardlab.errors import ConfigError
 
     torch.set_num_threads(1)
@@ -269,15 +261,11 @@ def test_online_reward_model_kill_and_resume_is_bit_identical(tmp_path):
     full = tmp_path / "full"
     run = Run.start("grpo", config, full)
     run.train(progress=False)
-    cut = tmp_path / "cut"
-    shutil.copytree(full, cut)
-    for p in checkpoints(cut)[1:]:
-        shutil.rmtree(p)
+    cut = killed_after_checkpoint(full, 1, copy_to=tmp_path / "cut")
     Run.resume(cut).train(progress=False)
 
-    strip = lambda rows: [{k: v for k, v in r.items() if not is_timing_metric(k)} for r in rows]  # noqa: E731
     reference = read_metrics(full)
-    assert strip(read_metrics(cut)) == strip(reference)
+    assert logged_metrics(cut) == logged_metrics(full)
     assert [r["reward_model/updates"] for r in reference] == [2.0, 4.0, 6.0, 8.0]
     assert reference[-1]["reward_model/buffer"] == 5.0  # the cap: the buffer is state, not rebuilt
     a, b = (load_checkpoint(d)[2]["algo"]["reward_learner"] for d in (full, cut))

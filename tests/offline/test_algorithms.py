@@ -1,14 +1,13 @@
 """Offline algorithms in the Run: bit-exact resume, the resolved dataset in config.toml, named
 errors before any training, and policies that learn from fixed data."""
 
-import shutil
 import tomllib
 
 import numpy as np
 import pytest
+from _resume import assert_same_state, final_state, killed_after_checkpoint, logged_metrics
 
-from rewardlab.core import run as run_mod
-from rewardlab.core.run import Run, checkpoints, new_config, read_metrics
+from rewardlab.core.run import Run, new_config, read_metrics
 from rewardlab.errors import RewardlabError
 from rewardlab.offline.dataset import DatasetError
 from rewardlab.offline.generate import collect, reference_scores
@@ -38,10 +37,6 @@ def datasets(tmp_path_factory):
     }
 
 
-def _strip_timing(rows):
-    return [{k: v for k, v in r.items() if not run_mod.is_timing_metric(k)} for r in rows]
-
-
 def _train(algo, dataset, total, sets, out, seed=3):
     config = new_config(algo, sets=[f"dataset={dataset}", *sets], cli={"total_steps": total, "seed": seed})
     return Run.start(algo, config, out).train(progress=False)
@@ -68,14 +63,12 @@ def test_resume_is_bit_identical(tmp_path, datasets, algo, data):
     assert "normalized_score" in reference[-1]
     if algo != "dt":  # DT evaluates only at the end here: its history-conditioned episodes are slow
         assert "episode_return_mean" in reference[1]
-    cut = tmp_path / "cut"
-    shutil.copytree(full, cut)
-    for p in checkpoints(cut)[1:]:  # keep step 100 only
-        shutil.rmtree(p)
+    cut = killed_after_checkpoint(full, 1, copy_to=tmp_path / "cut")  # keep step 100 only
     resumed = Run.resume(cut)
     assert resumed.algo.global_step == 100
     assert resumed.train(progress=False)["mean_return"] == result["mean_return"]
-    assert _strip_timing(read_metrics(cut)) == _strip_timing(reference)
+    assert logged_metrics(cut) == logged_metrics(full)
+    assert_same_state(final_state(cut), final_state(full))
 
 
 def test_config_stores_the_resolved_dataset_and_its_env(tmp_path, datasets, monkeypatch):

@@ -3,15 +3,13 @@ from scratch (expert demonstrations) where random demonstrations' does not, resu
 
 import copy
 import math
-import shutil
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-from rewardlab.core import run as run_mod
-from rewardlab.core.run import Run, checkpoints, new_config, read_metrics
+from rewardlab.core.run import Run, new_config, read_metrics
 from rewardlab.errors import ConfigError, RewardlabError
 from rewardlab.rewards import get
 from rewardlab.rewards.learned.adversarial import collect_demonstrations, save_demonstrations
@@ -225,17 +223,16 @@ def test_airl_ppo_resume_is_bit_identical(tmp_path):
             "ext_coef=0.0", f"transition_rewards=[{{reward = 'airl', demonstrations = '{demos}', batch_size = 64, "
             "updates_per_iteration = 2, obs_norm = 'running'}]"]  # fmt: skip
     config = new_config("ppo", sets=sets, cli={"env": ENV, "total_steps": 512, "seed": 3})
+    # imported here: this file is also loaded by path as the Chain env's module, outside pytest's sys.path
+    from _resume import assert_same_state, final_state, killed_after_checkpoint, logged_metrics
+
     full = tmp_path / "full"
     Run.start("ppo", config, full).train(progress=False)
-    reference = read_metrics(full)
-    assert "reward/airl/acc_expert" in reference[-1]
-    cut = tmp_path / "cut"
-    shutil.copytree(full, cut)
-    for p in checkpoints(cut)[2:]:
-        shutil.rmtree(p)
+    assert "reward/airl/acc_expert" in read_metrics(full)[-1]
+    cut = killed_after_checkpoint(full, 2, copy_to=tmp_path / "cut")
     Run.resume(cut).train(progress=False)
-    strip = lambda rows: [{k: v for k, v in r.items() if not run_mod.is_timing_metric(k)} for r in rows]  # noqa: E731
-    assert strip(read_metrics(cut)) == strip(reference)
+    assert logged_metrics(cut) == logged_metrics(full)
+    assert_same_state(final_state(cut), final_state(full))
 
 
 def test_airl_bad_inputs_are_named(tmp_path):
