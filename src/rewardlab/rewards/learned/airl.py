@@ -301,13 +301,11 @@ class AIRLRecovered(TransitionReward):
             return g
         with torch.no_grad():
             h, h_next = (
-                self.potential(torch.as_tensor(self._normalise(o), dtype=torch.float32))
-                .squeeze(-1)
-                .double()
-                .numpy()
+                self.potential(torch.as_tensor(self._normalise(o), dtype=torch.float32)).squeeze(-1).double()
                 for o in (batch.obs, batch.next_obs)
             )
-        return g + self.discount * ~np.asarray(AIRL.ended(batch), dtype=bool) * h_next - h
+        ended = torch.as_tensor(np.asarray(AIRL.ended(batch), dtype=bool))
+        return shaped_reward(torch.from_numpy(g), h, h_next, ended, self.discount).numpy()
 
     def _normalise(self, obs: np.ndarray) -> np.ndarray:
         return (obs.reshape(len(obs), -1) - self.obs_mean) / self.obs_std
