@@ -52,7 +52,9 @@ def main() -> None:
         actions=act.reshape(len(act), -1).astype(np.int64 if discrete else np.float32),
         rewards=rew.astype(np.float32),
         terminals=term.astype(np.float32),
-        timeouts=trunc.astype(np.float32),
+        # A step can be both (CartPole falling on its 500th step); d3rlpy refuses that, and a
+        # termination does not bootstrap in either library, so it wins.
+        timeouts=np.logical_and(trunc, np.logical_not(term)).astype(np.float32),
         action_space=d3rlpy.constants.ActionSpace.DISCRETE
         if discrete
         else d3rlpy.constants.ActionSpace.CONTINUOUS,
